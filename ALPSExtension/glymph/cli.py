@@ -1,0 +1,177 @@
+"""The ``glymph`` command line. Heavy packages are imported inside the commands, not here."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+from glymph import __version__
+from glymph.errors import GlymphError
+
+log = logging.getLogger("glymph")
+
+
+class _Formatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        prefix = "glymph: " if record.levelno < logging.WARNING else f"glymph: {record.levelname.lower()}: "
+        return prefix + record.getMessage()
+
+
+def _add_dwi_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dwi", help="diffusion-weighted image: NIfTI (.nii, .nii.gz) with FSL bval/bvec, or Slicer NRRD DWI")
+    p.add_argument("--bval", help="FSL b-values (default: the DWI name with .bval)")
+    p.add_argument("--bvec", help="FSL b-vectors (default: the DWI name with .bvec)")
+    p.add_argument("--out", required=True, help="folder for the results (created if needed)")
+    p.add_argument("--mask", help="brain mask on the DWI grid (default: automatic from the b0)")
+    p.add_argument("--max-b", type=float, default=1500.0, metavar="B", help="fit the tensor on shells with b <= B s/mm^2 (default 1500)")
+    p.add_argument("--b0-threshold", type=float, default=50.0, metavar="B", help="volumes with b <= B count as b0 (default 50)")
+    p.add_argument("--force", action="store_true", help="replace results already in --out")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="glymph", description="Quantitative glymphatic MRI: DTI-ALPS (more to come).")
+    parser.add_argument("--version", action="version", version=f"glymph {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print warnings and errors only")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    alps = commands.add_parser(
+        "alps",
+        help="DTI-ALPS index from a DWI",
+        description="Fit tensors, place the four ALPS ROIs (atlas registration or --rois) and compute the ALPS index.",
+    )
+    _add_dwi_arguments(alps)
+    alps.add_argument("--roi-set", choices=("chen2025", "jhu"), help="built-in MNI152 ROI centres (default chen2025)")
+    alps.add_argument("--rois", metavar="F.mrk.json", help="Slicer markups with points proj_L, proj_R, assoc_L, assoc_R (subject space); replaces the atlas placement")
+    alps.add_argument("--roi-diameter", type=float, default=5.0, metavar="MM", help="ROI sphere diameter in mm (default 5)")
+    alps.add_argument("--frame", choices=("image", "anatomical"), default="image", help="axes of Dxx, Dyy, Dzz in alps.csv: scanner RAS (image, classic) or template-aligned (anatomical, tilt-corrected); alps.json holds both")
+    alps.add_argument("--registration-contrast", choices=("fa", "b0"), default="fa", help="register the FA (to the MNI152 white matter map, default) or the b0 (to the MNI152 T1)")
+    alps.add_argument("--subject", help="subject ID in alps.csv (default: the DWI file name)")
+    alps.set_defaults(run=_run_alps)
+
+    dti = commands.add_parser("dti", help="tensor, FA, MD and colour-FA from a DWI", description="Fit diffusion tensors (weighted least squares) and write tensor, FA, MD, colour-FA and mask.")
+    _add_dwi_arguments(dti)
+    dti.set_defaults(run=_run_dti)
+
+    demo = commands.add_parser("demo", help="compute ALPS on a phantom and write the results", description="Build a DWI phantom on MNI152 anatomy with a known ALPS index and run 'glymph alps' on it.")
+    demo.add_argument("--out", default="demo-output", help="folder for the phantom and the results (default demo-output)")
+    demo.set_defaults(run=_run_demo)
+    return parser
+
+
+def _read_inputs(args: argparse.Namespace):
+    from glymph.dwi import read_dwi
+    from glymph.mask import read_mask
+
+    if args.b0_threshold < 0:
+        raise GlymphError("--b0-threshold must be >= 0")
+    if args.max_b <= args.b0_threshold:
+        raise GlymphError("--max-b must be larger than --b0-threshold")
+    dwi = read_dwi(args.dwi, args.bval, args.bvec, args.b0_threshold)
+    mask = read_mask(args.mask, dwi.volume) if args.mask else None
+    return dwi, mask
+
+
+def _gradient_paths(args: argparse.Namespace) -> dict:
+    from glymph.dwi import default_gradient_files
+    from glymph.image_io import is_nifti
+
+    dwi = Path(args.dwi)
+    if not is_nifti(dwi):
+        return {}
+    bval, bvec = default_gradient_files(dwi)
+    return {"bval": args.bval or bval, "bvec": args.bvec or bvec}
+
+
+def _run_dti(args: argparse.Namespace) -> None:
+    from glymph.outputs import check_out_dir, describe_inputs
+    from glymph.pipeline import DTI_FILES, fit_dti, write_dti
+
+    started = time.perf_counter()
+    check_out_dir(args.out, DTI_FILES, args.force)
+    dwi, mask = _read_inputs(args)
+    dti = fit_dti(dwi, mask, args.max_b, mask_source=args.mask)
+    inputs = describe_inputs({"dwi": args.dwi, **_gradient_paths(args), "mask": args.mask})
+    parameters = {"max_b": args.max_b, "b0_threshold": args.b0_threshold}
+    write_dti(dti, args.out, inputs=inputs, parameters=parameters, started=started, force=args.force)
+    log.info("wrote %s", args.out)
+
+
+def _run_alps(args: argparse.Namespace) -> None:
+    from glymph.image_io import strip_image_suffix
+    from glymph.markups import read_markups
+    from glymph.outputs import check_out_dir, describe_inputs
+    from glymph.pipeline import ALPS_FILES, run_alps, write_alps
+
+    started = time.perf_counter()
+    if args.rois and args.roi_set:
+        raise GlymphError("give either --roi-set (atlas placement) or --rois (your own points), not both")
+    check_out_dir(args.out, ALPS_FILES, args.force)
+    rois = read_markups(args.rois, args.roi_diameter) if args.rois else None
+    dwi, mask = _read_inputs(args)
+    subject = args.subject or strip_image_suffix(Path(args.dwi))
+    result = run_alps(
+        dwi,
+        mask=mask,
+        roi_set=args.roi_set or "chen2025",
+        rois=rois,
+        roi_diameter_mm=args.roi_diameter,
+        frame=args.frame,
+        contrast=args.registration_contrast,
+        max_b=args.max_b,
+        subject=subject,
+        mask_source=args.mask,
+    )
+    inputs = describe_inputs({"dwi": args.dwi, **_gradient_paths(args), "mask": args.mask, "rois": args.rois})
+    parameters = {
+        "roi_set": None if args.rois else (args.roi_set or "chen2025"),
+        "roi_diameter_mm": args.roi_diameter,
+        "frame": args.frame,
+        "registration_contrast": args.registration_contrast,
+        "max_b": args.max_b,
+        "b0_threshold": args.b0_threshold,
+    }
+    write_alps(result, args.out, inputs=inputs, parameters=parameters, started=started, force=args.force)
+    index = result.index
+    print(f"{subject}: ALPS left {index.alps_L:.4f}  right {index.alps_R:.4f}  mean {index.alps:.4f}  ({index.frame} frame) -> {args.out}")
+
+
+def _run_demo(args: argparse.Namespace) -> None:
+    from glymph.phantoms import HeadPose, alps_phantom, write_fsl
+
+    out = Path(args.out)
+    (out / "phantom").mkdir(parents=True, exist_ok=True)
+    pose = HeadPose(tilt_deg=(8.0, -6.0, 4.0), shift_mm=(4.0, -6.0, 10.0), scale=1.05)
+    log.info("building a DWI phantom on MNI152 anatomy (true ALPS: left 1.30, right 1.60; head tilted)")
+    phantom = alps_phantom(alps_left=1.3, alps_right=1.6, pose=pose, snr=30.0, seed=7)
+    dwi_path, bval, bvec = write_fsl(phantom.dwi, str(out / "phantom" / "dwi.nii.gz"), storage="LAS")
+    argv = ["alps", dwi_path, "--out", str(out), "--subject", "phantom", "--frame", "anatomical", "--force"]
+    log.info("running: glymph %s", " ".join(argv))
+    args = build_parser().parse_args(argv)
+    args.run(args)
+    print(f"truth:   ALPS left {phantom.alps_left:.4f}  right {phantom.alps_right:.4f}  mean {phantom.alps:.4f}; QC picture: {out / 'qc_alps.png'}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``glymph`` command; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Formatter())
+    log.handlers[:] = [handler]
+    log.setLevel(logging.WARNING if args.quiet else logging.INFO)
+    log.propagate = False
+    try:
+        args.run(args)
+    except GlymphError as error:
+        print(f"glymph: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("glymph: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""Result folders written atomically, with provenance sidecars.
+
+All files of a run are written into a hidden temporary folder beside ``out`` and moved in only
+when every one of them is complete, so a failure leaves nothing half-written. Files from an
+earlier run are never replaced unless the caller asks for it (``force``, the CLI's ``--force``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+
+from glymph.errors import GlymphError
+
+SOFTWARE = ("numpy", "scipy", "nibabel", "dipy", "SimpleITK", "pynrrd", "matplotlib")
+
+
+def check_out_dir(out: str | os.PathLike, names: tuple[str, ...], force: bool) -> Path:
+    """Fail early, before any work, if ``out`` cannot take these result files."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise GlymphError(f"--out {out} exists and is not a folder")
+    existing = [name for name in names if (out / name).exists()]
+    if existing and not force:
+        raise GlymphError(f"{out} already holds results ({', '.join(existing)}); choose another --out or pass --force to replace them")
+    parent = out.resolve().parent
+    if not parent.exists():
+        raise GlymphError(f"the parent folder of --out {out} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise GlymphError(f"cannot write to {parent}")
+    return out
+
+
+@contextmanager
+def atomic_out_dir(out: str | os.PathLike, names: tuple[str, ...], force: bool) -> Iterator[Path]:
+    """Yield a temporary folder to write ``names`` into; on success move them into ``out``."""
+    out = check_out_dir(out, names, force)
+    parent = out.resolve().parent
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=parent))
+    try:
+        yield staging
+        written = [name for name in names if (staging / name).exists()]
+        missing = sorted(set(names) - set(written))
+        if missing:
+            raise RuntimeError(f"result files were not written: {', '.join(missing)}")
+        out.mkdir(exist_ok=True)
+        for name in written:
+            os.replace(staging / name, out / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def sha256(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file (for the provenance of inputs)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def describe_inputs(paths: dict[str, str | os.PathLike | None]) -> dict:
+    """Absolute path and SHA-256 of each given input file."""
+    return {name: {"path": str(Path(p).resolve()), "sha256": sha256(p)} for name, p in paths.items() if p is not None}
+
+
+def software_versions() -> dict[str, str]:
+    """Versions of Python and of the packages a result depends on."""
+    from glymph import __version__
+
+    versions = {"glymph": __version__, "python": platform.python_version()}
+    for package in SOFTWARE:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions
+
+
+def timestamp() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")

@@ -1,0 +1,65 @@
+"""Shared fixtures: phantoms with known truth, real data locations, reference tools."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from glymph.phantoms import HeadPose, alps_phantom, write_fsl
+
+# CI sets this so that a missing reference tool (MRtrix3, mricron-data) fails instead of skipping.
+REQUIRE_REFERENCES = os.environ.get("GLYMPH_REQUIRE_REFERENCES") == "1"
+JHU_LABELS = Path("/usr/share/mricron/templates/JHU-WhiteMatter-labels-1mm.nii.gz")
+
+
+def require_tool(name: str) -> str:
+    """Path of a reference command-line tool, or skip (fail under CI) when it is missing."""
+    path = shutil.which(name)
+    if path is None:
+        if REQUIRE_REFERENCES:
+            pytest.fail(f"reference tool {name} is not installed (install Debian package mrtrix3)")
+        pytest.skip(f"{name} not installed")
+    return path
+
+
+def require_file(path: Path) -> Path:
+    if not path.exists():
+        if REQUIRE_REFERENCES:
+            pytest.fail(f"reference data {path} missing (install Debian package mricron-data)")
+        pytest.skip(f"{path} not installed")
+    return path
+
+
+@pytest.fixture(scope="session")
+def small_64d() -> tuple[str, str, str]:
+    """dipy's real 10x10x10 crop with 64 directions (b0 b-vector NaN; one b-vector per row)."""
+    from dipy.data import get_fnames
+
+    return tuple(get_fnames(name="small_64D"))  # type: ignore[return-value]
+
+
+@pytest.fixture(scope="session")
+def clean_phantom():
+    """Noise-free phantom, upright head, 2.5 mm: the index must come out exactly."""
+    return alps_phantom(alps_left=1.3, alps_right=1.6, voxel_mm=2.5, n_directions=20, snr=np.inf)
+
+
+@pytest.fixture(scope="session")
+def tilted_phantom():
+    """Noise-free phantom with the head nodded 15 degrees and shifted/scaled."""
+    pose = HeadPose(tilt_deg=(15.0, 0.0, 0.0), shift_mm=(3.0, -5.0, 8.0), scale=1.05)
+    return alps_phantom(alps_left=1.3, alps_right=1.6, pose=pose, voxel_mm=2.5, n_directions=20, snr=np.inf)
+
+
+@pytest.fixture(scope="session")
+def noisy_phantom_files(tmp_path_factory):
+    """A realistic phantom (tilted head, Rician noise, SNR 30) written as NIfTI + FSL files, LAS storage."""
+    pose = HeadPose(tilt_deg=(6.0, -4.0, 3.0), shift_mm=(2.0, -4.0, 6.0), scale=0.97)
+    phantom = alps_phantom(alps_left=1.3, alps_right=1.6, pose=pose, voxel_mm=2.5, n_directions=30, snr=30.0, seed=3)
+    folder = tmp_path_factory.mktemp("phantom")
+    paths = write_fsl(phantom.dwi, str(folder / "dwi.nii.gz"), storage="LAS")
+    return phantom, paths

@@ -1,0 +1,103 @@
+"""The ALPS index: hand-computed cases, and phantoms on MNI152 anatomy with a known truth."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from glymph.alps import alps_index
+from glymph.errors import GlymphError
+from glymph.phantoms import HeadPose, alps_phantom, rotation_matrix
+from glymph.pipeline import alps_from_rois, run_alps
+from glymph.rois import LABELS
+from glymph.tensor import from_matrix
+from glymph.volume import reoriented
+
+
+def test_index_from_hand_built_tensors():
+    """Four single-voxel ROIs with diagonal tensors; the index worked out by hand."""
+    tensors = np.zeros((4, 1, 1, 6))
+    diagonals = {"proj_L": (0.5, 0.3, 1.7), "assoc_L": (0.4, 1.6, 0.2), "proj_R": (0.6, 0.3, 1.7), "assoc_R": (0.6, 1.6, 0.3)}
+    masks = {}
+    for n, label in enumerate(LABELS):
+        tensors[n, 0, 0] = from_matrix(np.diag(diagonals[label]) * 1e-3)
+        masks[label] = np.zeros((4, 1, 1), bool)
+        masks[label][n] = True
+    fa = md = np.zeros((4, 1, 1))
+    index = alps_index(tensors, fa, md, masks)
+    assert index.alps_L == pytest.approx((0.5 + 0.4) / (0.3 + 0.2))  # 1.8
+    assert index.alps_R == pytest.approx((0.6 + 0.6) / (0.3 + 0.3))  # 2.0
+    assert index.alps == pytest.approx(1.9)
+    assert index.columns()["x_assoc_L"] == pytest.approx(0.4e-3)
+    assert index.columns()["z_assoc_R"] == pytest.approx(0.3e-3)
+    # anatomical axes turned 90 degrees about z: anatomical x is scanner y, so Dxx and Dyy swap
+    turned = alps_index(tensors, fa, md, masks, "anatomical", rotation_matrix((0.0, 0.0, 90.0)))
+    assert turned.rois["proj_L"].dxx == pytest.approx(0.3e-3) and turned.rois["proj_L"].dyy == pytest.approx(0.5e-3)
+
+
+def test_clean_phantom_gives_the_exact_truth_in_both_frames(clean_phantom):
+    result = run_alps(clean_phantom.dwi, frame="anatomical")
+    for index in (result.image, result.anatomical):
+        assert index.alps_L == pytest.approx(1.3, rel=1e-4)
+        assert index.alps_R == pytest.approx(1.6, rel=1e-4)
+
+
+@pytest.mark.parametrize("storage", ["LAS", "PSR", "AIL"])
+def test_storage_order_does_not_change_anything(clean_phantom, storage):
+    """Same scan stored in another voxel order (incl. sagittal): identical ROIs and index."""
+    reference = run_alps(clean_phantom.dwi)
+    dwi = clean_phantom.dwi
+    restored = type(dwi)(reoriented(dwi.volume, storage), dwi.bvals, dwi.bvecs)
+    result = run_alps(restored)
+    np.testing.assert_allclose(result.rois.array(), reference.rois.array(), atol=1e-3)
+    assert result.image.alps_L == pytest.approx(reference.image.alps_L, rel=1e-6)
+    assert result.image.alps_R == pytest.approx(reference.image.alps_R, rel=1e-6)
+
+
+def test_oblique_acquisition_grid_gives_the_truth(tmp_path):
+    """An oblique slice prescription with an upright head: Dxx must be the world x, not voxel i."""
+    phantom = alps_phantom(voxel_mm=2.5, n_directions=20, snr=np.inf, grid_rotation_deg=(14.0, 0.0, -9.0))
+    result = run_alps(phantom.dwi)
+    assert result.image.alps_L == pytest.approx(1.3, rel=1e-3)
+    assert result.image.alps_R == pytest.approx(1.6, rel=1e-3)
+
+
+def test_head_tilt_biases_the_image_frame_and_the_anatomical_frame_recovers_truth(tilted_phantom):
+    result = run_alps(tilted_phantom.dwi, frame="anatomical")
+    assert result.anatomical.alps_L == pytest.approx(1.3, rel=0.01)
+    assert result.anatomical.alps_R == pytest.approx(1.6, rel=0.01)
+    assert abs(result.image.alps_L - 1.3) > 0.1 and abs(result.image.alps_R - 1.6) > 0.1
+    assert result.index is result.anatomical
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13, 14])
+def test_left_and_right_are_never_swapped(seed):
+    """Random pose (up to 15 degrees, 10 mm, 10 % scale), Rician noise, random storage order."""
+    rng = np.random.default_rng(seed)
+    left, right = (1.25, 1.65) if seed % 2 else (1.65, 1.25)
+    phantom = alps_phantom(left, right, pose=HeadPose.random(rng), voxel_mm=2.5, n_directions=30, snr=40.0, seed=seed)
+    storage = ["RAS", "LAS", "PSR", "LPI"][seed % 4]
+    dwi = type(phantom.dwi)(reoriented(phantom.dwi.volume, storage), phantom.dwi.bvals, phantom.dwi.bvecs)
+    result = run_alps(dwi, frame="anatomical")
+    assert (result.anatomical.alps_L < result.anatomical.alps_R) == (left < right)
+    assert result.anatomical.alps_L == pytest.approx(left, rel=0.1)
+    assert result.anatomical.alps_R == pytest.approx(right, rel=0.1)
+    # the left ROIs are on the subject's left: negative x along the anatomical L-R axis
+    lr_axis = result.registration.transform.rotation[:, 0]
+    mid = result.rois.array().mean(0)
+    assert (np.asarray(result.rois.centres["proj_L"]) - mid) @ lr_axis < 0 < (np.asarray(result.rois.centres["proj_R"]) - mid) @ lr_axis
+
+
+def test_moved_rois_recompute_without_registering(clean_phantom):
+    result = run_alps(clean_phantom.dwi)
+    moved = result.rois.mapped(result.rois.array() + [0.0, 2.5, 0.0], "subject")
+    again = alps_from_rois(result.dti, moved, result.registration)
+    assert again.registration is result.registration
+    assert again.image.alps_L == pytest.approx(1.3, rel=1e-4)  # still inside the truth boxes
+    assert not np.array_equal(again.roi_masks["proj_L"], result.roi_masks["proj_L"])
+
+
+def test_anatomical_frame_without_registration_is_an_error(clean_phantom):
+    result = run_alps(clean_phantom.dwi)
+    with pytest.raises(GlymphError, match="anatomical needs a registration"):
+        alps_from_rois(result.dti, result.rois, None, frame="anatomical")

@@ -17,7 +17,12 @@ from glymph.volume import reoriented
 def test_index_from_hand_built_tensors():
     """Four single-voxel ROIs with diagonal tensors; the index worked out by hand."""
     tensors = np.zeros((4, 1, 1, 6))
-    diagonals = {"proj_L": (0.5, 0.3, 1.7), "assoc_L": (0.4, 1.6, 0.2), "proj_R": (0.6, 0.3, 1.7), "assoc_R": (0.6, 1.6, 0.3)}
+    diagonals = {
+        "proj_L": (0.5, 0.3, 1.7),
+        "assoc_L": (0.4, 1.6, 0.2),
+        "proj_R": (0.6, 0.3, 1.7),
+        "assoc_R": (0.6, 1.6, 0.3),
+    }
     masks = {}
     for n, label in enumerate(LABELS):
         tensors[n, 0, 0] = from_matrix(np.diag(diagonals[label]) * 1e-3)
@@ -85,12 +90,16 @@ def test_left_and_right_are_never_swapped(seed):
     # the left ROIs are on the subject's left: negative x along the anatomical L-R axis
     lr_axis = result.registration.transform.rotation[:, 0]
     mid = result.rois.array().mean(0)
-    assert (np.asarray(result.rois.centres["proj_L"]) - mid) @ lr_axis < 0 < (np.asarray(result.rois.centres["proj_R"]) - mid) @ lr_axis
+    assert (
+        (np.asarray(result.rois.centres["proj_L"]) - mid) @ lr_axis
+        < 0
+        < (np.asarray(result.rois.centres["proj_R"]) - mid) @ lr_axis
+    )
 
 
 def test_moved_rois_recompute_without_registering(clean_phantom):
     result = run_alps(clean_phantom.dwi)
-    moved = result.rois.mapped(result.rois.array() + [0.0, 2.5, 0.0], "subject")
+    moved = result.rois.mapped(result.rois.array() + np.array([0.0, 2.5, 0.0]), "subject")
     again = alps_from_rois(result.dti, moved, result.registration)
     assert again.registration is result.registration
     assert again.image.alps_L == pytest.approx(1.3, rel=1e-4)  # still inside the truth boxes

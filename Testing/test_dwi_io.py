@@ -27,7 +27,20 @@ def test_fsl_gradients_match_mrtrix(oblique_phantom, storage, tmp_path):
     """MRtrix3 converts FSL bvecs to scanner-frame directions independently of glymph."""
     require_tool("mrconvert")
     image, bval, bvec = write_fsl(oblique_phantom.dwi, str(tmp_path / "dwi.nii.gz"), storage=storage)
-    subprocess.run(["mrconvert", "-quiet", "-fslgrad", bvec, bval, image, tmp_path / "d.mif", "-export_grad_mrtrix", tmp_path / "grad.b"], check=True)
+    subprocess.run(
+        [
+            "mrconvert",
+            "-quiet",
+            "-fslgrad",
+            bvec,
+            bval,
+            image,
+            tmp_path / "d.mif",
+            "-export_grad_mrtrix",
+            tmp_path / "grad.b",
+        ],
+        check=True,
+    )
     mrtrix = np.loadtxt(tmp_path / "grad.b")
     dwi = read_dwi(image)
     weighted = ~dwi.is_b0

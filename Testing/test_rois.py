@@ -25,7 +25,9 @@ def test_roi_centres_lie_in_the_right_tract_and_hemisphere_of_the_jhu_atlas(name
     affine = image.affine.copy()
     affine[0] = [-1.0, 0.0, 0.0, 90.0]  # the Debian file's x row is mirrored (see DESIGN.md)
     labels = np.asarray(image.dataobj)
-    names = dict(line.split("\t") for line in path.with_name(path.name.replace(".gz", ".txt")).read_text().strip().splitlines())
+    names = dict(
+        line.split("\t") for line in path.with_name(path.name.replace(".gz", ".txt")).read_text().strip().splitlines()
+    )
     to_voxel = np.linalg.inv(affine)
     for label, centre in ROI_SETS[name].items():
         kind, hemisphere = label.split("_")
@@ -41,7 +43,12 @@ def test_chen2025_hemispheres_follow_the_sign_of_x():
 
 def test_sphere_holds_the_voxel_centres_within_the_radius():
     grid = Volume(np.zeros((30, 30, 30), np.float32), np.diag([1.0, 1.0, 1.0, 1.0]))
-    centres = {"proj_L": (10.0, 10.0, 10.0), "proj_R": (20.0, 10.0, 10.0), "assoc_L": (10.3, 20.0, 10.0), "assoc_R": (20.0, 20.5, 10.5)}
+    centres = {
+        "proj_L": (10.0, 10.0, 10.0),
+        "proj_R": (20.0, 10.0, 10.0),
+        "assoc_L": (10.3, 20.0, 10.0),
+        "assoc_R": (20.0, 20.5, 10.5),
+    }
     masks = sphere_masks(RoiSet(centres, 5.0), grid)
     offsets = np.arange(-3, 4)
     # hand count: integer points with squared distance <= 2.5^2 from the centre
@@ -56,7 +63,7 @@ def test_sphere_holds_the_voxel_centres_within_the_radius():
 def test_rois_outside_the_field_of_view_or_brain_or_too_small_are_errors():
     grid = Volume(np.zeros((20, 20, 20), np.float32), np.diag([2.0, 2.0, 2.0, 1.0]))
     inside = {label: (10.0 + 4 * n, 10.0, 10.0) for n, label in enumerate(LABELS)}
-    with pytest.raises(GlymphError, match="assoc_R .* outside the image field of view"):
+    with pytest.raises(GlymphError, match=r"assoc_R .* outside the image field of view"):
         sphere_masks(RoiSet({**inside, "assoc_R": (100.0, 10.0, 10.0)}, 5.0), grid)
     brain = np.zeros(grid.shape, bool)
     brain[:, :, 10:] = True
@@ -67,7 +74,15 @@ def test_rois_outside_the_field_of_view_or_brain_or_too_small_are_errors():
 
 
 def test_markups_round_trip_and_open_in_slicer(tmp_path):
-    rois = RoiSet({"proj_L": (-28.5, -12.0, 24.0), "proj_R": (24.0, -12.25, 24.0), "assoc_L": (-40.0, -12.0, 23.0), "assoc_R": (36.0, -11.0, 24.0)}, 5.0)
+    rois = RoiSet(
+        {
+            "proj_L": (-28.5, -12.0, 24.0),
+            "proj_R": (24.0, -12.25, 24.0),
+            "assoc_L": (-40.0, -12.0, 23.0),
+            "assoc_R": (36.0, -11.0, 24.0),
+        },
+        5.0,
+    )
     path = tmp_path / "rois.mrk.json"
     write_markups(rois, path)
     assert read_markups(path, 5.0).centres == rois.centres
@@ -91,7 +106,12 @@ def test_markups_written_by_slicer_in_ras_are_read(tmp_path):
     scene = slicer.vtkMRMLScene()
     node = slicer.vtkMRMLMarkupsFiducialNode()
     scene.AddNode(node)
-    expected = {"proj_L": (-27.0, -13.0, 25.0), "proj_R": (25.0, -13.0, 25.0), "assoc_L": (-39.0, -13.0, 25.0), "assoc_R": (37.0, -13.0, 25.0)}
+    expected = {
+        "proj_L": (-27.0, -13.0, 25.0),
+        "proj_R": (25.0, -13.0, 25.0),
+        "assoc_L": (-39.0, -13.0, 25.0),
+        "assoc_R": (37.0, -13.0, 25.0),
+    }
     for label, p in expected.items():
         node.AddControlPoint(*p, label)
     storage = slicer.vtkMRMLMarkupsJsonStorageNode()

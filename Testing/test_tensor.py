@@ -102,7 +102,20 @@ def test_matches_mrtrix_dwi2tensor_on_real_data(small_64d, tmp_path):
     np.savetxt(tmp_path / "b.bvec", np.nan_to_num(np.loadtxt(bvec)).T)
     np.savetxt(tmp_path / "b.bval", np.loadtxt(bval)[None])
     # MRtrix starts from a signal-weighted fit, glymph from OLS: with 5 reweightings both reach the same IWLS estimate
-    subprocess.run(["dwi2tensor", "-quiet", "-iter", "5", "-fslgrad", tmp_path / "b.bvec", tmp_path / "b.bval", image, tmp_path / "dt.nii"], check=True)
+    subprocess.run(
+        [
+            "dwi2tensor",
+            "-quiet",
+            "-iter",
+            "5",
+            "-fslgrad",
+            tmp_path / "b.bvec",
+            tmp_path / "b.bval",
+            image,
+            tmp_path / "dt.nii",
+        ],
+        check=True,
+    )
     reference = reorder(nib.load(tmp_path / "dt.nii").get_fdata(), MRTRIX_ORDER, FSL_ORDER)
     dwi = read_dwi(image, bval, bvec)
     voxels = _brain_voxels(dwi)

@@ -26,8 +26,16 @@ def _add_dwi_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bvec", help="FSL b-vectors (default: the DWI name with .bvec)")
     p.add_argument("--out", required=True, help="folder for the results (created if needed)")
     p.add_argument("--mask", help="brain mask on the DWI grid (default: automatic from the b0)")
-    p.add_argument("--max-b", type=float, default=1500.0, metavar="B", help="fit the tensor on shells with b <= B s/mm^2 (default 1500)")
-    p.add_argument("--b0-threshold", type=float, default=50.0, metavar="B", help="volumes with b <= B count as b0 (default 50)")
+    p.add_argument(
+        "--max-b",
+        type=float,
+        default=1500.0,
+        metavar="B",
+        help="fit the tensor on shells with b <= B s/mm^2 (default 1500)",
+    )
+    p.add_argument(
+        "--b0-threshold", type=float, default=50.0, metavar="B", help="volumes with b <= B count as b0 (default 50)"
+    )
     p.add_argument("--force", action="store_true", help="replace results already in --out")
 
 
@@ -44,19 +52,45 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_dwi_arguments(alps)
     alps.add_argument("--roi-set", choices=("chen2025", "jhu"), help="built-in MNI152 ROI centres (default chen2025)")
-    alps.add_argument("--rois", metavar="F.mrk.json", help="Slicer markups with points proj_L, proj_R, assoc_L, assoc_R (subject space); replaces the atlas placement")
-    alps.add_argument("--roi-diameter", type=float, default=5.0, metavar="MM", help="ROI sphere diameter in mm (default 5)")
-    alps.add_argument("--frame", choices=("image", "anatomical"), default="image", help="axes of Dxx, Dyy, Dzz in alps.csv: scanner RAS (image, classic) or template-aligned (anatomical, tilt-corrected); alps.json holds both")
-    alps.add_argument("--registration-contrast", choices=("fa", "b0"), default="fa", help="register the FA (to the MNI152 white matter map, default) or the b0 (to the MNI152 T1)")
+    alps.add_argument(
+        "--rois",
+        metavar="F.mrk.json",
+        help="Slicer markups with points proj_L, proj_R, assoc_L, assoc_R (subject space); replaces the atlas placement",
+    )
+    alps.add_argument(
+        "--roi-diameter", type=float, default=5.0, metavar="MM", help="ROI sphere diameter in mm (default 5)"
+    )
+    alps.add_argument(
+        "--frame",
+        choices=("image", "anatomical"),
+        default="image",
+        help="axes of Dxx, Dyy, Dzz in alps.csv: scanner RAS (image, classic) or template-aligned (anatomical, tilt-corrected); alps.json holds both",
+    )
+    alps.add_argument(
+        "--registration-contrast",
+        choices=("fa", "b0"),
+        default="fa",
+        help="register the FA (to the MNI152 white matter map, default) or the b0 (to the MNI152 T1)",
+    )
     alps.add_argument("--subject", help="subject ID in alps.csv (default: the DWI file name)")
     alps.set_defaults(run=_run_alps)
 
-    dti = commands.add_parser("dti", help="tensor, FA, MD and colour-FA from a DWI", description="Fit diffusion tensors (weighted least squares) and write tensor, FA, MD, colour-FA and mask.")
+    dti = commands.add_parser(
+        "dti",
+        help="tensor, FA, MD and colour-FA from a DWI",
+        description="Fit diffusion tensors (weighted least squares) and write tensor, FA, MD, colour-FA and mask.",
+    )
     _add_dwi_arguments(dti)
     dti.set_defaults(run=_run_dti)
 
-    demo = commands.add_parser("demo", help="compute ALPS on a phantom and write the results", description="Build a DWI phantom on MNI152 anatomy with a known ALPS index and run 'glymph alps' on it.")
-    demo.add_argument("--out", default="demo-output", help="folder for the phantom and the results (default demo-output)")
+    demo = commands.add_parser(
+        "demo",
+        help="compute ALPS on a phantom and write the results",
+        description="Build a DWI phantom on MNI152 anatomy with a known ALPS index and run 'glymph alps' on it.",
+    )
+    demo.add_argument(
+        "--out", default="demo-output", help="folder for the phantom and the results (default demo-output)"
+    )
     demo.set_defaults(run=_run_demo)
     return parser
 
@@ -135,7 +169,9 @@ def _run_alps(args: argparse.Namespace) -> None:
     }
     write_alps(result, args.out, inputs=inputs, parameters=parameters, started=started, force=args.force)
     index = result.index
-    print(f"{subject}: ALPS left {index.alps_L:.4f}  right {index.alps_R:.4f}  mean {index.alps:.4f}  ({index.frame} frame) -> {args.out}")
+    print(
+        f"{subject}: ALPS left {index.alps_L:.4f}  right {index.alps_R:.4f}  mean {index.alps:.4f}  ({index.frame} frame) -> {args.out}"
+    )
 
 
 def _run_demo(args: argparse.Namespace) -> None:
@@ -146,12 +182,14 @@ def _run_demo(args: argparse.Namespace) -> None:
     pose = HeadPose(tilt_deg=(8.0, -6.0, 4.0), shift_mm=(4.0, -6.0, 10.0), scale=1.05)
     log.info("building a DWI phantom on MNI152 anatomy (true ALPS: left 1.30, right 1.60; head tilted)")
     phantom = alps_phantom(alps_left=1.3, alps_right=1.6, pose=pose, snr=30.0, seed=7)
-    dwi_path, bval, bvec = write_fsl(phantom.dwi, str(out / "phantom" / "dwi.nii.gz"), storage="LAS")
+    dwi_path, _, _ = write_fsl(phantom.dwi, str(out / "phantom" / "dwi.nii.gz"), storage="LAS")
     argv = ["alps", dwi_path, "--out", str(out), "--subject", "phantom", "--frame", "anatomical", "--force"]
     log.info("running: glymph %s", " ".join(argv))
     args = build_parser().parse_args(argv)
     args.run(args)
-    print(f"truth:   ALPS left {phantom.alps_left:.4f}  right {phantom.alps_right:.4f}  mean {phantom.alps:.4f}; QC picture: {out / 'qc_alps.png'}")
+    print(
+        f"truth:   ALPS left {phantom.alps_left:.4f}  right {phantom.alps_right:.4f}  mean {phantom.alps:.4f}; QC picture: {out / 'qc_alps.png'}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

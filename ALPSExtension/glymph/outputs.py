@@ -30,7 +30,9 @@ def check_out_dir(out: str | os.PathLike, names: tuple[str, ...], force: bool) -
         raise GlymphError(f"--out {out} exists and is not a folder")
     existing = [name for name in names if (out / name).exists()]
     if existing and not force:
-        raise GlymphError(f"{out} already holds results ({', '.join(existing)}); choose another --out or pass --force to replace them")
+        raise GlymphError(
+            f"{out} already holds results ({', '.join(existing)}); choose another --out or pass --force to replace them"
+        )
     parent = out.resolve().parent
     if not parent.exists():
         raise GlymphError(f"the parent folder of --out {out} does not exist")

@@ -98,7 +98,13 @@ class AlpsResult:
         return self.anatomical if self.frame == "anatomical" else self.image  # type: ignore[return-value]
 
 
-def fit_dti(dwi: DWI, mask: Volume | None = None, max_b: float = DEFAULT_MAX_B, iterations: int = 1, mask_source: str | None = None) -> DTIResult:
+def fit_dti(
+    dwi: DWI,
+    mask: Volume | None = None,
+    max_b: float = DEFAULT_MAX_B,
+    iterations: int = 1,
+    mask_source: str | None = None,
+) -> DTIResult:
     """Fit tensors by WLS on shells up to ``max_b`` s/mm^2, inside ``mask`` or an automatic brain mask."""
     from glymph.mask import brain_mask_from_b0
 
@@ -139,7 +145,11 @@ def alps_from_rois(
     masks = sphere_masks(rois, dti.grid, dti.fit.mask)
     fa, md = dti.fit.fa(), dti.fit.md()
     image = alps_index(dti.fit.tensor, fa, md, masks, "image")
-    anatomical = alps_index(dti.fit.tensor, fa, md, masks, "anatomical", registration.transform.rotation) if registration else None
+    anatomical = (
+        alps_index(dti.fit.tensor, fa, md, masks, "anatomical", registration.transform.rotation)
+        if registration
+        else None
+    )
     return AlpsResult(subject, dti, rois, masks, registration, image, anatomical, frame, placement, mni_rois)
 
 
@@ -204,7 +214,15 @@ def _sidecar(command: str, inputs: dict, parameters: dict, started: float, extra
     }
 
 
-def write_dti(dti: DTIResult, out: str | os.PathLike, *, inputs: dict | None = None, parameters: dict | None = None, started: float | None = None, force: bool = False) -> Path:
+def write_dti(
+    dti: DTIResult,
+    out: str | os.PathLike,
+    *,
+    inputs: dict | None = None,
+    parameters: dict | None = None,
+    started: float | None = None,
+    force: bool = False,
+) -> Path:
     """Write tensor, FA, MD, colour-FA and mask NIfTIs and ``dti.json`` into ``out``."""
     from glymph.image_io import write_nifti, write_rgb_nifti
     from glymph.outputs import atomic_out_dir
@@ -232,7 +250,15 @@ def alps_table_row(result: AlpsResult) -> dict[str, object]:
     return row
 
 
-def write_alps(result: AlpsResult, out: str | os.PathLike, *, inputs: dict | None = None, parameters: dict | None = None, started: float | None = None, force: bool = False) -> Path:
+def write_alps(
+    result: AlpsResult,
+    out: str | os.PathLike,
+    *,
+    inputs: dict | None = None,
+    parameters: dict | None = None,
+    started: float | None = None,
+    force: bool = False,
+) -> Path:
     """Write ``alps.csv``, ``alps.json``, ``rois.mrk.json``, ``rois.nii.gz``, ``tensor.nii.gz``,
     ``fa.nii.gz`` and ``qc_alps.png`` into ``out`` (atomically)."""
     from glymph.image_io import write_nifti
@@ -268,8 +294,14 @@ def write_alps(result: AlpsResult, out: str | os.PathLike, *, inputs: dict | Non
             },
             "registration": result.registration.as_dict() if result.registration else None,
             "dti": result.dti.describe(),
-            "image": {"shape": list(result.dti.grid.shape), "voxel_mm": result.dti.grid.spacing.round(4).tolist(), "storage": axis_codes(result.dti.affine)},
+            "image": {
+                "shape": list(result.dti.grid.shape),
+                "voxel_mm": result.dti.grid.spacing.round(4).tolist(),
+                "storage": axis_codes(result.dti.affine),
+            },
             "csv_columns": ["subject", *CSV_COLUMNS],
         }
-        (tmp / "alps.json").write_text(json.dumps(_sidecar("alps", inputs or {}, parameters or {}, started, extra), indent=2))
+        (tmp / "alps.json").write_text(
+            json.dumps(_sidecar("alps", inputs or {}, parameters or {}, started, extra), indent=2)
+        )
     return Path(out)

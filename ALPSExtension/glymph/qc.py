@@ -21,7 +21,15 @@ if TYPE_CHECKING:
 _ROI_COLOURS = {"proj_L": "#ffffff", "proj_R": "#ffffff", "assoc_L": "#ffff00", "assoc_R": "#ffff00"}
 
 
-def _slice(colour_fa: np.ndarray, world_to_voxel: np.ndarray, centre: np.ndarray, ex: np.ndarray, ey: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def _slice(
+    colour_fa: np.ndarray,
+    world_to_voxel: np.ndarray,
+    centre: np.ndarray,
+    ex: np.ndarray,
+    ey: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+) -> np.ndarray:
     """Sample RGB at points centre + a ex + b ey; returns (len(b), len(a), 3)."""
     from scipy.ndimage import map_coordinates
 
@@ -64,12 +72,25 @@ def alps_qc_figure(result: AlpsResult, path: str | os.PathLike) -> None:
             u, v, w = d @ ex, d @ ey, d @ ez
             radius = result.rois.diameter_mm / 2
             cut = np.sqrt(max(radius**2 - w**2, 0.0))
-            panel.add_patch(Circle((u, v), cut if cut > 0 else radius, fill=False, lw=1.6, color=_ROI_COLOURS[label], ls="-" if cut > 0 else ":"))
+            panel.add_patch(
+                Circle(
+                    (u, v),
+                    cut if cut > 0 else radius,
+                    fill=False,
+                    lw=1.6,
+                    color=_ROI_COLOURS[label],
+                    ls="-" if cut > 0 else ":",
+                )
+            )
             if panel is panels[1]:
-                panel.annotate(label, (u, v + radius + 1.0), color=_ROI_COLOURS[label], ha="center", fontsize=10, weight="bold")
+                panel.annotate(
+                    label, (u, v + radius + 1.0), color=_ROI_COLOURS[label], ha="center", fontsize=10, weight="bold"
+                )
         panel.text(0.01, 0.5, "R", transform=panel.transAxes, color="w", fontsize=14, weight="bold", va="center")
         panel.text(0.97, 0.5, "L", transform=panel.transAxes, color="w", fontsize=14, weight="bold", va="center")
-        panel.text(0.5, 0.97, "A", transform=panel.transAxes, color="w", fontsize=14, weight="bold", ha="center", va="top")
+        panel.text(
+            0.5, 0.97, "A", transform=panel.transAxes, color="w", fontsize=14, weight="bold", ha="center", va="top"
+        )
         panel.set_xticks([])
         panel.set_yticks([])
     panels[0].add_patch(plt.Rectangle((-56, -30), 112, 60, fill=False, color="w", lw=0.8, ls="--"))
@@ -83,7 +104,9 @@ def alps_qc_figure(result: AlpsResult, path: str | os.PathLike) -> None:
         r = index.rois[label]
         lines.append(f"{label:<8}{r.n_voxels:>3}   {r.dxx:.3e}  {r.dyy:.3e}  {r.dzz:.3e}  {r.fa:.2f}")
     plane = "anatomical (registered) axial plane" if result.registration else "scanner axial plane"
-    lines.append(f"colour FA, {plane} through the ROI centres; white: projection (should be blue), yellow: association (should be green)")
+    lines.append(
+        f"colour FA, {plane} through the ROI centres; white: projection (should be blue), yellow: association (should be green)"
+    )
     fig.text(0.01, 0.01, "\n".join(lines), family="monospace", fontsize=9, va="bottom")
     fig.subplots_adjust(left=0.01, right=0.99, top=0.99, bottom=0.22, wspace=0.03)
     fig.savefig(str(path), dpi=100, facecolor="white")

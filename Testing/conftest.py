@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from glymph.phantoms import HeadPose, alps_phantom, write_fsl
+
+ROOT = Path(__file__).resolve().parents[1]
+MODULE_DIRS = [ROOT / name for name in ("ALPSModule",)]
+sys.path[:0] = [str(d) for d in MODULE_DIRS]  # the modules' Lib packages, as Slicer puts them on sys.path
 
 # CI sets this so that a missing reference tool (MRtrix3, mricron-data) fails instead of skipping.
 REQUIRE_REFERENCES = os.environ.get("GLYMPH_REQUIRE_REFERENCES") == "1"

@@ -33,6 +33,7 @@ _API = {
     "AlpsResult": "glymph.pipeline",
     "fit_dti": "glymph.pipeline",
     "run_alps": "glymph.pipeline",
+    "alps_from_dti": "glymph.pipeline",
     "alps_from_rois": "glymph.pipeline",
     "write_dti": "glymph.pipeline",
     "write_alps": "glymph.pipeline",

@@ -37,6 +37,9 @@ def _add_dwi_arguments(p: argparse.ArgumentParser) -> None:
         "--b0-threshold", type=float, default=50.0, metavar="B", help="volumes with b <= B count as b0 (default 50)"
     )
     p.add_argument("--force", action="store_true", help="replace results already in --out")
+    p.add_argument(
+        "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="print warnings and errors only"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -133,31 +136,30 @@ def _run_dti(args: argparse.Namespace) -> None:
     log.info("wrote %s", args.out)
 
 
-def _run_alps(args: argparse.Namespace) -> None:
-    from glymph.image_io import strip_image_suffix
+def read_alps_request(args: argparse.Namespace):
+    """Validate and read everything an ALPS run needs, before any work: (dwi, mask, rois)."""
     from glymph.markups import read_markups
-    from glymph.outputs import check_out_dir, describe_inputs
-    from glymph.pipeline import ALPS_FILES, run_alps, write_alps
+    from glymph.outputs import check_out_dir
+    from glymph.pipeline import ALPS_FILES
 
-    started = time.perf_counter()
     if args.rois and args.roi_set:
         raise GlymphError("give either --roi-set (atlas placement) or --rois (your own points), not both")
     check_out_dir(args.out, ALPS_FILES, args.force)
     rois = read_markups(args.rois, args.roi_diameter) if args.rois else None
     dwi, mask = _read_inputs(args)
-    subject = args.subject or strip_image_suffix(Path(args.dwi))
-    result = run_alps(
-        dwi,
-        mask=mask,
-        roi_set=args.roi_set or "chen2025",
-        rois=rois,
-        roi_diameter_mm=args.roi_diameter,
-        frame=args.frame,
-        contrast=args.registration_contrast,
-        max_b=args.max_b,
-        subject=subject,
-        mask_source=args.mask,
-    )
+    return dwi, mask, rois
+
+
+def alps_subject(args: argparse.Namespace) -> str:
+    from glymph.image_io import strip_image_suffix
+
+    return args.subject or strip_image_suffix(Path(args.dwi))
+
+
+def alps_provenance(args: argparse.Namespace) -> tuple[dict, dict]:
+    """The sidecar's inputs (paths and checksums) and parameters of an ALPS run."""
+    from glymph.outputs import describe_inputs
+
     inputs = describe_inputs({"dwi": args.dwi, **_gradient_paths(args), "mask": args.mask, "rois": args.rois})
     parameters = {
         "roi_set": None if args.rois else (args.roi_set or "chen2025"),
@@ -167,11 +169,36 @@ def _run_alps(args: argparse.Namespace) -> None:
         "max_b": args.max_b,
         "b0_threshold": args.b0_threshold,
     }
-    write_alps(result, args.out, inputs=inputs, parameters=parameters, started=started, force=args.force)
+    return inputs, parameters
+
+
+def report(result) -> None:
     index = result.index
     print(
-        f"{subject}: ALPS left {index.alps_L:.4f}  right {index.alps_R:.4f}  mean {index.alps:.4f}  ({index.frame} frame) -> {args.out}"
+        f"{result.subject}: ALPS left {index.alps_L:.4f}  right {index.alps_R:.4f}  mean {index.alps:.4f}  ({index.frame} frame)"
     )
+
+
+def _run_alps(args: argparse.Namespace) -> None:
+    from glymph.pipeline import run_alps, write_alps
+
+    started = time.perf_counter()
+    dwi, mask, rois = read_alps_request(args)
+    result = run_alps(
+        dwi,
+        mask=mask,
+        roi_set=args.roi_set or "chen2025",
+        rois=rois,
+        roi_diameter_mm=args.roi_diameter,
+        frame=args.frame,
+        contrast=args.registration_contrast,
+        max_b=args.max_b,
+        subject=alps_subject(args),
+        mask_source=args.mask,
+    )
+    inputs, parameters = alps_provenance(args)
+    write_alps(result, args.out, inputs=inputs, parameters=parameters, started=started, force=args.force)
+    report(result)
 
 
 def _run_demo(args: argparse.Namespace) -> None:
@@ -192,14 +219,19 @@ def _run_demo(args: argparse.Namespace) -> None:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``glymph`` command; returns the exit status."""
-    args = build_parser().parse_args(argv)
+def setup_logging(quiet: bool = False) -> None:
+    """Progress and warnings of the ``glymph`` logger on stderr, prefixed ``glymph:``."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_Formatter())
     log.handlers[:] = [handler]
-    log.setLevel(logging.WARNING if args.quiet else logging.INFO)
+    log.setLevel(logging.WARNING if quiet else logging.INFO)
     log.propagate = False
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``glymph`` command; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    setup_logging(args.quiet)
     try:
         args.run(args)
     except GlymphError as error:

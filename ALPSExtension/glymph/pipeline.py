@@ -53,7 +53,27 @@ class DTIResult:
 
     @property
     def grid(self) -> Volume:
-        return self._volume(self.fit.s0)
+        """The voxel grid (holding the mask)."""
+        return self._volume(self.fit.mask)
+
+    @classmethod
+    def from_tensor(cls, tensor: Volume, mask: Volume | None = None) -> DTIResult:
+        """Wrap tensors fitted elsewhere (e.g. a Slicer DTI node): (I, J, K, 6), FSL order, RAS, mm^2/s.
+
+        Without ``mask`` the fitted voxels are those with a non-zero tensor.
+        """
+        data = np.asarray(tensor.data, dtype=np.float32)
+        if data.ndim != 4 or data.shape[3] != 6:
+            raise GlymphError("tensors must be a 4D image with 6 components (xx, xy, xz, yy, yz, zz)")
+        if mask is not None and not mask.same_grid(tensor):
+            raise GlymphError("the mask is on another grid than the tensors; resample it first")
+        inside = np.any(data != 0, axis=3) if mask is None else np.asarray(mask.data, dtype=bool)
+        if not inside.any():
+            raise GlymphError("the tensor volume is empty (all zero)")
+        fit = TensorFit(
+            np.where(inside[..., None], data, 0.0).astype(np.float32), np.zeros(inside.shape, np.float32), inside
+        )
+        return cls(fit, tensor.affine, np.zeros(0), "given" if mask is not None else "non-zero tensors", 0)
 
     def fa(self) -> Volume:
         return self._volume(self.fit.fa().astype(np.float32))
@@ -153,6 +173,55 @@ def alps_from_rois(
     return AlpsResult(subject, dti, rois, masks, registration, image, anatomical, frame, placement, mni_rois)
 
 
+def register_dti(dti: DTIResult, contrast: str = "fa", b0: Volume | None = None) -> Registration:
+    """Affine registration of the FA (or of ``b0``) to MNI152, with the DTI's brain mask."""
+    from glymph.registration import register_to_mni
+
+    if contrast == "b0" and b0 is None:
+        raise GlymphError("registration on the b0 needs the DWI; with tensors only, register the FA")
+    with step(f"affine registration of the {contrast.upper()} to MNI152"):
+        image = dti.fa() if contrast == "fa" else b0
+        return register_to_mni(image, dti.mask, contrast)  # type: ignore[arg-type]
+
+
+def alps_from_dti(
+    dti: DTIResult,
+    *,
+    b0: Volume | None = None,
+    roi_set: str = "chen2025",
+    rois: RoiSet | None = None,
+    roi_diameter_mm: float = DEFAULT_DIAMETER_MM,
+    frame: str = "image",
+    contrast: str = "fa",
+    subject: str = "subject",
+) -> AlpsResult:
+    """DTI-ALPS from fitted tensors: registration to MNI152, ROI placement, the index in both frames.
+
+    ``rois`` (subject space, e.g. from ``read_markups``) replaces the atlas placement of
+    ``roi_set``; the registration still runs for the anatomical frame, and if it fails with
+    manual ROIs only the image frame is reported (with a warning).
+    """
+    import logging
+
+    if frame not in ("image", "anatomical"):
+        raise GlymphError(f"unknown frame '{frame}'; choose 'image' or 'anatomical'")
+    mni_rois = None if rois is not None else builtin_roi_set(roi_set, roi_diameter_mm)
+    try:
+        registration: Registration | None = register_dti(dti, contrast, b0)
+    except GlymphError as error:
+        if rois is None:
+            raise
+        logging.getLogger("glymph").warning("%s; reporting the image frame only", error)
+        registration = None
+    if rois is None:
+        rois = map_rois_to_subject(mni_rois, registration)  # type: ignore[arg-type]
+        placement = "atlas"
+    else:
+        rois = RoiSet(rois.centres, roi_diameter_mm, "subject", rois.name)
+        placement = "manual"
+    return alps_from_rois(dti, rois, registration, frame, subject, placement, mni_rois)
+
+
 def run_alps(
     dwi: DWI,
     *,
@@ -166,36 +235,20 @@ def run_alps(
     subject: str = "subject",
     mask_source: str | None = None,
 ) -> AlpsResult:
-    """DTI-ALPS from a DWI: tensor fit, registration to MNI152, ROI placement, the index.
-
-    ``rois`` (subject space, e.g. from ``read_markups``) replaces the atlas placement of
-    ``roi_set``; the registration still runs for the anatomical frame, and if it fails with
-    manual ROIs only the image frame is reported.
-    """
-    import logging
-
-    from glymph.registration import register_to_mni
-
+    """DTI-ALPS from a DWI: tensor fit (``fit_dti``), then ``alps_from_dti``."""
     if frame not in ("image", "anatomical"):
         raise GlymphError(f"unknown frame '{frame}'; choose 'image' or 'anatomical'")
-    mni_rois = None if rois is not None else builtin_roi_set(roi_set, roi_diameter_mm)
     dti = fit_dti(dwi, mask, max_b, mask_source=mask_source)
-    registration = None
-    with step(f"affine registration of the {contrast.upper()} to MNI152"):
-        image = dti.fa() if contrast == "fa" else Volume(dwi.data[..., dwi.is_b0].mean(axis=3), dwi.affine)
-        try:
-            registration = register_to_mni(image, dti.mask, contrast)
-        except GlymphError as error:
-            if rois is None:
-                raise
-            logging.getLogger("glymph").warning("%s; reporting the image frame only", error)
-    if rois is None:
-        rois = map_rois_to_subject(mni_rois, registration)  # type: ignore[arg-type]
-        placement = "atlas"
-    else:
-        rois = RoiSet(rois.centres, roi_diameter_mm, "subject", rois.name)
-        placement = "manual"
-    return alps_from_rois(dti, rois, registration, frame, subject, placement, mni_rois)
+    return alps_from_dti(
+        dti,
+        b0=dwi.mean_b0(),
+        roi_set=roi_set,
+        rois=rois,
+        roi_diameter_mm=roi_diameter_mm,
+        frame=frame,
+        contrast=contrast,
+        subject=subject,
+    )
 
 
 def _sidecar(command: str, inputs: dict, parameters: dict, started: float, extra: dict) -> dict:

@@ -61,12 +61,23 @@ class Registration:
     )
     metric: float  # final Mattes mutual information (negative; lower is better)
 
+    @classmethod
+    def from_dict(cls, values: dict) -> Registration:
+        """Inverse of ``as_dict`` (e.g. from a saved scene or sidecar)."""
+        return cls(
+            AffineMap(np.asarray(values["template_to_subject_ras"], dtype=np.float64)),
+            values["contrast"],
+            values["brain_dice"],
+            values["correlation"],
+            values["mattes_mi"],
+        )
+
     def as_dict(self) -> dict:
         return {
             "template": "MNI152 ICBM 2009a nonlinear symmetric, 2 mm",
             "contrast": self.contrast,
             "type": "affine",
-            "template_to_subject_ras": self.transform.matrix.round(6).tolist(),
+            "template_to_subject_ras": self.transform.matrix.tolist(),
             "scales": self.transform.scales.round(4).tolist(),
             "brain_dice": round(self.dice, 4),
             "correlation": round(self.correlation, 4),

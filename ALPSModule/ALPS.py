@@ -1,0 +1,375 @@
+"""DTI-ALPS: the diffusion index along the perivascular space, with editable ROI spheres.
+
+Module, widget, thin logic and self-test in Slicer's scripted-module layout. All computation
+lives in ``ALPSLib`` (MRML nodes, no qt) and the ``glymph`` backend; the widget only collects
+parameters, runs the logic off the main thread and shows the result.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import qt
+import slicer
+import vtk
+from slicer import (
+    vtkMRMLDiffusionTensorVolumeNode,
+    vtkMRMLMarkupsFiducialNode,
+    vtkMRMLScalarVolumeNode,
+    vtkMRMLTableNode,
+    vtkMRMLVectorVolumeNode,
+    vtkMRMLVolumeNode,
+)
+from slicer.i18n import tr as _
+from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
+from slicer.ScriptedLoadableModule import (
+    ScriptedLoadableModule,
+    ScriptedLoadableModuleLogic,
+    ScriptedLoadableModuleTest,
+    ScriptedLoadableModuleWidget,
+)
+from slicer.util import VTKObservationMixin
+
+REQUIREMENTS = Path(__file__).parent / "Resources" / "requirements.txt"
+
+
+class ALPS(ScriptedLoadableModule):
+    """Module description shown in Slicer's module panel and help."""
+
+    def __init__(self, parent):
+        ScriptedLoadableModule.__init__(self, parent)
+        self.parent.title = _("DTI-ALPS")
+        self.parent.categories = [_("Diffusion"), _("Quantification")]
+        self.parent.dependencies = []
+        self.parent.contributors = ["glymph contributors"]
+        self.parent.helpText = _(
+            "Computes the DTI-ALPS index (diffusion tensor image analysis along the perivascular space) from a "
+            "diffusion-weighted or diffusion tensor volume. Four 5 mm spheres (projection and association fibres, "
+            "left and right) are placed by affine registration to MNI152 and shown as markups: drag one and press "
+            "Recompute. ALPS = mean(Dxx proj, Dxx assoc) / mean(Dyy proj, Dzz assoc) per hemisphere; the "
+            "'anatomical' frame rotates tensors into template axes to remove head tilt. "
+            "See the <a href='https://github.com/glymph-project/glymph'>glymph documentation</a>."
+        )
+        self.parent.acknowledgementText = _(
+            "Built on dipy, SimpleITK, nibabel and the ICBM 2009a MNI152 template (Fonov et al. 2009, 2011; "
+            "McConnell Brain Imaging Centre). Method: Taoka et al. 2017; ROI coordinates: Chen et al. 2025 and the "
+            "JHU white-matter atlas placement of Liu et al. 2024."
+        )
+
+
+@parameterNodeWrapper
+class ALPSParameterNode:
+    """Everything the module panel holds; saved with the scene."""
+
+    inputVolume: vtkMRMLVolumeNode
+    maskVolume: vtkMRMLScalarVolumeNode
+    roiSet: Annotated[str, Choice(["chen2025", "jhu"])] = "chen2025"
+    roiDiameter: Annotated[float, WithinRange(1.0, 20.0)] = 5.0
+    frame: Annotated[str, Choice(["image", "anatomical"])] = "image"
+    placement: Annotated[str, Choice(["atlas", "markups"])] = "atlas"
+    registrationContrast: Annotated[str, Choice(["fa", "b0"])] = "fa"
+    roiMarkups: vtkMRMLMarkupsFiducialNode
+    tensorVolume: vtkMRMLDiffusionTensorVolumeNode
+    faVolume: vtkMRMLScalarVolumeNode
+    colourFaVolume: vtkMRMLVectorVolumeNode
+    resultTable: vtkMRMLTableNode
+
+
+class _QueueHandler(logging.Handler):
+    """Collects glymph's progress records for the widget to show from the main thread."""
+
+    def __init__(self, messages: queue.Queue) -> None:
+        super().__init__(logging.INFO)
+        self.messages = messages
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.put(record.getMessage())
+
+
+class ALPSWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+    """Thin GUI: parameters in, logic run in a worker thread, results shown."""
+
+    def __init__(self, parent=None) -> None:
+        ScriptedLoadableModuleWidget.__init__(self, parent)
+        VTKObservationMixin.__init__(self)
+        self.logic = None
+        self._parameterNode = None
+        self._parameterNodeGuiTag = None
+        self._worker = None
+        self._messages: queue.Queue = queue.Queue()
+        self._timer = qt.QTimer()
+        self._timer.setInterval(200)
+        self._timer.connect("timeout()", self._poll)
+
+    def setup(self) -> None:
+        ScriptedLoadableModuleWidget.setup(self)
+        uiWidget = slicer.util.loadUI(self.resourcePath("UI/ALPS.ui"))
+        self.layout.addWidget(uiWidget)
+        self.ui = slicer.util.childWidgetVariables(uiWidget)
+        uiWidget.setMRMLScene(slicer.mrmlScene)
+        self.logic = ALPSLogic()
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+        self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
+        self.ui.recomputeButton.connect("clicked(bool)", self.onRecomputeButton)
+        self.ui.progressBar.setVisible(False)
+        self.initializeParameterNode()
+
+    def cleanup(self) -> None:
+        self._timer.stop()
+        self.removeObservers()
+
+    def enter(self) -> None:
+        self.initializeParameterNode()
+
+    def exit(self) -> None:
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self._parameterNodeGuiTag = None
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateButtons)
+
+    def onSceneStartClose(self, caller, event) -> None:
+        self.setParameterNode(None)
+
+    def onSceneEndClose(self, caller, event) -> None:
+        if self.parent.isEntered:
+            self.initializeParameterNode()
+
+    def initializeParameterNode(self) -> None:
+        self.setParameterNode(self.logic.getParameterNode())
+        if not self._parameterNode.inputVolume:
+            for className in ("vtkMRMLDiffusionWeightedVolumeNode", "vtkMRMLDiffusionTensorVolumeNode"):
+                node = slicer.mrmlScene.GetFirstNodeByClass(className)
+                if node:
+                    self._parameterNode.inputVolume = node
+                    break
+
+    def setParameterNode(self, inputParameterNode) -> None:
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateButtons)
+        self._parameterNode = inputParameterNode
+        if self._parameterNode:
+            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateButtons)
+            self._updateButtons()
+
+    def _updateButtons(self, caller=None, event=None) -> None:
+        p = self._parameterNode
+        busy = self._worker is not None
+        self.ui.applyButton.enabled = bool(p and p.inputVolume) and not busy
+        self.ui.applyButton.toolTip = (
+            _("Fit tensors if needed, place the ROIs and compute the index")
+            if self.ui.applyButton.enabled
+            else _("Select a DWI or DTI volume")
+        )
+        self.ui.recomputeButton.enabled = bool(p and p.roiMarkups and p.tensorVolume and p.resultTable) and not busy
+
+    def onApplyButton(self) -> None:
+        if not self.logic.ensureDependencies():
+            return
+        p = self._parameterNode
+        with slicer.util.tryWithErrorDisplay(_("DTI-ALPS could not start."), waitCursor=True):
+            options = self.logic.options(p)
+            markups = p.roiMarkups if p.placement == "markups" else None
+            inputs = self.logic.nodeLogic().read_inputs(p.inputVolume, options, p.maskVolume, markups)
+            self._start(inputs, options)
+
+    def _start(self, inputs, options) -> None:
+        self._handler = _QueueHandler(self._messages)
+        logging.getLogger("glymph").addHandler(self._handler)
+        self._outcome = {}
+
+        def work() -> None:
+            try:
+                self._outcome["result"] = self.logic.nodeLogic().compute(inputs, options)
+            except Exception as error:  # reported in the main thread
+                self._outcome["error"] = error
+
+        self._worker = threading.Thread(target=work, daemon=True)
+        self.ui.progressBar.setVisible(True)
+        self.ui.progressBar.setRange(0, 0)
+        self.ui.statusLabel.text = _("Running...")
+        self._updateButtons()
+        self._worker.start()
+        self._timer.start()
+
+    def _poll(self) -> None:
+        while not self._messages.empty():
+            message = self._messages.get()
+            self.ui.statusLabel.text = message
+            slicer.util.showStatusMessage(f"DTI-ALPS: {message}", 3000)
+        if self._worker is None or self._worker.is_alive():
+            return
+        self._timer.stop()
+        self._worker = None
+        logging.getLogger("glymph").removeHandler(self._handler)
+        self.ui.progressBar.setVisible(False)
+        self._updateButtons()
+        if "error" in self._outcome:
+            self.ui.statusLabel.text = _("Failed")
+            slicer.util.errorDisplay(_("DTI-ALPS failed: {error}").format(error=self._outcome["error"]))
+            return
+        with slicer.util.tryWithErrorDisplay(_("Could not show the results."), waitCursor=True):
+            self.logic.showResult(self._outcome["result"], self._parameterNode)
+            self.ui.statusLabel.text = self.logic.summary(self._outcome["result"])
+
+    def onRecomputeButton(self) -> None:
+        with slicer.util.tryWithErrorDisplay(_("Could not recompute the index."), waitCursor=True):
+            result = self.logic.recompute(self._parameterNode)
+            self.ui.statusLabel.text = self.logic.summary(result)
+
+
+class ALPSLogic(ScriptedLoadableModuleLogic):
+    """Thin wrapper: parameter node <-> ``ALPSLib.AlpsNodeLogic``. Usable without the widget."""
+
+    def getParameterNode(self):
+        return ALPSParameterNode(super().getParameterNode())
+
+    @staticmethod
+    def nodeLogic():
+        from ALPSLib import AlpsNodeLogic
+
+        return AlpsNodeLogic(slicer.mrmlScene)
+
+    @staticmethod
+    def options(parameterNode):
+        from ALPSLib import AlpsOptions
+
+        return AlpsOptions(
+            roi_set=parameterNode.roiSet,
+            roi_diameter_mm=parameterNode.roiDiameter,
+            frame=parameterNode.frame,
+            placement=parameterNode.placement,
+            registration_contrast=parameterNode.registrationContrast,
+        )
+
+    @staticmethod
+    def outputs(parameterNode):
+        from ALPSLib import AlpsOutputs
+
+        p = parameterNode
+        return AlpsOutputs(p.roiMarkups, p.tensorVolume, p.faVolume, p.colourFaVolume, p.resultTable)
+
+    def process(self, parameterNode):
+        """Run everything in the calling thread (scripts and the self-test); returns the glymph result."""
+        p = parameterNode
+        markups = p.roiMarkups if p.placement == "markups" else None
+        result, outputs = self.nodeLogic().run(p.inputVolume, self.options(p), p.maskVolume, markups, self.outputs(p))
+        self._remember(outputs, p)
+        return result
+
+    def showResult(self, result, parameterNode) -> None:
+        outputs = self.nodeLogic().show(result, self.outputs(parameterNode), parameterNode.inputVolume)
+        self._remember(outputs, parameterNode)
+        slicer.app.layoutManager().setLayout(slicer.vtkMRMLLayoutNode.SlicerLayoutFourUpTableView)
+        slicer.util.setSliceViewerLayers(background=outputs.colour_fa, fit=True)
+        applicationLogic = slicer.app.applicationLogic()
+        applicationLogic.GetSelectionNode().SetActiveTableID(outputs.table.GetID())
+        applicationLogic.PropagateTableSelection()
+        self._centreOnRois(outputs.markups)
+
+    def recompute(self, parameterNode):
+        return self.nodeLogic().recompute(self.outputs(parameterNode), parameterNode.frame, parameterNode.maskVolume)
+
+    @staticmethod
+    def summary(result) -> str:
+        from ALPSLib.logic import index_summary
+
+        return index_summary(result)
+
+    @staticmethod
+    def _remember(outputs, p) -> None:
+        p.roiMarkups, p.tensorVolume, p.faVolume, p.colourFaVolume, p.resultTable = (
+            outputs.markups,
+            outputs.tensor,
+            outputs.fa,
+            outputs.colour_fa,
+            outputs.table,
+        )
+
+    @staticmethod
+    def _centreOnRois(markups) -> None:
+        centre = [0.0, 0.0, 0.0]
+        n = markups.GetNumberOfControlPoints()
+        for i in range(n):
+            p = [0.0, 0.0, 0.0]
+            markups.GetNthControlPointPosition(i, p)
+            centre = [c + v / n for c, v in zip(centre, p, strict=True)]
+        slicer.modules.markups.logic().JumpSlicesToLocation(*centre, True)
+
+    @staticmethod
+    def ensureDependencies() -> bool:
+        """Install glymph's Python dependencies on first use, after asking (never at import time).
+
+        Uses ``slicer.packaging.pip_ensure`` where this Slicer has it (it asks, installs with
+        progress and offers a restart), else asks here and calls ``slicer.util.pip_install``.
+        """
+        import importlib.metadata
+        import re
+
+        requirements = [
+            line.strip() for line in REQUIREMENTS.read_text().splitlines() if line.strip() and not line.startswith("#")
+        ]
+        packaging = getattr(slicer, "packaging", None)
+        if packaging is not None and hasattr(packaging, "pip_ensure"):
+            packaging.pip_ensure(requirements, requester="DTI-ALPS")
+            return bool(packaging.pip_check(requirements))
+        missing = []
+        for requirement in requirements:
+            name = re.match(r"[A-Za-z0-9_.-]+", requirement).group(0)
+            try:
+                importlib.metadata.version(name)
+            except importlib.metadata.PackageNotFoundError:
+                missing.append(requirement)
+        if not missing:
+            return True
+        question = _("DTI-ALPS needs these Python packages: {packages}. Install them now?").format(
+            packages=", ".join(missing)
+        )
+        if not slicer.util.confirmOkCancelDisplay(question):
+            return False
+        with slicer.util.WaitCursor():
+            slicer.util.pip_install(" ".join(missing))
+        return True
+
+
+class ALPSTest(ScriptedLoadableModuleTest):
+    """Runs in real Slicer (Developer mode, Reload and Test): the logic on a phantom with a known index."""
+
+    def setUp(self):
+        slicer.mrmlScene.Clear()
+
+    def runTest(self):
+        self.setUp()
+        self.test_phantom_index()
+
+    def test_phantom_index(self):
+        import numpy as np
+
+        from glymph.phantoms import alps_phantom
+        from glymph_mrml import dwi_to_node
+
+        self.delayDisplay("Building a DWI phantom with ALPS left 1.3, right 1.6")
+        phantom = alps_phantom(1.3, 1.6, voxel_mm=2.5, n_directions=20, snr=np.inf)
+        node = dwi_to_node(phantom.dwi, slicer.mrmlScene, "ALPS phantom")
+        logic = ALPSLogic()
+        parameters = logic.getParameterNode()
+        parameters.inputVolume = node
+        parameters.frame = "anatomical"
+        result = logic.process(parameters)
+        self.assertAlmostEqual(result.index.alps_L, 1.3, places=3)
+        self.assertAlmostEqual(result.index.alps_R, 1.6, places=3)
+        self.assertEqual(parameters.roiMarkups.GetNumberOfControlPoints(), 4)
+        self.assertEqual(parameters.resultTable.GetNumberOfRows(), 11)
+        self.delayDisplay("Moving proj_L by 2.5 mm and recomputing")
+        p = [0.0, 0.0, 0.0]
+        parameters.roiMarkups.GetNthControlPointPosition(0, p)
+        parameters.roiMarkups.SetNthControlPointPosition(0, p[0], p[1] + 2.5, p[2])
+        moved = logic.recompute(parameters)
+        self.assertAlmostEqual(moved.index.alps_L, 1.3, places=3)
+        self.delayDisplay("Test passed")

@@ -1,0 +1,234 @@
+"""DTI-ALPS on MRML nodes.
+
+Three steps, so that a GUI can run the middle one in a worker thread:
+
+1. ``read_inputs`` (main thread): nodes -> glymph objects (DWI or tensors, mask, ROIs).
+2. ``compute`` (any thread): glymph's pipeline; touches no MRML node.
+3. ``show`` (main thread): results -> nodes: ROI spheres (markups), tensor, FA and colour-FA
+   volumes made with Slicer's ``vtkDiffusionTensorMathematics``, and a results table.
+
+``recompute`` turns moved ROI points into a new index from the tensor node and the registration
+stored on the markups node, without registering again, so it also works on a reopened scene.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from glymph.dwi import DWI
+from glymph.errors import GlymphError
+from glymph.pipeline import AlpsResult, DTIResult, alps_from_dti, alps_from_rois, fit_dti
+from glymph.registration import Registration
+from glymph.rois import RoiSet
+from glymph.volume import Volume
+from glymph_mrml import (
+    dti_maps_with_slicer,
+    dwi_from_node,
+    rois_from_markups_node,
+    rois_to_markups_node,
+    table_from_rows,
+    tensor_from_node,
+    tensor_to_node,
+    volume_from_node,
+    volume_to_node,
+)
+
+REGISTRATION_ATTRIBUTE = "glymph.registration"  # JSON of Registration.as_dict(), kept on the ROI markups node
+FRAME_ATTRIBUTE = "glymph.frame"
+
+
+@dataclass(frozen=True)
+class AlpsOptions:
+    """What to compute (the parameter node's values)."""
+
+    roi_set: str = "chen2025"
+    roi_diameter_mm: float = 5.0
+    frame: str = "image"  # "image" or "anatomical"
+    placement: str = "atlas"  # "atlas" or "markups" (centres from an existing point list)
+    registration_contrast: str = "fa"
+    max_b: float = 1500.0
+    subject: str = ""
+
+
+@dataclass
+class AlpsInputs:
+    """Glymph objects read from the input nodes."""
+
+    dwi: DWI | None = None
+    tensor: Volume | None = None
+    mask: Volume | None = None
+    rois: RoiSet | None = None
+    subject: str = "subject"
+
+
+@dataclass
+class AlpsOutputs:
+    """The nodes the results go into; ``None`` ones are created by ``show``."""
+
+    markups: object = None
+    tensor: object = None
+    fa: object = None
+    colour_fa: object = None
+    table: object = None
+    created: list[str] = field(default_factory=list)
+
+
+def results_table_rows(result: AlpsResult) -> list[dict[str, object]]:
+    """Rows of the results table: one measure per row, left / right / mean of both in columns."""
+    index = result.index
+
+    def row(measure: str, left: float, right: float) -> dict[str, object]:
+        return {"Measure": measure, "Left": left, "Right": right, "Mean": (left + right) / 2}
+
+    r = index.rois
+    return [
+        row(f"ALPS index ({index.frame} frame)", index.alps_L, index.alps_R),
+        row("Dxx projection (mm2/s)", r["proj_L"].dxx, r["proj_R"].dxx),
+        row("Dxx association (mm2/s)", r["assoc_L"].dxx, r["assoc_R"].dxx),
+        row("Dyy projection (mm2/s)", r["proj_L"].dyy, r["proj_R"].dyy),
+        row("Dzz association (mm2/s)", r["assoc_L"].dzz, r["assoc_R"].dzz),
+        row("FA projection", r["proj_L"].fa, r["proj_R"].fa),
+        row("FA association", r["assoc_L"].fa, r["assoc_R"].fa),
+        row("MD projection (mm2/s)", r["proj_L"].md, r["proj_R"].md),
+        row("MD association (mm2/s)", r["assoc_L"].md, r["assoc_R"].md),
+        row("Voxels projection", float(r["proj_L"].n_voxels), float(r["proj_R"].n_voxels)),
+        row("Voxels association", float(r["assoc_L"].n_voxels), float(r["assoc_R"].n_voxels)),
+    ]
+
+
+class AlpsNodeLogic:
+    """DTI-ALPS on the nodes of one MRML scene."""
+
+    def __init__(self, scene) -> None:
+        self.scene = scene
+
+    # 1. nodes -> glymph
+    def read_inputs(self, input_node, options: AlpsOptions, mask_node=None, markups_node=None) -> AlpsInputs:
+        """Read a DWI or DTI node (and optional mask and ROI point list) into glymph objects."""
+        if input_node is None:
+            raise GlymphError("select an input: a diffusion-weighted (DWI) or diffusion tensor (DTI) volume")
+        inputs = AlpsInputs(subject=options.subject or input_node.GetName())
+        if input_node.IsA("vtkMRMLDiffusionWeightedVolumeNode"):
+            inputs.dwi = dwi_from_node(input_node)
+            grid = inputs.dwi.volume
+        elif input_node.IsA("vtkMRMLDiffusionTensorVolumeNode"):
+            inputs.tensor = tensor_from_node(input_node)
+            grid = inputs.tensor
+        else:
+            raise GlymphError(f"'{input_node.GetName()}' is neither a DWI nor a DTI volume")
+        if mask_node is not None:
+            mask = volume_from_node(mask_node)
+            if not mask.same_grid(grid):
+                raise GlymphError(
+                    f"mask '{mask_node.GetName()}' is on another grid than '{input_node.GetName()}'; resample it first"
+                )
+            inputs.mask = Volume(mask.data > 0, mask.affine)
+        if options.placement == "markups":
+            if markups_node is None:
+                raise GlymphError(
+                    "ROI placement 'from markups' needs a point list with proj_L, proj_R, assoc_L, assoc_R"
+                )
+            inputs.rois = rois_from_markups_node(markups_node, options.roi_diameter_mm)
+        elif options.placement != "atlas":
+            raise GlymphError(f"unknown ROI placement '{options.placement}'; use 'atlas' or 'markups'")
+        return inputs
+
+    # 2. glymph only
+    @staticmethod
+    def compute(inputs: AlpsInputs, options: AlpsOptions) -> AlpsResult:
+        """The glymph pipeline; safe to run outside the main thread (touches no node)."""
+        if inputs.dwi is not None:
+            dti = fit_dti(inputs.dwi, inputs.mask, options.max_b)
+            b0 = inputs.dwi.mean_b0()
+        else:
+            dti = DTIResult.from_tensor(inputs.tensor, inputs.mask)  # type: ignore[arg-type]
+            b0 = None
+        return alps_from_dti(
+            dti,
+            b0=b0,
+            roi_set=options.roi_set,
+            rois=inputs.rois,
+            roi_diameter_mm=options.roi_diameter_mm,
+            frame=options.frame,
+            contrast=options.registration_contrast,
+            subject=inputs.subject,
+        )
+
+    # 3. glymph -> nodes
+    def show(self, result: AlpsResult, outputs: AlpsOutputs | None = None, input_node=None) -> AlpsOutputs:
+        """Write the result into nodes (created when ``outputs`` lacks them)."""
+        outputs = outputs or AlpsOutputs()
+        base = result.subject
+        if input_node is not None and input_node.IsA("vtkMRMLDiffusionTensorVolumeNode"):
+            outputs.tensor = input_node
+        else:
+            outputs.tensor = self._fill(
+                outputs, "tensor", lambda node: tensor_to_node(result.dti.tensor, self.scene, f"{base} DTI", node)
+            )
+        fa, colour = dti_maps_with_slicer(result.dti.tensor)
+        outputs.fa = self._fill(outputs, "fa", lambda node: volume_to_node(fa, self.scene, f"{base} FA", node))
+        outputs.colour_fa = self._fill(
+            outputs,
+            "colour_fa",
+            lambda node: volume_to_node(
+                colour, self.scene, f"{base} colour orientation", node, "vtkMRMLVectorVolumeNode"
+            ),
+        )
+        outputs.markups = self._fill(
+            outputs, "markups", lambda node: rois_to_markups_node(result.rois, self.scene, f"{base} ALPS ROIs", node)
+        )
+        self._store_state(outputs.markups, result)
+        outputs.table = self._fill(
+            outputs, "table", lambda node: table_from_rows(results_table_rows(result), self.scene, f"{base} ALPS", node)
+        )
+        return outputs
+
+    def run(
+        self, input_node, options: AlpsOptions, mask_node=None, markups_node=None, outputs: AlpsOutputs | None = None
+    ) -> tuple[AlpsResult, AlpsOutputs]:
+        """All three steps in the calling thread (batch scripts, tests)."""
+        result = self.compute(self.read_inputs(input_node, options, mask_node, markups_node), options)
+        return result, self.show(result, outputs, input_node)
+
+    def recompute(self, outputs: AlpsOutputs, frame: str | None = None, mask_node=None) -> AlpsResult:
+        """The index for the ROI points as they are now (moved by the user), without registering again."""
+        if outputs.markups is None or outputs.tensor is None:
+            raise GlymphError("run ALPS once (Apply) before recomputing from moved ROIs")
+        tensor = tensor_from_node(outputs.tensor)
+        mask = None
+        if mask_node is not None:
+            m = volume_from_node(mask_node)
+            mask = Volume(m.data > 0, m.affine)
+        dti = DTIResult.from_tensor(tensor, mask)
+        stored = outputs.markups.GetAttribute(REGISTRATION_ATTRIBUTE)
+        registration = Registration.from_dict(json.loads(stored)) if stored else None
+        frame = frame or outputs.markups.GetAttribute(FRAME_ATTRIBUTE) or "image"
+        rois = rois_from_markups_node(outputs.markups)
+        subject = outputs.markups.GetAttribute("glymph.subject") or "subject"
+        result = alps_from_rois(dti, rois, registration, frame, subject, "manual")
+        table_from_rows(results_table_rows(result), self.scene, f"{subject} ALPS", outputs.table)
+        return result
+
+    def _fill(self, outputs: AlpsOutputs, name: str, make):
+        node = getattr(outputs, name)
+        created = node is None
+        node = make(node)
+        if created:
+            outputs.created.append(node.GetID())
+        return node
+
+    @staticmethod
+    def _store_state(markups, result: AlpsResult) -> None:
+        markups.SetAttribute(
+            REGISTRATION_ATTRIBUTE, json.dumps(result.registration.as_dict()) if result.registration else ""
+        )
+        markups.SetAttribute(FRAME_ATTRIBUTE, result.frame)
+        markups.SetAttribute("glymph.subject", result.subject)
+        markups.SetAttribute("glymph.roi_set", result.mni_rois.name if result.mni_rois else "manual")
+
+
+def index_summary(result: AlpsResult) -> str:
+    """One line for a status bar or log."""
+    i = result.index
+    return f"ALPS left {i.alps_L:.3f}, right {i.alps_R:.3f}, mean {i.alps:.3f} ({i.frame} frame)"

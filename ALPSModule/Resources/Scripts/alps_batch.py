@@ -1,0 +1,92 @@
+"""Headless DTI-ALPS through the ALPS module's logic (never its widget).
+
+    Slicer --no-main-window --python-script alps_batch.py -- DWI --out DIR [options of `glymph alps`]
+
+Loads the DWI (NIfTI + FSL bval/bvec, or NRRD), the optional mask and ROI markups into MRML
+nodes, runs ``ALPSLib.AlpsNodeLogic`` on them and writes exactly the files of `glymph alps`. Exits
+with status 0 on success, 2 on a user error (message on stderr), 1 on anything else. Also runs
+with plain Python where the slicer-core wheel provides the MRML classes.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import traceback
+from pathlib import Path
+
+
+def _make_importable() -> None:
+    """Inside an installed extension everything is on sys.path; from a source checkout, add it."""
+    module_dir = Path(__file__).resolve().parents[2]
+    for folder in (module_dir, module_dir.parent / "ALPSExtension"):
+        if folder.is_dir() and str(folder) not in sys.path:
+            sys.path.insert(0, str(folder))
+
+
+def main(argv: list[str]) -> int:
+    _make_importable()
+    import slicer
+    from ALPSLib import AlpsNodeLogic, AlpsOptions
+
+    from glymph.cli import alps_provenance, alps_subject, build_parser, read_alps_request, report, setup_logging
+    from glymph.errors import GlymphError
+    from glymph.pipeline import write_alps
+    from glymph_mrml import dwi_to_node, rois_to_markups_node, volume_to_node
+
+    args = build_parser().parse_args(["alps", *argv])
+    setup_logging(args.quiet)
+    started = time.perf_counter()
+    scene = getattr(slicer, "mrmlScene", None) or slicer.vtkMRMLScene()
+    try:
+        dwi, mask, rois = read_alps_request(args)
+        subject = alps_subject(args)
+        dwi_node = dwi_to_node(dwi, scene, subject)
+        mask_node = (
+            volume_to_node(
+                mask.with_data(mask.data.astype("uint8")),
+                scene,
+                f"{subject} mask",
+                class_name="vtkMRMLLabelMapVolumeNode",
+            )
+            if mask
+            else None
+        )
+        markups_node = rois_to_markups_node(rois, scene, f"{subject} ROIs") if rois else None
+        options = AlpsOptions(
+            roi_set=args.roi_set or "chen2025",
+            roi_diameter_mm=args.roi_diameter,
+            frame=args.frame,
+            placement="markups" if rois else "atlas",
+            registration_contrast=args.registration_contrast,
+            max_b=args.max_b,
+            subject=subject,
+        )
+        result, _ = AlpsNodeLogic(scene).run(dwi_node, options, mask_node, markups_node)
+        inputs, parameters = alps_provenance(args)
+        write_alps(result, args.out, inputs=inputs, parameters=parameters, started=started, force=args.force)
+    except GlymphError as error:
+        print(f"glymph: error: {error}", file=sys.stderr)
+        return 2
+    except Exception:
+        traceback.print_exc()
+        return 1
+    report(result)
+    return 0
+
+
+def _arguments() -> list[str]:
+    args = sys.argv[1:]
+    return args[args.index("--") + 1 :] if "--" in args else args
+
+
+if __name__ == "__main__":
+    status = main(_arguments())
+    try:
+        import slicer
+
+        if hasattr(slicer, "app"):  # inside Slicer: leave the application with this status
+            slicer.util.exit(status)
+    except ImportError:
+        pass
+    sys.exit(status)

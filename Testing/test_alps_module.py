@@ -1,0 +1,173 @@
+"""The ALPS module's logic (ALPSLib) on real MRML nodes, and its headless batch script."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+slicer = pytest.importorskip("slicer")
+
+from ALPSLib import AlpsNodeLogic, AlpsOptions, AlpsOutputs  # noqa: E402
+from conftest import ROOT  # noqa: E402
+
+from glymph.cli import main as glymph_main  # noqa: E402
+from glymph.dwi import read_dwi  # noqa: E402
+from glymph.errors import GlymphError  # noqa: E402
+from glymph.volume import Volume  # noqa: E402
+from glymph_mrml import dwi_to_node, rois_to_markups_node, rows_from_table, volume_to_node  # noqa: E402
+
+BATCH = ROOT / "ALPSModule" / "Resources" / "Scripts" / "alps_batch.py"
+COLUMNS = (
+    "x_proj_L",
+    "x_assoc_L",
+    "y_proj_L",
+    "z_assoc_L",
+    "x_proj_R",
+    "x_assoc_R",
+    "y_proj_R",
+    "z_assoc_R",
+    "alps_L",
+    "alps_R",
+    "alps",
+)
+
+
+def csv_row(path) -> dict[str, str]:
+    with open(path) as f:
+        return next(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def cli_result(noisy_phantom_files, tmp_path_factory):
+    """`glymph alps` on the phantom files, anatomical frame (the sidecar holds both frames)."""
+    _, (image, _, _) = noisy_phantom_files
+    out = tmp_path_factory.mktemp("cli") / "alps"
+    assert glymph_main(["-q", "alps", image, "--out", str(out), "--frame", "anatomical"]) == 0
+    return json.loads((out / "alps.json").read_text())["alps"]
+
+
+@pytest.fixture(scope="module")
+def module_run(noisy_phantom_files):
+    """The module logic on a scene holding the same files as a DWI node."""
+    _, (image, _, _) = noisy_phantom_files
+    scene = slicer.vtkMRMLScene()
+    node = dwi_to_node(read_dwi(image), scene, "dwi")
+    logic = AlpsNodeLogic(scene)
+    result, outputs = logic.run(node, AlpsOptions(frame="anatomical"))
+    return scene, logic, node, result, outputs
+
+
+def test_module_logic_matches_the_command_line(cli_result, module_run):
+    _, _, _, result, _ = module_run
+    for frame, index in (("image", result.image), ("anatomical", result.anatomical)):
+        for column, value in index.columns().items():
+            assert value == pytest.approx(cli_result[frame][column], rel=1e-6), (frame, column)
+
+
+def test_module_outputs_are_real_nodes(module_run):
+    scene, _, _, result, outputs = module_run
+    assert outputs.markups.GetNumberOfControlPoints() == 4
+    assert [outputs.markups.GetNthControlPointLabel(i) for i in range(4)] == ["proj_L", "proj_R", "assoc_L", "assoc_R"]
+    display = outputs.markups.GetDisplayNode()
+    assert (
+        display.GetGlyphTypeAsString() == "Sphere3D"
+        and display.GetGlyphSize() == 5.0
+        and not display.GetUseGlyphScale()
+    )
+    assert outputs.tensor.IsA("vtkMRMLDiffusionTensorVolumeNode")
+    assert outputs.fa.IsA("vtkMRMLScalarVolumeNode") and outputs.colour_fa.IsA("vtkMRMLVectorVolumeNode")
+    rows = rows_from_table(outputs.table)
+    assert rows[0]["Measure"] == "ALPS index (anatomical frame)"
+    assert rows[0]["Left"] == pytest.approx(result.index.alps_L) and rows[0]["Mean"] == pytest.approx(result.index.alps)
+    assert len(outputs.created) == 5
+    assert all(scene.GetNodeByID(node_id) is not None for node_id in outputs.created)
+
+
+def test_dti_node_gives_the_same_index_as_the_dwi(module_run):
+    _scene, logic, _, result, outputs = module_run
+    from_tensor, _ = logic.run(outputs.tensor, AlpsOptions(frame="anatomical"))
+    for a, b in ((from_tensor.image, result.image), (from_tensor.anatomical, result.anatomical)):
+        assert a.alps_L == pytest.approx(b.alps_L, rel=1e-6) and a.alps_R == pytest.approx(b.alps_R, rel=1e-6)
+
+
+def test_recompute_uses_moved_points_without_registering(module_run, monkeypatch):
+    _scene, logic, _, result, outputs = module_run
+    import glymph.registration
+
+    def no_registration(*_args, **_kwargs):
+        raise AssertionError("recompute must not register")
+
+    monkeypatch.setattr(glymph.registration, "register_to_mni", no_registration)
+    same = logic.recompute(outputs)
+    assert same.anatomical.alps_L == pytest.approx(result.anatomical.alps_L, rel=1e-6)
+    position = [0.0, 0.0, 0.0]
+    outputs.markups.GetNthControlPointPosition(3, position)  # assoc_R
+    outputs.markups.SetNthControlPointPosition(3, position[0], position[1] + 4.0, position[2])
+    moved = logic.recompute(outputs)
+    assert moved.anatomical.alps_L == pytest.approx(result.anatomical.alps_L, rel=1e-6)
+    assert moved.anatomical.rois["assoc_R"] != result.anatomical.rois["assoc_R"]
+    assert rows_from_table(outputs.table)[0]["Right"] == pytest.approx(moved.index.alps_R)
+    # a reopened scene: only the nodes are left, the state lives on the markups node
+    reopened = AlpsOutputs(markups=outputs.markups, tensor=outputs.tensor, table=outputs.table)
+    assert logic.recompute(reopened).anatomical.alps_R == pytest.approx(moved.anatomical.alps_R, rel=1e-9)
+    outputs.markups.SetNthControlPointPosition(3, *position)
+
+
+def test_placement_from_an_existing_markups_node(module_run):
+    scene, logic, node, result, _outputs = module_run
+    markups = rois_to_markups_node(result.rois, scene, "my rois")
+    manual, _ = logic.run(node, AlpsOptions(placement="markups", frame="anatomical"), markups_node=markups)
+    assert manual.placement == "manual"
+    assert manual.anatomical.alps == pytest.approx(result.anatomical.alps, rel=1e-6)
+
+
+def test_bad_inputs_are_clear_errors(module_run):
+    scene, logic, node, _, outputs = module_run
+    with pytest.raises(GlymphError, match="select an input"):
+        logic.read_inputs(None, AlpsOptions())
+    with pytest.raises(GlymphError, match="neither a DWI nor a DTI"):
+        logic.read_inputs(outputs.fa, AlpsOptions())
+    mask = volume_to_node(Volume(np.ones((3, 3, 3), np.float32), np.eye(4)), scene, "small mask")
+    with pytest.raises(GlymphError, match="another grid"):
+        logic.read_inputs(node, AlpsOptions(), mask_node=mask)
+    with pytest.raises(GlymphError, match="needs a point list"):
+        logic.read_inputs(node, AlpsOptions(placement="markups"))
+    incomplete = scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "incomplete")
+    incomplete.AddControlPoint(0.0, 0.0, 0.0, "proj_L")
+    with pytest.raises(GlymphError, match="lacks the point"):
+        logic.read_inputs(node, AlpsOptions(placement="markups"), markups_node=incomplete)
+    with pytest.raises(GlymphError, match="run ALPS once"):
+        logic.recompute(AlpsOutputs())
+
+
+def test_batch_script_writes_the_same_files_as_the_cli(noisy_phantom_files, cli_result, tmp_path):
+    _, (image, _, _) = noisy_phantom_files
+    out = tmp_path / "batch"
+    done = subprocess.run(
+        [sys.executable, str(BATCH), "--", image, "--out", str(out), "--frame", "anatomical", "-q"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["alps.csv", "alps.json", "rois.mrk.json", "rois.nii.gz", "tensor.nii.gz", "fa.nii.gz", "qc_alps.png"]
+    )
+    row = csv_row(out / "alps.csv")
+    for column in COLUMNS:
+        assert float(row[column]) == pytest.approx(cli_result["anatomical"][column], rel=1e-6), column
+
+
+def test_batch_script_fails_cleanly(tmp_path):
+    done = subprocess.run(
+        [sys.executable, str(BATCH), "--", str(tmp_path / "none.nii.gz"), "--out", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().endswith("(check the path)") and "Traceback" not in done.stderr
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,175 @@
+"""The repository as a Slicer extension: CMake lists every file, the .ui has what the code uses,
+each module defines what Slicer's generic module tests check, the catalog entry is well formed."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from conftest import MODULE_DIRS, ROOT
+
+MODULES = {d.name.removesuffix("Module"): d for d in MODULE_DIRS}  # e.g. ALPS -> ALPSModule/
+
+
+def cmake_lists(path: Path) -> dict[str, list[str]]:
+    """Variables set with set(NAME items...) in a CMakeLists.txt, ${MODULE_NAME} expanded."""
+    text = re.sub(r"#.*", "", path.read_text())
+    variables: dict[str, list[str]] = {}
+    for name, body in re.findall(r"set\(\s*(\w+)\s+(.*?)\)", text, flags=re.S):
+        variables[name] = body.split()
+    module = variables.get("MODULE_NAME", [""])[0]
+    return {k: [v.replace("${MODULE_NAME}", module) for v in items] for k, items in variables.items()}
+
+
+def test_top_level_cmake_is_a_slicer_extension():
+    text = (ROOT / "CMakeLists.txt").read_text()
+    for key in ("HOMEPAGE", "CATEGORY", "CONTRIBUTORS", "DESCRIPTION", "ICONURL", "SCREENSHOTURLS", "DEPENDS"):
+        assert re.search(rf"set\(EXTENSION_{key}\s+\S", text), key
+    assert "find_package(Slicer REQUIRED)" in text and "include(${Slicer_USE_FILE})" in text
+    assert "include(${Slicer_EXTENSION_GENERATE_CONFIG})" in text and "include(${Slicer_EXTENSION_CPACK})" in text
+    subdirectories = re.findall(r"add_subdirectory\((\w+)\)", text)
+    assert sorted(subdirectories) == sorted(["ALPSExtension", *(d.name for d in MODULE_DIRS)])
+    assert (ROOT / "glymph.png").is_file()
+
+
+def test_shared_code_cmake_lists_every_package_file():
+    folder = ROOT / "ALPSExtension"
+    variables = cmake_lists(folder / "CMakeLists.txt")
+    listed = set(variables["GLYMPH_PYTHON_SCRIPTS"]) | set(variables["GLYMPH_PYTHON_RESOURCES"])
+    on_disk = {
+        str(p.relative_to(folder))
+        for package in ("glymph", "glymph_mrml")
+        for p in (folder / package).rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    }
+    assert listed == on_disk
+    assert "ctkMacroCompilePythonScript" in (folder / "CMakeLists.txt").read_text()
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_module_cmake_lists_every_file(name):
+    folder = MODULES[name]
+    variables = cmake_lists(folder / "CMakeLists.txt")
+    scripts, resources = variables["MODULE_PYTHON_SCRIPTS"], variables["MODULE_PYTHON_RESOURCES"]
+    for path in scripts + resources:
+        assert (folder / path).is_file(), path
+    python_files = {
+        str(p.relative_to(folder))
+        for p in folder.rglob("*.py")
+        if "Resources" not in p.parts and "__pycache__" not in p.parts
+    }
+    assert python_files == set(scripts)
+    resource_files = {
+        str(p.relative_to(folder))
+        for p in (folder / "Resources").rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    }
+    assert resource_files == set(resources)
+    text = (folder / "CMakeLists.txt").read_text()
+    assert "slicerMacroBuildScriptedModule" in text and "WITH_GENERIC_TESTS" in text
+
+
+def module_tree(name: str) -> ast.Module:
+    return ast.parse((MODULES[name] / f"{name}.py").read_text())
+
+
+def class_named(tree: ast.Module, name: str) -> ast.ClassDef:
+    return next(node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == name)
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_module_defines_what_slicer_generic_tests_check(name):
+    tree = module_tree(name)
+    module = class_named(tree, name)
+    assigned = {}
+    for node in ast.walk(module):
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Attribute):
+            target = node.targets[0]
+            if isinstance(target.value, ast.Attribute) and target.value.attr == "parent":
+                assigned[target.attr] = node.value
+    for field in ("title", "categories", "contributors", "helpText", "acknowledgementText"):
+        assert field in assigned, field
+    assert isinstance(assigned["categories"], ast.List) and assigned["categories"].elts
+    assert isinstance(assigned["contributors"], ast.List) and assigned["contributors"].elts
+    for suffix in ("Widget", "Logic", "Test"):
+        class_named(tree, name + suffix)
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_ui_has_every_widget_and_parameter_the_code_uses(name):
+    ui = ET.parse(MODULES[name] / "Resources" / "UI" / f"{name}.ui").getroot()
+    widgets = {w.get("name"): w for w in ui.iter("widget")}
+    source = (MODULES[name] / f"{name}.py").read_text()
+    for used in set(re.findall(r"self\.ui\.(\w+)", source)):
+        assert used in widgets, f"{name}.py uses self.ui.{used}, which {name}.ui lacks"
+    bound = {}
+    for widget_name, widget in widgets.items():
+        for prop in widget.findall("property"):
+            if prop.get("name") == "SlicerParameterName":
+                bound[prop.find("string").text] = widget_name
+    parameter_class = class_named(module_tree(name), f"{name}ParameterNode")
+    fields = {node.target.id for node in parameter_class.body if isinstance(node, ast.AnnAssign)}
+    assert set(bound) == fields, "every parameter has one widget and every bound widget a parameter"
+    for connection in ui.iter("connection"):
+        assert connection.find("receiver").text in widgets
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_module_requirements_are_project_dependencies(name):
+    import tomllib
+
+    declared = {
+        re.match(r"[A-Za-z0-9_.-]+", d).group(0).lower()
+        for d in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    }
+    lines = (MODULES[name] / "Resources" / "requirements.txt").read_text().splitlines()
+    required = {
+        re.match(r"[A-Za-z0-9_.-]+", line).group(0).lower()
+        for line in lines
+        if line.strip() and not line.startswith("#")
+    }
+    assert required <= declared
+
+
+def test_extension_catalog_entry():
+    entry = json.loads((ROOT / "Glymph.json").read_text())
+    allowed = {
+        "$schema",
+        "category",
+        "scm_url",
+        "scm_revision",
+        "scm_type",
+        "build_dependencies",
+        "dicom_support_rule",
+        "build_subdirectory",
+        "enabled",
+        "tier",
+    }
+    assert {"$schema", "category", "scm_url"} <= set(entry) <= allowed
+    assert entry["$schema"].startswith(
+        "https://raw.githubusercontent.com/Slicer/Slicer/main/Schemas/slicer-extension-catalog-entry-schema-v1.0."
+    )
+    assert entry["scm_type"] in ("git", "local") and 1 <= entry["tier"] <= 5
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names = {
+        alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+    }
+    return names | {
+        node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
+    }
+
+
+def test_backend_never_imports_slicer_or_qt_and_the_bridge_never_qt():
+    for path in (ROOT / "ALPSExtension" / "glymph").rglob("*.py"):
+        assert not imported_modules(path) & {"slicer", "qt", "ctk", "vtk"}, path
+    for path in (ROOT / "ALPSExtension" / "glymph_mrml").rglob("*.py"):
+        assert not imported_modules(path) & {"qt", "ctk"}, path
+        attributes = {node.attr for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Attribute)}
+        assert "app" not in attributes and "mrmlScene" not in attributes, path

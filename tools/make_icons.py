@@ -1,0 +1,43 @@
+"""Draw the module and extension icons from the shipped MNI152 template (maintainer tool).
+
+The ALPS icon is an axial slice of the white-matter map at the ROI level, tinted like a
+colour-FA map, with the four ALPS spheres. Run: .venv/bin/python tools/make_icons.py
+"""
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.patches import Circle
+
+from glymph.rois import ROI_SETS
+from glymph.templates import mni152
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def alps_icon(path: Path) -> None:
+    t = mni152()
+    k = round(t.wm.world_to_voxel(np.array([0.0, 0.0, 24.0]))[2])
+    wm = t.wm.data[:, :, k].T
+    x = np.linspace(-90, 90, wm.shape[1])
+    lateral = np.clip((np.abs(x)[None, :] - 18) / 20, 0, 1)
+    rgb = np.stack([0.35 * (1 - lateral), 0.25 + 0.75 * lateral, 1 - lateral], axis=-1) * wm[..., None]
+    fig = plt.figure(figsize=(1.28, 1.28), dpi=100)
+    ax = fig.add_axes([0, 0, 1, 1])
+    ax.imshow(rgb[::-1, ::-1], extent=(90, -90, -126, 90))  # radiological: subject right on the left
+    for label, (cx, cy, _) in ROI_SETS["chen2025"].items():
+        ax.add_patch(Circle((cx, cy), 6, fill=False, lw=1.6, color="white" if label.startswith("proj") else "yellow"))
+    ax.set_xlim(75, -75)
+    ax.set_ylim(-100, 70)
+    ax.axis("off")
+    fig.savefig(path, transparent=True)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    alps_icon(ROOT / "ALPSModule" / "Resources" / "Icons" / "ALPS.png")
+    alps_icon(ROOT / "glymph.png")

@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-DEBIAN_PACKAGES := mrtrix3 mricron-data
+DEBIAN_PACKAGES := mrtrix3 mricron-data cmake
 
 .PHONY: demo test test-deps lint
 

@@ -21,12 +21,15 @@ REQUIRE_REFERENCES = os.environ.get("GLYMPH_REQUIRE_REFERENCES") == "1"
 JHU_LABELS = Path("/usr/share/mricron/templates/JHU-WhiteMatter-labels-1mm.nii.gz")
 
 
+TOOL_PACKAGES = {"dwi2tensor": "mrtrix3", "mrconvert": "mrtrix3", "cmake": "cmake"}
+
+
 def require_tool(name: str) -> str:
     """Path of a reference command-line tool, or skip (fail under CI) when it is missing."""
     path = shutil.which(name)
     if path is None:
         if REQUIRE_REFERENCES:
-            pytest.fail(f"reference tool {name} is not installed (install Debian package mrtrix3)")
+            pytest.fail(f"reference tool {name} is not installed (Debian package {TOOL_PACKAGES.get(name, name)}; `make test` installs it as root)")
         pytest.skip(f"{name} not installed")
     return path
 

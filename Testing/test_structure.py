@@ -173,3 +173,22 @@ def test_backend_never_imports_slicer_or_qt_and_the_bridge_never_qt():
         assert not imported_modules(path) & {"qt", "ctk"}, path
         attributes = {node.attr for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Attribute)}
         assert "app" not in attributes and "mrmlScene" not in attributes, path
+
+
+def test_extension_configures_with_cmake(tmp_path):
+    """`cmake` configures the extension against a stand-in Slicer package whose macros check every listed file."""
+    import subprocess
+
+    from conftest import require_tool
+
+    cmake = require_tool("cmake")
+    done = subprocess.run(
+        [cmake, "-S", str(ROOT), "-B", str(tmp_path), f"-DSlicer_DIR={ROOT / 'Testing' / 'fake_slicer'}", "-DBUILD_TESTING=ON"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (tmp_path / "modules.txt").read_text().split() == sorted(MODULES)
+    installed = set((tmp_path / "installed_files.txt").read_text().split())
+    assert str(ROOT / "ALPSExtension" / "glymph" / "data" / "mni152" / "wm.nii.gz") in installed
+    assert str(ROOT / "ALPSModule" / "ALPSLib" / "logic.py") in installed

@@ -1,0 +1,1 @@
+# Stand-in for Slicer's extension config and packaging includes: nothing to do here.

@@ -1,0 +1,40 @@
+# A stand-in for Slicer's CMake package, used only by Testing/test_structure.py: it lets `cmake`
+# configure the extension without a Slicer build tree, and its macros record (and check) every
+# file the real Slicer macros would copy and install.
+set(Slicer_FOUND TRUE)
+set(Slicer_USE_FILE ${CMAKE_CURRENT_LIST_DIR}/UseSlicer.cmake)
+set(Slicer_EXTENSION_GENERATE_CONFIG ${CMAKE_CURRENT_LIST_DIR}/Noop.cmake)
+set(Slicer_EXTENSION_CPACK ${CMAKE_CURRENT_LIST_DIR}/Noop.cmake)
+set(Slicer_QTSCRIPTEDMODULES_LIB_DIR lib/Slicer/qt-scripted-modules)
+set(Slicer_INSTALL_QTSCRIPTEDMODULES_LIB_DIR lib/Slicer/qt-scripted-modules)
+
+function(_record_files kind)
+  foreach(file IN LISTS ARGN)
+    if(NOT EXISTS "${CMAKE_CURRENT_SOURCE_DIR}/${file}")
+      message(FATAL_ERROR "${kind}: listed file does not exist: ${CMAKE_CURRENT_SOURCE_DIR}/${file}")
+    endif()
+    file(APPEND "${CMAKE_BINARY_DIR}/installed_files.txt" "${CMAKE_CURRENT_SOURCE_DIR}/${file}\n")
+  endforeach()
+endfunction()
+
+function(slicerMacroBuildScriptedModule)
+  cmake_parse_arguments(MODULE "WITH_GENERIC_TESTS;WITH_SUBDIR" "NAME" "SCRIPTS;RESOURCES" ${ARGN})
+  if(NOT MODULE_NAME)
+    message(FATAL_ERROR "slicerMacroBuildScriptedModule: NAME is required")
+  endif()
+  _record_files("module ${MODULE_NAME}" ${MODULE_SCRIPTS} ${MODULE_RESOURCES})
+  file(APPEND "${CMAKE_BINARY_DIR}/modules.txt" "${MODULE_NAME}\n")
+endfunction()
+
+function(ctkMacroCompilePythonScript)
+  cmake_parse_arguments(PY "NO_INSTALL_SUBDIR;GLOBAL_TARGET" "TARGET_NAME;DESTINATION_DIR;INSTALL_DIR" "SCRIPTS;RESOURCES" ${ARGN})
+  if(NOT PY_TARGET_NAME OR NOT PY_DESTINATION_DIR OR NOT PY_INSTALL_DIR)
+    message(FATAL_ERROR "ctkMacroCompilePythonScript: TARGET_NAME, DESTINATION_DIR and INSTALL_DIR are required")
+  endif()
+  _record_files("python package ${PY_TARGET_NAME}" ${PY_SCRIPTS} ${PY_RESOURCES})
+endfunction()
+
+function(slicer_add_python_unittest)
+  cmake_parse_arguments(TEST "" "SCRIPT" "" ${ARGN})
+  _record_files("unittest" ${TEST_SCRIPT})
+endfunction()

@@ -29,7 +29,9 @@ def require_tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
         if REQUIRE_REFERENCES:
-            pytest.fail(f"reference tool {name} is not installed (Debian package {TOOL_PACKAGES.get(name, name)}; `make test` installs it as root)")
+            pytest.fail(
+                f"reference tool {name} is not installed (Debian package {TOOL_PACKAGES.get(name, name)}; `make test` installs it as root)"
+            )
         pytest.skip(f"{name} not installed")
     return path
 

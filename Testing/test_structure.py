@@ -183,7 +183,15 @@ def test_extension_configures_with_cmake(tmp_path):
 
     cmake = require_tool("cmake")
     done = subprocess.run(
-        [cmake, "-S", str(ROOT), "-B", str(tmp_path), f"-DSlicer_DIR={ROOT / 'Testing' / 'fake_slicer'}", "-DBUILD_TESTING=ON"],
+        [
+            cmake,
+            "-S",
+            str(ROOT),
+            "-B",
+            str(tmp_path),
+            f"-DSlicer_DIR={ROOT / 'Testing' / 'fake_slicer'}",
+            "-DBUILD_TESTING=ON",
+        ],
         capture_output=True,
         text=True,
     )

@@ -4,21 +4,25 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-DEBIAN_PACKAGES := mrtrix3 mricron-data cmake
+DEBIAN_PACKAGES := mrtrix3 mricron-data insighttoolkit5-examples cmake
+# The CPU build of PyTorch (pip takes it from this machine's wheel folder when present); asking
+# for it before anything else keeps pip from pulling a multi-GB CUDA build for `torch>=2.1`.
+TORCH := torch==2.13.0
 
 .PHONY: demo test test-deps lint
 
 $(BIN)/glymph: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "glymph needs Python >= 3.11 (set PYTHON=...)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet $(TORCH)
+	$(BIN)/pip install --quiet -e '.[models]'
 	@touch $@
 
 demo: $(BIN)/glymph
 	$(BIN)/glymph demo --out demo-output
 
 test-deps: $(BIN)/glymph
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,models]'
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 		if [ -n "$$missing" ]; then \

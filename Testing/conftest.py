@@ -18,7 +18,11 @@ sys.path[:0] = [str(d) for d in MODULE_DIRS]  # the modules' Lib packages, as Sl
 
 # CI sets this so that a missing reference tool (MRtrix3, mricron-data) fails instead of skipping.
 REQUIRE_REFERENCES = os.environ.get("GLYMPH_REQUIRE_REFERENCES") == "1"
-JHU_LABELS = Path("/usr/share/mricron/templates/JHU-WhiteMatter-labels-1mm.nii.gz")
+MRICRON = Path("/usr/share/mricron/templates")
+JHU_LABELS = MRICRON / "JHU-WhiteMatter-labels-1mm.nii.gz"
+COLIN27 = MRICRON / "ch2.nii.gz"
+ITK_DATA = Path("/usr/share/doc/insighttoolkit5-examples/examples/Data")
+ITK_T1 = ITK_DATA / "KmeansTest_T1UCharRaw.nii.gz"
 
 
 TOOL_PACKAGES = {"dwi2tensor": "mrtrix3", "mrconvert": "mrtrix3", "cmake": "cmake"}
@@ -36,10 +40,24 @@ def require_tool(name: str) -> str:
     return path
 
 
+def require_module(name: str):
+    """Import an optional package (e.g. torch), or skip (fail under CI) when it is missing."""
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        if REQUIRE_REFERENCES:
+            pytest.fail(f"{name} is not installed (`make test` installs glymph[models])")
+        pytest.skip(f"{name} not installed")
+
+
 def require_file(path: Path) -> Path:
     if not path.exists():
         if REQUIRE_REFERENCES:
-            pytest.fail(f"reference data {path} missing (install Debian package mricron-data)")
+            pytest.fail(
+                f"reference data {path} missing (Debian packages mricron-data, insighttoolkit5-examples; `make test` installs them as root)"
+            )
         pytest.skip(f"{path} not installed")
     return path
 

@@ -1,0 +1,74 @@
+"""Brain extraction with deepbet's networks through glymph's inference code, on real T1 images."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import COLIN27, ITK_DATA, ITK_T1, require_file, require_module
+
+from glymph.errors import GlymphError
+from glymph.image_io import read_volume
+from glymph.inference import DEEPBET_BRAIN, model_path
+from glymph.volume import reoriented
+
+
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    return 2.0 * np.logical_and(a, b).sum() / (a.sum() + b.sum())
+
+
+@pytest.fixture(scope="module")
+def colin_mask():
+    require_module("torch")
+    from glymph.brain import brain_mask_deepbet
+
+    t1 = read_volume(require_file(COLIN27))
+    return t1, brain_mask_deepbet(t1)
+
+
+def test_matches_deepbet_itself_and_the_shipped_bet_mask(colin_mask):
+    import nibabel as nib
+
+    deepbet = require_module("deepbet")
+    _t1, (mask, provenance) = colin_mask
+    _, reference, _ = deepbet.BrainExtraction(no_gpu=True).run(nib.load(COLIN27))
+    assert dice(mask.data, np.asarray(reference.dataobj) > 0) > 0.99
+    bet = read_volume(COLIN27.with_name("ch2bet.nii.gz")).data > 0
+    assert dice(mask.data, bet) > 0.92
+    assert set(provenance["files"]) == {"bbox_model.pt", "model.pt"}
+    assert all(len(f["sha256"]) == 64 for f in provenance["files"].values())
+
+
+def test_storage_order_does_not_change_the_mask(colin_mask):
+    from glymph.brain import brain_mask_deepbet
+
+    t1, (mask, _) = colin_mask
+    flipped, _ = brain_mask_deepbet(reoriented(t1, "LPI"))
+    np.testing.assert_array_equal(reoriented(flipped, "RAS").data, mask.data)
+
+
+def test_coronal_low_resolution_t1():
+    require_module("torch")
+    from glymph.brain import brain_mask_deepbet
+
+    t1 = read_volume(require_file(ITK_T1))
+    reference = read_volume(ITK_DATA / "KmeansTest_T1RawSkullStrip.nii.gz").data > 0
+    mask, _ = brain_mask_deepbet(t1)
+    assert mask.same_grid(t1)
+    assert dice(mask.data, reference) > 0.95
+
+
+def test_model_files_are_found_in_a_given_folder_or_the_cache_and_never_downloaded(tmp_path, monkeypatch):
+    require_module("deepbet")
+    packaged = model_path(DEEPBET_BRAIN)
+    assert packaged.is_file()
+    (tmp_path / "deepbet").mkdir()
+    (tmp_path / "deepbet" / "model.pt").write_bytes(b"x")
+    monkeypatch.setenv("GLYMPH_MODEL_DIR", str(tmp_path))
+    assert model_path(DEEPBET_BRAIN) == tmp_path / "deepbet" / "model.pt"
+    assert model_path(DEEPBET_BRAIN, tmp_path / "deepbet") == tmp_path / "deepbet" / "model.pt"
+    with pytest.raises(GlymphError, match="not found"):
+        model_path(DEEPBET_BRAIN, tmp_path / "nowhere.pt")
+    from glymph.inference import ModelSpec
+
+    with pytest.raises(GlymphError, match="is not installed"):
+        model_path(ModelSpec("missing-net", "weights.pt", "no-such-package", "data/weights.pt"))

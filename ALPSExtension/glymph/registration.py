@@ -124,8 +124,8 @@ def _resample_to_template(subject: Volume, transform: AffineMap, order: int) -> 
 
 
 def register_to_mni(image: Volume, brain_mask: Volume, contrast: str = "fa") -> Registration:
-    """Affine registration of a subject FA (``contrast='fa'``, to the template white matter map)
-    or b0 (``'b0'``, to the template T1) to MNI152, by Mattes mutual information.
+    """Affine registration of a subject FA (``contrast='fa'``, to the template white matter map),
+    b0 (``'b0'``) or T1 (``'t1'``, both to the template T1) to MNI152, by Mattes mutual information.
 
     Rigid (moments-centred) then affine, multi-resolution. Raises GlymphError if the result fails
     the quality checks (brain overlap, correlation, plausible scale).
@@ -133,9 +133,9 @@ def register_to_mni(image: Volume, brain_mask: Volume, contrast: str = "fa") -> 
     import SimpleITK as sitk
 
     template = mni152()
-    target = {"fa": template.wm, "b0": template.t1}.get(contrast)
+    target = {"fa": template.wm, "b0": template.t1, "t1": template.t1}.get(contrast)
     if target is None:
-        raise GlymphError(f"unknown registration contrast '{contrast}'; use 'fa' or 'b0'")
+        raise GlymphError(f"unknown registration contrast '{contrast}'; use 'fa', 'b0' or 't1'")
     fixed = to_sitk(target)
     fixed_mask = sitk.Cast(
         to_sitk(template.brain_mask.with_data(template.brain_mask.data.astype(np.float32))), sitk.sitkUInt8
@@ -163,6 +163,27 @@ def register_to_mni(image: Volume, brain_mask: Volume, contrast: str = "fa") -> 
     return registration
 
 
+def register_rigid(moving: Volume, fixed: Volume, fixed_mask: Volume | None = None) -> AffineMap:
+    """Rigid registration of ``moving`` (e.g. a T2) to ``fixed`` (the T1 of the same subject) by
+    Mattes mutual information; the map takes fixed RAS mm to moving RAS mm."""
+    import SimpleITK as sitk
+
+    fixed_image = to_sitk(reoriented(fixed, "RAS"))
+    moving_image = to_sitk(reoriented(moving, "RAS"))
+    mask = None
+    if fixed_mask is not None:
+        mask = sitk.Cast(
+            to_sitk(reoriented(fixed_mask.with_data(fixed_mask.data.astype(np.float32)), "RAS")), sitk.sitkUInt8
+        )
+    rigid = sitk.CenteredTransformInitializer(
+        fixed_image, moving_image, sitk.Euler3DTransform(), sitk.CenteredTransformInitializerFilter.GEOMETRY
+    )
+    method = _method(mask, shrink=[4, 2, 1], smooth=[2.0, 1.0, 0.0], iterations=100)
+    method.SetInitialTransform(rigid, inPlace=True)
+    method.Execute(fixed_image, moving_image)
+    return AffineMap(_affine_from_sitk(rigid))
+
+
 def _method(fixed_mask, shrink: list[int], smooth: list[float], iterations: int):
     import SimpleITK as sitk
 
@@ -170,7 +191,8 @@ def _method(fixed_mask, shrink: list[int], smooth: list[float], iterations: int)
     method.SetMetricAsMattesMutualInformation(numberOfHistogramBins=32)
     method.SetMetricSamplingStrategy(method.RANDOM)
     method.SetMetricSamplingPercentage(0.25, SEED)
-    method.SetMetricFixedMask(fixed_mask)
+    if fixed_mask is not None:
+        method.SetMetricFixedMask(fixed_mask)
     method.SetInterpolator(sitk.sitkLinear)
     method.SetOptimizerAsRegularStepGradientDescent(
         learningRate=1.0, minStep=1e-4, numberOfIterations=iterations, relaxationFactor=0.6

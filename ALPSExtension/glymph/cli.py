@@ -86,6 +86,49 @@ def build_parser() -> argparse.ArgumentParser:
     _add_dwi_arguments(dti)
     dti.set_defaults(run=_run_dti)
 
+    epvs = commands.add_parser(
+        "epvs",
+        help="enlarged perivascular spaces from a T1 (and T2)",
+        description="Segment, count and measure enlarged perivascular spaces (EPVS) in a T1, optionally with a T2.",
+    )
+    epvs.add_argument("t1", help="T1-weighted image (NIfTI or NRRD)")
+    epvs.add_argument("--t2", help="T2-weighted image of the same session (registered to the T1 here)")
+    epvs.add_argument("--out", required=True, help="folder for the results (created if needed)")
+    epvs.add_argument("--mask", help="brain mask on the T1 grid (default: deepbet brain extraction)")
+    epvs.add_argument(
+        "--method", default="classical", help="segmentation method (default classical: multi-scale vesselness)"
+    )
+    epvs.add_argument(
+        "--min-length-mm", type=float, default=2.0, metavar="MM", help="remove components shorter than this (default 2)"
+    )
+    epvs.add_argument("--subject", help="subject ID in the tables (default: the T1 file name)")
+    epvs.add_argument(
+        "--model-dir",
+        help="folder (or file) holding the brain-extraction networks (default: cache, then the deepbet package)",
+    )
+    epvs.add_argument("--force", action="store_true", help="replace results already in --out")
+    epvs.add_argument(
+        "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="print warnings and errors only"
+    )
+    epvs.set_defaults(run=_run_epvs)
+
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="agreement of a segmentation with a reference",
+        description="Dice, recall, precision, lesion-level sensitivity/precision/F1 and volume differences of PRED against REF "
+        "(two label maps, or two folders of same-named label maps); Bland-Altman for cohorts (two folders, or two CSV files with --column).",
+    )
+    evaluate.add_argument("predicted", help="label map, folder of label maps, or CSV (subject column)")
+    evaluate.add_argument("reference", help="the same kind as PRED")
+    evaluate.add_argument(
+        "--column", default="total_volume_mm3", help="CSV column compared by Bland-Altman (default total_volume_mm3)"
+    )
+    evaluate.add_argument(
+        "--out", help="write the results to F (.csv or .json); cohorts also get F's name + _bland_altman.png"
+    )
+    evaluate.add_argument("--force", action="store_true", help="replace --out if it exists")
+    evaluate.set_defaults(run=_run_evaluate)
+
     demo = commands.add_parser(
         "demo",
         help="compute ALPS on a phantom and write the results",
@@ -199,6 +242,54 @@ def _run_alps(args: argparse.Namespace) -> None:
     inputs, parameters = alps_provenance(args)
     write_alps(result, args.out, inputs=inputs, parameters=parameters, started=started, force=args.force)
     report(result)
+
+
+def _run_epvs(args: argparse.Namespace) -> None:
+    from glymph.epvs import EPVS_FILES, run_epvs, write_epvs
+    from glymph.image_io import read_volume, strip_image_suffix
+    from glymph.outputs import check_out_dir, describe_inputs
+
+    started = time.perf_counter()
+    check_out_dir(args.out, EPVS_FILES, args.force)
+    t1 = read_volume(args.t1, "T1")
+    t2 = read_volume(args.t2, "T2") if args.t2 else None
+    mask = read_volume(args.mask, "mask") if args.mask else None
+    subject = args.subject or strip_image_suffix(Path(args.t1))
+    result = run_epvs(t1, t2, mask, args.method, args.min_length_mm, subject, args.model_dir)
+    inputs = describe_inputs({"t1": args.t1, "t2": args.t2, "mask": args.mask})
+    write_epvs(
+        result, args.out, inputs=inputs, parameters={"model_dir": args.model_dir}, started=started, force=args.force
+    )
+    summary = result.summary()
+    print(
+        f"{subject}: {summary['count']} EPVS, {summary['total_volume_mm3']:.0f} mm3 (basal ganglia {summary['count_bg']}, centrum semiovale {summary['count_cso']}, midbrain {summary['count_midbrain']}) -> {args.out}"
+    )
+
+
+def _run_evaluate(args: argparse.Namespace) -> None:
+    from glymph.evaluation import bland_altman_plot, evaluate_paths
+    from glymph.outputs import write_table
+
+    out = Path(args.out) if args.out else None
+    if out is not None:
+        if out.suffix not in (".csv", ".json"):
+            raise GlymphError("--out must end in .csv or .json")
+        if out.exists() and not args.force:
+            raise GlymphError(f"{out} exists; pass --force to replace it")
+    report = evaluate_paths(Path(args.predicted), Path(args.reference), args.column)
+    for row in report.rows:
+        print("  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+    ba = report.bland_altman
+    if ba is not None:
+        print(
+            f"Bland-Altman (n={ba.n}): bias {ba.bias:.4g}, limits of agreement {ba.lower_limit:.4g} to {ba.upper_limit:.4g}"
+        )
+    if out is not None:
+        write_table(report.rows, out, {"bland_altman": ba.as_dict()} if ba else None)
+        if ba is not None:
+            bland_altman_plot(
+                report.predicted, report.reference, ba, out.with_name(out.stem + "_bland_altman.png"), report.quantity
+            )
 
 
 def _run_demo(args: argparse.Namespace) -> None:

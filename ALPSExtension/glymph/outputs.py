@@ -60,6 +60,26 @@ def atomic_out_dir(out: str | os.PathLike, names: tuple[str, ...], force: bool) 
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def write_table(rows: list[dict], path: Path, extra: dict | None = None) -> None:
+    """Write rows as CSV (``.csv``) or, with ``extra`` keys, JSON (``.json``), atomically."""
+    import csv
+    import json
+
+    path = Path(path)
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        if path.suffix == ".json":
+            partial.write_text(json.dumps({"rows": rows, **(extra or {})}, indent=2))
+        else:
+            with open(partial, "w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+                writer.writeheader()
+                writer.writerows(rows)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
 def sha256(path: str | os.PathLike) -> str:
     """Hex SHA-256 of a file (for the provenance of inputs)."""
     digest = hashlib.sha256()

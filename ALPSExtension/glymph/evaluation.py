@@ -1,0 +1,220 @@
+"""Segmentation agreement, as the EPVS and thalamus papers report it.
+
+Voxel level: Dice, recall (sensitivity), precision. Lesion level (26-connected components): a
+reference lesion is found when any predicted voxel overlaps it; a predicted lesion is correct
+when it overlaps any reference voxel; sensitivity = found / reference lesions, precision =
+correct / predicted lesions, F1 their harmonic mean. Volumes: absolute difference and relative
+difference (predicted - reference) / reference. Cohorts: Bland-Altman bias (mean of predicted -
+reference) and 95 % limits of agreement (bias +- 1.96 sd of the differences).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from glymph.errors import GlymphError
+from glymph.lesions import label_components
+from glymph.volume import Volume
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """Agreement of one predicted segmentation with its reference."""
+
+    dice: float
+    recall: float
+    precision: float
+    lesion_sensitivity: float
+    lesion_precision: float
+    lesion_f1: float
+    reference_lesions: int
+    predicted_lesions: int
+    predicted_volume_mm3: float
+    reference_volume_mm3: float
+    volume_difference_mm3: float
+    relative_volume_difference: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b else float("nan")
+
+
+def agreement(predicted: Volume, reference: Volume) -> Agreement:
+    """Voxel, lesion and volume agreement of two label maps on the same grid (non-zero = lesion)."""
+    if not predicted.same_grid(reference):
+        raise GlymphError("the prediction and the reference are on different grids; resample one onto the other first")
+    pred = np.asarray(predicted.data) > 0
+    ref = np.asarray(reference.data) > 0
+    overlap = float(np.logical_and(pred, ref).sum())
+    voxel = float(abs(np.linalg.det(predicted.affine[:3, :3])))
+    ref_labels, n_ref = label_components(ref)
+    pred_labels, n_pred = label_components(pred)
+    found = np.unique(ref_labels[pred & ref]).size
+    correct = np.unique(pred_labels[pred & ref]).size
+    sensitivity, precision = _ratio(found, n_ref), _ratio(correct, n_pred)
+    f1 = 2 * sensitivity * precision / (sensitivity + precision) if sensitivity + precision > 0 else 0.0
+    pred_volume, ref_volume = pred.sum() * voxel, ref.sum() * voxel
+    return Agreement(
+        dice=_ratio(2 * overlap, pred.sum() + ref.sum()) if pred.any() or ref.any() else 1.0,
+        recall=_ratio(overlap, ref.sum()),
+        precision=_ratio(overlap, pred.sum()),
+        lesion_sensitivity=sensitivity,
+        lesion_precision=precision,
+        lesion_f1=f1,
+        reference_lesions=n_ref,
+        predicted_lesions=n_pred,
+        predicted_volume_mm3=float(pred_volume),
+        reference_volume_mm3=float(ref_volume),
+        volume_difference_mm3=float(pred_volume - ref_volume),
+        relative_volume_difference=_ratio(pred_volume - ref_volume, ref_volume),
+    )
+
+
+@dataclass(frozen=True)
+class BlandAltman:
+    """Bland-Altman agreement of paired measurements (predicted - reference)."""
+
+    n: int
+    bias: float
+    sd: float
+    lower_limit: float
+    upper_limit: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def bland_altman(predicted: np.ndarray, reference: np.ndarray) -> BlandAltman:
+    """Bias and 95 % limits of agreement of paired values."""
+    predicted, reference = np.asarray(predicted, float), np.asarray(reference, float)
+    if predicted.size < 2:
+        raise GlymphError("Bland-Altman needs at least two paired subjects")
+    differences = predicted - reference
+    bias, sd = float(differences.mean()), float(differences.std(ddof=1))
+    return BlandAltman(int(predicted.size), bias, sd, bias - 1.96 * sd, bias + 1.96 * sd)
+
+
+def bland_altman_plot(
+    predicted: np.ndarray,
+    reference: np.ndarray,
+    result: BlandAltman,
+    path: str | os.PathLike,
+    what: str = "volume (mm3)",
+) -> None:
+    """The Bland-Altman plot: difference against mean, bias and limits drawn."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    predicted, reference = np.asarray(predicted, float), np.asarray(reference, float)
+    means, differences = (predicted + reference) / 2, predicted - reference
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    ax.scatter(means, differences, s=16, color="k")
+    for value, style, label in (
+        (result.bias, "-", "bias"),
+        (result.lower_limit, "--", "-1.96 sd"),
+        (result.upper_limit, "--", "+1.96 sd"),
+    ):
+        ax.axhline(value, color="tab:red", ls=style, lw=1)
+        ax.annotate(
+            f"{label} {value:.3g}",
+            (1.0, value),
+            xycoords=("axes fraction", "data"),
+            ha="right",
+            va="bottom",
+            fontsize=8,
+            color="tab:red",
+        )
+    ax.set_xlabel(f"mean of predicted and reference {what}")
+    ax.set_ylabel(f"predicted - reference {what}")
+    ax.set_title(f"Bland-Altman, n = {result.n}")
+    fig.tight_layout()
+    fig.savefig(str(path), dpi=100)
+    plt.close(fig)
+
+
+def read_table_column(path: str | os.PathLike, column: str, key: str = "subject") -> dict[str, float]:
+    """``{subject: value}`` from a CSV with ``key`` and ``column`` columns."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows or column not in rows[0] or key not in rows[0]:
+        raise GlymphError(f"{path} needs the columns '{key}' and '{column}'")
+    try:
+        return {row[key]: float(row[column]) for row in rows}
+    except ValueError:
+        raise GlymphError(f"{path}: column '{column}' holds a value that is not a number") from None
+
+
+def paired(predicted: dict[str, float], reference: dict[str, float]) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Subjects present in both, and their paired values."""
+    subjects = sorted(set(predicted) & set(reference))
+    if not subjects:
+        raise GlymphError("no subject appears in both the prediction and the reference")
+    return subjects, np.array([predicted[s] for s in subjects]), np.array([reference[s] for s in subjects])
+
+
+def image_pairs(predicted_dir: Path, reference_dir: Path) -> list[tuple[str, Path, Path]]:
+    """Files with the same name in two folders (NIfTI or NRRD label maps)."""
+    from glymph.image_io import is_nifti, is_nrrd, strip_image_suffix
+
+    def images(folder: Path) -> dict[str, Path]:
+        return {strip_image_suffix(p): p for p in folder.iterdir() if p.is_file() and (is_nifti(p) or is_nrrd(p))}
+
+    pred, ref = images(predicted_dir), images(reference_dir)
+    common = sorted(set(pred) & set(ref))
+    if not common:
+        raise GlymphError(f"no label map has the same name in {predicted_dir} and {reference_dir}")
+    return [(name, pred[name], ref[name]) for name in common]
+
+
+@dataclass(frozen=True)
+class EvaluationReport:
+    """Per-subject rows and, for cohorts, the Bland-Altman agreement of ``quantity``."""
+
+    rows: list[dict]
+    bland_altman: BlandAltman | None
+    predicted: np.ndarray
+    reference: np.ndarray
+    quantity: str
+
+
+def evaluate_paths(predicted: Path, reference: Path, column: str = "total_volume_mm3") -> EvaluationReport:
+    """Compare two label maps, two folders of same-named label maps, or two CSV tables (``column``)."""
+    from glymph.image_io import read_volume
+
+    for path in (predicted, reference):
+        if not path.exists():
+            raise GlymphError(f"{path} not found (check the path)")
+    if predicted.suffix.lower() == ".csv" and reference.suffix.lower() == ".csv":
+        subjects, pred, ref = paired(read_table_column(predicted, column), read_table_column(reference, column))
+        rows = [
+            {"subject": s, f"predicted_{column}": p, f"reference_{column}": r}
+            for s, p, r in zip(subjects, pred, ref, strict=True)
+        ]
+        return EvaluationReport(rows, bland_altman(pred, ref), pred, ref, column)
+    if predicted.is_dir() and reference.is_dir():
+        rows = [
+            {"subject": name, **agreement(read_volume(p, "prediction"), read_volume(r, "reference")).as_dict()}
+            for name, p, r in image_pairs(predicted, reference)
+        ]
+    elif predicted.is_file() and reference.is_file():
+        rows = [
+            {
+                "subject": predicted.name,
+                **agreement(read_volume(predicted, "prediction"), read_volume(reference, "reference")).as_dict(),
+            }
+        ]
+    else:
+        raise GlymphError("give two label maps, two folders of label maps, or two CSV tables")
+    pred = np.array([row["predicted_volume_mm3"] for row in rows])
+    ref = np.array([row["reference_volume_mm3"] for row in rows])
+    return EvaluationReport(rows, bland_altman(pred, ref) if len(rows) > 1 else None, pred, ref, "volume (mm3)")

@@ -141,7 +141,7 @@ def test_zero_lesions_is_a_valid_result():
 def test_unavailable_method_says_so():
     from glymph.segmentation import get_method
 
-    with pytest.raises(GlymphError, match="'learned' is not available .*not shipped yet.*available: classical"):
+    with pytest.raises(GlymphError, match=r"'learned' is not available .*not shipped yet.*available: classical"):
         get_method("learned")
     with pytest.raises(GlymphError, match="'unet3000' is not available; available: classical"):
         get_method("unet3000")

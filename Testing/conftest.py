@@ -10,7 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from glymph.epvs_phantom import epvs_phantom
+from glymph.image_io import read_volume
 from glymph.phantoms import HeadPose, alps_phantom, write_fsl
+from glymph.registration import AffineMap
 
 ROOT = Path(__file__).resolve().parents[1]
 MODULE_DIRS = [ROOT / name for name in ("ALPSModule",)]
@@ -91,3 +94,19 @@ def noisy_phantom_files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("phantom")
     paths = write_fsl(phantom.dwi, str(folder / "dwi.nii.gz"), storage="LAS")
     return phantom, paths
+
+
+@pytest.fixture(scope="session")
+def colin():
+    """Colin27 T1 and its deepbet brain mask."""
+    require_module("torch")
+    from glymph.brain import brain_mask_deepbet
+
+    t1 = read_volume(require_file(COLIN27))
+    return t1, brain_mask_deepbet(t1)[0]
+
+
+@pytest.fixture(scope="session")
+def colin_phantom(colin):
+    t1, mask = colin
+    return epvs_phantom(t1, mask, AffineMap(np.eye(4)), seed=2)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import COLIN27, ITK_T1, require_file, require_module
+from conftest import ITK_T1, require_file, require_module
 
 from glymph.epvs import run_epvs
 from glymph.epvs_phantom import epvs_phantom
@@ -17,24 +17,7 @@ from glymph.errors import GlymphError
 from glymph.evaluation import agreement
 from glymph.image_io import read_volume
 from glymph.lesions import label_components, measure_lesions, remove_short
-from glymph.registration import AffineMap
 from glymph.volume import Volume
-
-
-@pytest.fixture(scope="session")
-def colin():
-    """Colin27 T1 and its deepbet brain mask."""
-    require_module("torch")
-    from glymph.brain import brain_mask_deepbet
-
-    t1 = read_volume(require_file(COLIN27))
-    return t1, brain_mask_deepbet(t1)[0]
-
-
-@pytest.fixture(scope="session")
-def colin_phantom(colin):
-    t1, mask = colin
-    return epvs_phantom(t1, mask, AffineMap(np.eye(4)), seed=2)
 
 
 def long_truth(phantom) -> Volume:

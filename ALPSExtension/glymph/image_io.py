@@ -56,6 +56,8 @@ def read_nifti(path: Path, what: str = "image") -> Volume:
         data = data[..., 0]
     if data.ndim == 4 and data.shape[3] == 1:
         data = data[..., 0]
+    if data.ndim < 3:
+        raise GlymphError(f"{what} {path} is a {data.ndim}D image; a 3D volume is needed")
     return Volume(data, np.asarray(img.affine, dtype=np.float64))
 
 

@@ -123,6 +123,13 @@ def _resample_to_template(subject: Volume, transform: AffineMap, order: int) -> 
     )
 
 
+ADVICE = {
+    "fa": "check that the scan is a whole-brain DWI and the brain mask is right (--mask), or place the ROIs yourself with --rois",
+    "b0": "check that the scan is a whole-brain DWI and the brain mask is right (--mask), or place the ROIs yourself with --rois",
+    "t1": "check that the image is a T1-weighted head scan and the brain mask is right (--mask)",
+}
+
+
 def register_to_mni(image: Volume, brain_mask: Volume, contrast: str = "fa") -> Registration:
     """Affine registration of a subject FA (``contrast='fa'``, to the template white matter map),
     b0 (``'b0'``) or T1 (``'t1'``, both to the template T1) to MNI152, by Mattes mutual information.
@@ -159,7 +166,7 @@ def register_to_mni(image: Volume, brain_mask: Volume, contrast: str = "fa") -> 
     registration = Registration(
         transform, contrast, *_quality(masked, brain_mask, target, transform), float(method.GetMetricValue())
     )
-    _check(registration)
+    _check(registration, ADVICE[contrast])
     return registration
 
 
@@ -224,7 +231,7 @@ def _quality(image: Volume, mask: Volume, target: Volume, transform: AffineMap) 
     return float(dice), abs(float(np.corrcoef(warped, reference)[0, 1]))
 
 
-def _check(registration: Registration) -> None:
+def _check(registration: Registration, advice: str) -> None:
     scales = registration.transform.scales
     problems = []
     if registration.dice < MIN_DICE:
@@ -234,7 +241,4 @@ def _check(registration: Registration) -> None:
     if scales.min() < SCALE_LIMITS[0] or scales.max() > SCALE_LIMITS[1]:
         problems.append(f"implausible scale factors {np.round(scales, 2).tolist()}")
     if problems:
-        raise GlymphError(
-            "registration to the MNI152 template failed (" + "; ".join(problems) + "); check that the "
-            "scan is a whole-brain DWI and the brain mask is right (--mask), or place the ROIs yourself with --rois"
-        )
+        raise GlymphError("registration to the MNI152 template failed (" + "; ".join(problems) + f"); {advice}")

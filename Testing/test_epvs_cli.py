@@ -1,0 +1,247 @@
+"""`glymph epvs` and `glymph evaluate` from the command line: outputs, zero lesions, bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from glymph.cli import main
+from glymph.image_io import write_nifti
+from glymph.volume import Volume
+
+GLYMPH = str(Path(sys.executable).with_name("glymph"))
+EPVS_OUTPUTS = ["epvs.csv", "lesions.csv", "epvs_seg.nii.gz", "regions.nii.gz", "epvs.json", "qc_epvs.png"]
+
+
+@pytest.fixture(scope="module")
+def phantom_files(colin_phantom, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("epvs")
+    write_nifti(colin_phantom.t1, folder / "t1.nii.gz")
+    write_nifti(colin_phantom.t2, folder / "t2.nii.gz")
+    write_nifti(
+        colin_phantom.brain_mask.with_data(colin_phantom.brain_mask.data.astype(np.uint8)),
+        folder / "mask.nii.gz",
+        np.uint8,
+    )
+    write_nifti(colin_phantom.truth, folder / "truth.nii.gz", np.uint16)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def epvs_run(phantom_files):
+    """The installed command, automatic brain extraction included."""
+    out = phantom_files / "out"
+    done = subprocess.run(
+        [GLYMPH, "epvs", str(phantom_files / "t1.nii.gz"), "--out", str(out), "--subject", "colin"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    return out, done
+
+
+def test_epvs_writes_every_output(epvs_run, phantom_files):
+    out, done = epvs_run
+    assert sorted(p.name for p in out.iterdir()) == sorted(EPVS_OUTPUTS)
+    header = (out / "epvs.csv").read_text().splitlines()[0]
+    assert header.startswith("subject,count,total_volume_mm3,")
+    with open(out / "epvs.csv") as f:
+        summary = next(csv.DictReader(f))
+    with open(out / "lesions.csv") as f:
+        lesions = list(csv.DictReader(f))
+    assert summary["subject"] == "colin" and int(summary["count"]) == len(lesions) > 10
+    assert float(summary["total_volume_mm3"]) == pytest.approx(sum(float(row["volume_mm3"]) for row in lesions))
+    assert all(float(row["length_mm"]) >= 2.0 for row in lesions)
+    assert {row["region_name"] for row in lesions} <= {"basal_ganglia", "centrum_semiovale", "midbrain", "other"}
+    seg = nib.load(out / "epvs_seg.nii.gz")
+    t1 = nib.load(phantom_files / "t1.nii.gz")
+    assert seg.shape == t1.shape and np.allclose(seg.affine, t1.affine)
+    assert np.asarray(seg.dataobj).max() == len(lesions)
+    assert set(np.unique(np.asarray(nib.load(out / "regions.nii.gz").dataobj))) <= {0, 1, 2, 3}
+    sidecar = json.loads((out / "epvs.json").read_text())
+    assert sidecar["models"]["brain_extraction"]["name"] == "deepbet"
+    assert sidecar["summary"]["count"] == len(lesions)
+    assert "colin: " in done.stdout
+
+
+def test_evaluate_a_run_against_the_truth(epvs_run, phantom_files, tmp_path):
+    out, _ = epvs_run
+    assert (
+        main(
+            [
+                "evaluate",
+                str(out / "epvs_seg.nii.gz"),
+                str(phantom_files / "truth.nii.gz"),
+                "--out",
+                str(tmp_path / "e.json"),
+            ]
+        )
+        == 0
+    )
+    row = json.loads((tmp_path / "e.json").read_text())["rows"][0]
+    assert row["dice"] > 0.5 and row["lesion_sensitivity"] > 0.5  # the truth file keeps the < 2 mm lesions too
+
+
+def test_evaluate_by_hand_and_cohorts(tmp_path, capsys):
+    grid = np.eye(4)
+    reference = np.zeros((10, 10, 10), np.uint8)
+    predicted = np.zeros_like(reference)
+    reference[1:3, 1, 1] = 1  # lesion A, 2 voxels
+    reference[6, 6, 6:9] = 1  # lesion B, 3 voxels
+    predicted[1, 1, 1] = 1  # hits A with 1 voxel
+    predicted[8, 1, 1] = 1  # a false lesion
+    for folder, a, b in (("pred", predicted, predicted), ("ref", reference, reference)):
+        (tmp_path / folder).mkdir()
+        write_nifti(Volume(a, grid), tmp_path / folder / "s1.nii.gz", np.uint8)
+        write_nifti(Volume(b * 0 + (b if folder == "ref" else a) + 0, grid), tmp_path / folder / "s2.nii.gz", np.uint8)
+    assert (
+        main(
+            [
+                "evaluate",
+                str(tmp_path / "pred" / "s1.nii.gz"),
+                str(tmp_path / "ref" / "s1.nii.gz"),
+                "--out",
+                str(tmp_path / "one.csv"),
+            ]
+        )
+        == 0
+    )
+    with open(tmp_path / "one.csv") as f:
+        row = next(csv.DictReader(f))
+    # overlap 1 voxel: Dice 2*1/(2+5), recall 1/5, precision 1/2; lesions: A found, B missed; 1 of 2 predicted correct
+    assert (
+        float(row["dice"]) == pytest.approx(2 / 7)
+        and float(row["recall"]) == pytest.approx(0.2)
+        and float(row["precision"]) == pytest.approx(0.5)
+    )
+    assert (
+        float(row["lesion_sensitivity"]) == 0.5
+        and float(row["lesion_precision"]) == 0.5
+        and float(row["lesion_f1"]) == 0.5
+    )
+    assert float(row["relative_volume_difference"]) == pytest.approx((2 - 5) / 5)
+    # a cohort of two folders: Bland-Altman of the volumes, with a plot
+    assert (
+        main(["evaluate", str(tmp_path / "pred"), str(tmp_path / "ref"), "--out", str(tmp_path / "cohort.json")]) == 0
+    )
+    cohort = json.loads((tmp_path / "cohort.json").read_text())
+    assert cohort["bland_altman"]["n"] == 2 and cohort["bland_altman"]["bias"] == pytest.approx(-3.0)
+    assert (tmp_path / "cohort_bland_altman.png").stat().st_size > 1000
+    # two CSV tables: differences 1, 3, 5 -> bias 3, sd 2, limits 3 -+ 3.92
+    (tmp_path / "a.csv").write_text("subject,total_volume_mm3\ns1,11\ns2,23\ns3,35\n")
+    (tmp_path / "b.csv").write_text("subject,total_volume_mm3\ns1,10\ns2,20\ns3,30\ns4,1\n")
+    assert main(["evaluate", str(tmp_path / "a.csv"), str(tmp_path / "b.csv")]) == 0
+    assert "bias 3, limits of agreement -0.92 to 6.92" in capsys.readouterr().out
+
+
+def expect_error(capsys, argv, message, out: Path | None = None):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("glymph: error: ") and message in err[-1], err
+    if out is not None:
+        assert not out.exists()
+
+
+def test_bad_epvs_inputs(phantom_files, tmp_path, capsys):
+    t1 = nib.load(phantom_files / "t1.nii.gz")
+    out = tmp_path / "out"
+    nib.save(nib.Nifti1Image(np.ones((20, 20), np.float32), np.eye(4)), tmp_path / "flat.nii.gz")
+    expect_error(
+        capsys, ["epvs", str(tmp_path / "flat.nii.gz"), "--out", str(out)], "is a 2D image; a 3D volume is needed", out
+    )
+    nib.save(nib.Nifti1Image(np.ones((20, 20, 20, 3), np.float32), np.eye(4)), tmp_path / "four.nii.gz")
+    expect_error(capsys, ["epvs", str(tmp_path / "four.nii.gz"), "--out", str(out)], "must be a 3D image", out)
+    far = t1.affine.copy()
+    far[:3, 3] += 500.0
+    nib.save(nib.Nifti1Image(np.asarray(t1.dataobj), far), tmp_path / "far_t2.nii.gz")
+    expect_error(
+        capsys,
+        [
+            "epvs",
+            str(phantom_files / "t1.nii.gz"),
+            "--t2",
+            str(tmp_path / "far_t2.nii.gz"),
+            "--mask",
+            str(phantom_files / "mask.nii.gz"),
+            "--out",
+            str(out),
+        ],
+        "do not overlap",
+        out,
+    )
+    nib.save(nib.Nifti1Image(np.ones((30, 30, 30), np.uint8), np.eye(4)), tmp_path / "small_mask.nii.gz")
+    expect_error(
+        capsys,
+        ["epvs", str(phantom_files / "t1.nii.gz"), "--mask", str(tmp_path / "small_mask.nii.gz"), "--out", str(out)],
+        "another grid",
+        out,
+    )
+    expect_error(
+        capsys,
+        ["epvs", str(phantom_files / "t1.nii.gz"), "--method", "learned", "--out", str(out)],
+        "'learned' is not available",
+        out,
+    )
+    expect_error(capsys, ["epvs", str(tmp_path / "none.nii.gz"), "--out", str(out)], "T1 not found", out)
+
+
+def test_an_image_that_is_not_a_head(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    cube = np.zeros((180, 200, 180), np.float32)
+    cube[30:150, 30:170, 30:150] = 100 + rng.normal(0, 5, (120, 140, 120))
+    nib.save(nib.Nifti1Image(cube, np.eye(4)), tmp_path / "cube.nii.gz")
+    nib.save(nib.Nifti1Image((cube > 0).astype(np.uint8), np.eye(4)), tmp_path / "cube_mask.nii.gz")
+    out = tmp_path / "out"
+    expect_error(
+        capsys,
+        ["epvs", str(tmp_path / "cube.nii.gz"), "--mask", str(tmp_path / "cube_mask.nii.gz"), "--out", str(out)],
+        "is a T1-weighted head scan",
+        out,
+    )
+    small = (cube > 0)[:60, :60, :60]
+    nib.save(nib.Nifti1Image(cube[:60, :60, :60], np.eye(4)), tmp_path / "small.nii.gz")
+    nib.save(nib.Nifti1Image(small.astype(np.uint8), np.eye(4)), tmp_path / "small_mask.nii.gz")
+    expect_error(
+        capsys,
+        ["epvs", str(tmp_path / "small.nii.gz"), "--mask", str(tmp_path / "small_mask.nii.gz"), "--out", str(out)],
+        "not an adult brain",
+        out,
+    )
+
+
+def test_zero_lesions_through_the_command_line(tmp_path):
+    from glymph.preprocess import isotropic_grid, resample
+    from glymph.templates import mni152
+
+    template = mni152()
+    grid = isotropic_grid(template.t1, 1.0)
+    write_nifti(resample(template.t1.with_data(template.t1.data * 200), grid, order=3), tmp_path / "mni.nii.gz")
+    write_nifti(
+        resample(template.brain_mask.with_data(template.brain_mask.data.astype(np.uint8)), grid, order=0),
+        tmp_path / "mask.nii.gz",
+        np.uint8,
+    )
+    assert (
+        main(
+            [
+                "-q",
+                "epvs",
+                str(tmp_path / "mni.nii.gz"),
+                "--mask",
+                str(tmp_path / "mask.nii.gz"),
+                "--out",
+                str(tmp_path / "out"),
+            ]
+        )
+        == 0
+    )
+    with open(tmp_path / "out" / "epvs.csv") as f:
+        assert next(csv.DictReader(f))["count"] == "0"
+    assert (tmp_path / "out" / "lesions.csv").read_text().count("\n") == 1  # header only

@@ -97,10 +97,10 @@ def test_evaluate_by_hand_and_cohorts(tmp_path, capsys):
     reference[6, 6, 6:9] = 1  # lesion B, 3 voxels
     predicted[1, 1, 1] = 1  # hits A with 1 voxel
     predicted[8, 1, 1] = 1  # a false lesion
-    for folder, a, b in (("pred", predicted, predicted), ("ref", reference, reference)):
+    for folder, labels in (("pred", predicted), ("ref", reference)):
         (tmp_path / folder).mkdir()
-        write_nifti(Volume(a, grid), tmp_path / folder / "s1.nii.gz", np.uint8)
-        write_nifti(Volume(b * 0 + (b if folder == "ref" else a) + 0, grid), tmp_path / folder / "s2.nii.gz", np.uint8)
+        for subject in ("s1", "s2"):
+            write_nifti(Volume(labels, grid), tmp_path / folder / f"{subject}.nii.gz", np.uint8)
     assert (
         main(
             [

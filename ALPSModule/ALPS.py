@@ -7,13 +7,9 @@ parameters, runs the logic off the main thread and shows the result.
 
 from __future__ import annotations
 
-import logging
-import queue
-import threading
 from pathlib import Path
 from typing import Annotated
 
-import qt
 import slicer
 import vtk
 from slicer import (
@@ -79,17 +75,6 @@ class ALPSParameterNode:
     resultTable: vtkMRMLTableNode
 
 
-class _QueueHandler(logging.Handler):
-    """Collects glymph's progress records for the widget to show from the main thread."""
-
-    def __init__(self, messages: queue.Queue) -> None:
-        super().__init__(logging.INFO)
-        self.messages = messages
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.put(record.getMessage())
-
-
 class ALPSWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     """Thin GUI: parameters in, logic run in a worker thread, results shown."""
 
@@ -99,11 +84,7 @@ class ALPSWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.logic = None
         self._parameterNode = None
         self._parameterNodeGuiTag = None
-        self._worker = None
-        self._messages: queue.Queue = queue.Queue()
-        self._timer = qt.QTimer()
-        self._timer.setInterval(200)
-        self._timer.connect("timeout()", self._poll)
+        self._task = None
 
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
@@ -117,10 +98,14 @@ class ALPSWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
         self.ui.recomputeButton.connect("clicked(bool)", self.onRecomputeButton)
         self.ui.progressBar.setVisible(False)
+        from glymph_gui import TaskPoller
+
+        self._task = TaskPoller(self._onProgress, self._onResult, self._onFailure)
         self.initializeParameterNode()
 
     def cleanup(self) -> None:
-        self._timer.stop()
+        if self._task:
+            self._task.stop()
         self.removeObservers()
 
     def enter(self) -> None:
@@ -160,7 +145,7 @@ class ALPSWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def _updateButtons(self, caller=None, event=None) -> None:
         p = self._parameterNode
-        busy = self._worker is not None
+        busy = bool(self._task and self._task.busy)
         self.ui.applyButton.enabled = bool(p and p.inputVolume) and not busy
         self.ui.applyButton.toolTip = (
             _("Fit tensors if needed, place the ROIs and compute the index")
@@ -170,53 +155,37 @@ class ALPSWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.recomputeButton.enabled = bool(p and p.roiMarkups and p.tensorVolume and p.resultTable) and not busy
 
     def onApplyButton(self) -> None:
-        if not self.logic.ensureDependencies():
+        from glymph_gui import ensure_requirements
+
+        if not ensure_requirements(REQUIREMENTS, "DTI-ALPS"):
             return
         p = self._parameterNode
         with slicer.util.tryWithErrorDisplay(_("DTI-ALPS could not start."), waitCursor=True):
             options = self.logic.options(p)
             markups = p.roiMarkups if p.placement == "markups" else None
             inputs = self.logic.nodeLogic().read_inputs(p.inputVolume, options, p.maskVolume, markups)
-            self._start(inputs, options)
+            self._task.start(self.logic.nodeLogic().compute, inputs, options)
+            self.ui.progressBar.setVisible(True)
+            self.ui.progressBar.setRange(0, 0)
+            self.ui.statusLabel.text = _("Running...")
+            self._updateButtons()
 
-    def _start(self, inputs, options) -> None:
-        self._handler = _QueueHandler(self._messages)
-        logging.getLogger("glymph").addHandler(self._handler)
-        self._outcome = {}
+    def _onProgress(self, message: str) -> None:
+        self.ui.statusLabel.text = message
+        slicer.util.showStatusMessage(f"DTI-ALPS: {message}", 3000)
 
-        def work() -> None:
-            try:
-                self._outcome["result"] = self.logic.nodeLogic().compute(inputs, options)
-            except Exception as error:  # reported in the main thread
-                self._outcome["error"] = error
-
-        self._worker = threading.Thread(target=work, daemon=True)
-        self.ui.progressBar.setVisible(True)
-        self.ui.progressBar.setRange(0, 0)
-        self.ui.statusLabel.text = _("Running...")
+    def _onFailure(self, error: BaseException) -> None:
+        self.ui.progressBar.setVisible(False)
+        self.ui.statusLabel.text = _("Failed")
         self._updateButtons()
-        self._worker.start()
-        self._timer.start()
+        slicer.util.errorDisplay(_("DTI-ALPS failed: {error}").format(error=error))
 
-    def _poll(self) -> None:
-        while not self._messages.empty():
-            message = self._messages.get()
-            self.ui.statusLabel.text = message
-            slicer.util.showStatusMessage(f"DTI-ALPS: {message}", 3000)
-        if self._worker is None or self._worker.is_alive():
-            return
-        self._timer.stop()
-        self._worker = None
-        logging.getLogger("glymph").removeHandler(self._handler)
+    def _onResult(self, result) -> None:
         self.ui.progressBar.setVisible(False)
         self._updateButtons()
-        if "error" in self._outcome:
-            self.ui.statusLabel.text = _("Failed")
-            slicer.util.errorDisplay(_("DTI-ALPS failed: {error}").format(error=self._outcome["error"]))
-            return
         with slicer.util.tryWithErrorDisplay(_("Could not show the results."), waitCursor=True):
-            self.logic.showResult(self._outcome["result"], self._parameterNode)
-            self.ui.statusLabel.text = self.logic.summary(self._outcome["result"])
+            self.logic.showResult(result, self._parameterNode)
+            self.ui.statusLabel.text = self.logic.summary(result)
 
     def onRecomputeButton(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Could not recompute the index."), waitCursor=True):
@@ -301,41 +270,6 @@ class ALPSLogic(ScriptedLoadableModuleLogic):
             markups.GetNthControlPointPosition(i, p)
             centre = [c + v / n for c, v in zip(centre, p, strict=True)]
         slicer.modules.markups.logic().JumpSlicesToLocation(*centre, True)
-
-    @staticmethod
-    def ensureDependencies() -> bool:
-        """Install glymph's Python dependencies on first use, after asking (never at import time).
-
-        Uses ``slicer.packaging.pip_ensure`` where this Slicer has it (it asks, installs with
-        progress and offers a restart), else asks here and calls ``slicer.util.pip_install``.
-        """
-        import importlib.metadata
-        import re
-
-        requirements = [
-            line.strip() for line in REQUIREMENTS.read_text().splitlines() if line.strip() and not line.startswith("#")
-        ]
-        packaging = getattr(slicer, "packaging", None)
-        if packaging is not None and hasattr(packaging, "pip_ensure"):
-            packaging.pip_ensure(requirements, requester="DTI-ALPS")
-            return bool(packaging.pip_check(requirements))
-        missing = []
-        for requirement in requirements:
-            name = re.match(r"[A-Za-z0-9_.-]+", requirement).group(0)
-            try:
-                importlib.metadata.version(name)
-            except importlib.metadata.PackageNotFoundError:
-                missing.append(requirement)
-        if not missing:
-            return True
-        question = _("DTI-ALPS needs these Python packages: {packages}. Install them now?").format(
-            packages=", ".join(missing)
-        )
-        if not slicer.util.confirmOkCancelDisplay(question):
-            return False
-        with slicer.util.WaitCursor():
-            slicer.util.pip_install(" ".join(missing))
-        return True
 
 
 class ALPSTest(ScriptedLoadableModuleTest):

@@ -42,7 +42,7 @@ def test_shared_code_cmake_lists_every_package_file():
     listed = set(variables["GLYMPH_PYTHON_SCRIPTS"]) | set(variables["GLYMPH_PYTHON_RESOURCES"])
     on_disk = {
         str(p.relative_to(folder))
-        for package in ("glymph", "glymph_mrml")
+        for package in ("glymph", "glymph_mrml", "glymph_gui")
         for p in (folder / package).rglob("*")
         if p.is_file() and "__pycache__" not in p.parts
     }
@@ -122,10 +122,9 @@ def test_ui_has_every_widget_and_parameter_the_code_uses(name):
 def test_module_requirements_are_project_dependencies(name):
     import tomllib
 
-    declared = {
-        re.match(r"[A-Za-z0-9_.-]+", d).group(0).lower()
-        for d in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    }
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    dependencies = project["dependencies"] + [d for extra in project["optional-dependencies"].values() for d in extra]
+    declared = {re.match(r"[A-Za-z0-9_.-]+", d).group(0).lower() for d in dependencies}
     lines = (MODULES[name] / "Resources" / "requirements.txt").read_text().splitlines()
     required = {
         re.match(r"[A-Za-z0-9_.-]+", line).group(0).lower()

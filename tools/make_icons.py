@@ -38,6 +38,35 @@ def alps_icon(path: Path) -> None:
     plt.close(fig)
 
 
+def epvs_icon(path: Path) -> None:
+    """Axial T1 at the basal ganglia, their outline in yellow, a few perivascular spaces in red."""
+    from glymph.regions import regions_mni
+
+    t = mni152()
+    k = round(t.t1.world_to_voxel(np.array([0.0, 0.0, 4.0]))[2])
+    regions = regions_mni()
+    kr = round(regions.world_to_voxel(np.array([0.0, 0.0, 4.0]))[2])
+    fig = plt.figure(figsize=(1.28, 1.28), dpi=100)
+    ax = fig.add_axes([0, 0, 1, 1])
+    ax.imshow(t.t1.data[:, :, k].T[::-1, ::-1], cmap="gray", extent=(90, -90, -126, 90))
+    ax.contour(
+        np.linspace(-91, 90, regions.shape[0]),
+        np.linspace(-126, 91, regions.shape[1]),
+        (regions.data[:, :, kr] == 1).T.astype(float),
+        [0.5],
+        colors="yellow",
+        linewidths=1.0,
+    )
+    for x, y in ((-22, 4), (-26, -2), (-18, 10), (22, 2), (27, -4), (19, 9)):
+        ax.plot([x, x + 1.5], [y - 4, y + 4], color="red", lw=2.2, solid_capstyle="round")
+    ax.set_xlim(70, -70)
+    ax.set_ylim(-60, 70)
+    ax.axis("off")
+    fig.savefig(path, transparent=True)
+    plt.close(fig)
+
+
 if __name__ == "__main__":
     alps_icon(ROOT / "ALPSModule" / "Resources" / "Icons" / "ALPS.png")
+    epvs_icon(ROOT / "EPVSModule" / "Resources" / "Icons" / "EPVS.png")
     alps_icon(ROOT / "glymph.png")

@@ -244,26 +244,44 @@ def _run_alps(args: argparse.Namespace) -> None:
     report(result)
 
 
-def _run_epvs(args: argparse.Namespace) -> None:
-    from glymph.epvs import EPVS_FILES, run_epvs, write_epvs
+def read_epvs_request(args: argparse.Namespace):
+    """Validate and read everything an EPVS run needs, before any work: (t1, t2, mask, subject)."""
+    from glymph.epvs import EPVS_FILES
     from glymph.image_io import read_volume, strip_image_suffix
-    from glymph.outputs import check_out_dir, describe_inputs
+    from glymph.outputs import check_out_dir
+    from glymph.segmentation import get_method
 
-    started = time.perf_counter()
     check_out_dir(args.out, EPVS_FILES, args.force)
+    get_method(args.method)
     t1 = read_volume(args.t1, "T1")
     t2 = read_volume(args.t2, "T2") if args.t2 else None
     mask = read_volume(args.mask, "mask") if args.mask else None
-    subject = args.subject or strip_image_suffix(Path(args.t1))
-    result = run_epvs(t1, t2, mask, args.method, args.min_length_mm, subject, args.model_dir)
-    inputs = describe_inputs({"t1": args.t1, "t2": args.t2, "mask": args.mask})
-    write_epvs(
-        result, args.out, inputs=inputs, parameters={"model_dir": args.model_dir}, started=started, force=args.force
-    )
+    return t1, t2, mask, args.subject or strip_image_suffix(Path(args.t1))
+
+
+def epvs_provenance(args: argparse.Namespace) -> tuple[dict, dict]:
+    from glymph.outputs import describe_inputs
+
+    return describe_inputs({"t1": args.t1, "t2": args.t2, "mask": args.mask}), {"model_dir": args.model_dir}
+
+
+def report_epvs(result, out: str) -> None:
     summary = result.summary()
     print(
-        f"{subject}: {summary['count']} EPVS, {summary['total_volume_mm3']:.0f} mm3 (basal ganglia {summary['count_bg']}, centrum semiovale {summary['count_cso']}, midbrain {summary['count_midbrain']}) -> {args.out}"
+        f"{result.subject}: {summary['count']} EPVS, {summary['total_volume_mm3']:.0f} mm3 (basal ganglia {summary['count_bg']}, "
+        f"centrum semiovale {summary['count_cso']}, midbrain {summary['count_midbrain']}) -> {out}"
     )
+
+
+def _run_epvs(args: argparse.Namespace) -> None:
+    from glymph.epvs import run_epvs, write_epvs
+
+    started = time.perf_counter()
+    t1, t2, mask, subject = read_epvs_request(args)
+    result = run_epvs(t1, t2, mask, args.method, args.min_length_mm, subject, args.model_dir)
+    inputs, parameters = epvs_provenance(args)
+    write_epvs(result, args.out, inputs=inputs, parameters=parameters, started=started, force=args.force)
+    report_epvs(result, args.out)
 
 
 def _run_evaluate(args: argparse.Namespace) -> None:

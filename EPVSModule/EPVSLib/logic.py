@@ -1,0 +1,162 @@
+"""EPVS on MRML nodes: read the T1 (T2, mask) nodes, run glymph's EPVS pipeline, show the result.
+
+As in ALPSLib, ``compute`` touches no node, so a GUI can run it in a worker thread. Results: a
+segmentation node with an "EPVS" segment and one segment per region (regions hidden), a summary
+table (one measure per row) and a lesion table (one lesion per row, with its RAS centroid so a
+viewer can jump to it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from glymph.epvs import EPVSResult, run_epvs
+from glymph.errors import GlymphError
+from glymph.regions import REGIONS
+from glymph.volume import Volume
+from glymph_mrml import labelmap_to_segmentation, rows_from_table, table_from_rows, volume_from_node
+
+SEGMENTS = {1: "EPVS", 2: "basal ganglia", 3: "centrum semiovale", 4: "midbrain"}
+COLOURS = {1: (0.9, 0.1, 0.1), 2: (0.95, 0.85, 0.2), 3: (0.2, 0.8, 0.9), 4: (0.6, 0.4, 0.9)}
+LESION_COLUMNS = (
+    "id",
+    "region_name",
+    "volume_mm3",
+    "length_mm",
+    "max_diameter_mm",
+    "centroid_x",
+    "centroid_y",
+    "centroid_z",
+    "n_voxels",
+)
+
+
+@dataclass(frozen=True)
+class EpvsOptions:
+    """What to compute (the parameter node's values)."""
+
+    method: str = "classical"
+    min_length_mm: float = 2.0
+    subject: str = ""
+
+
+@dataclass
+class EpvsInputs:
+    t1: Volume
+    t2: Volume | None = None
+    mask: Volume | None = None
+    subject: str = "subject"
+
+
+@dataclass
+class EpvsOutputs:
+    """The nodes the results go into; ``None`` ones are created by ``show``."""
+
+    segmentation: object = None
+    summary_table: object = None
+    lesion_table: object = None
+    created: list[str] = field(default_factory=list)
+
+
+def segment_labels(result: EPVSResult) -> Volume:
+    """One label map on the T1 grid for the segmentation node: 1 EPVS, then the regions (2-4)."""
+    labels = result.labels_on_input_grid().data > 0
+    regions = result.regions_on_input_grid().data
+    combined = np.where(regions > 0, regions + 1, 0).astype(np.uint8)
+    combined[labels] = 1
+    return result.t1.with_data(combined)
+
+
+def lesion_rows(result: EPVSResult) -> list[dict[str, object]]:
+    rows = []
+    for lesion in result.lesions:
+        row = lesion.as_row()
+        row["region_name"] = REGIONS.get(lesion.region, "other")
+        rows.append({column: row[column] for column in LESION_COLUMNS})
+    return rows
+
+
+def summary_rows(result: EPVSResult) -> list[dict[str, object]]:
+    return [
+        {"Measure": key, "Value": float(value) if not isinstance(value, str) else value}
+        for key, value in result.summary().items()
+        if key != "subject"
+    ]
+
+
+class EpvsNodeLogic:
+    """EPVS on the nodes of one MRML scene."""
+
+    def __init__(self, scene) -> None:
+        self.scene = scene
+
+    def read_inputs(self, t1_node, options: EpvsOptions, t2_node=None, mask_node=None) -> EpvsInputs:
+        if t1_node is None:
+            raise GlymphError("select a T1-weighted volume")
+        t1 = volume_from_node(t1_node)
+        t2 = volume_from_node(t2_node) if t2_node is not None else None
+        mask = volume_from_node(mask_node) if mask_node is not None else None
+        return EpvsInputs(t1, t2, mask, options.subject or t1_node.GetName())
+
+    @staticmethod
+    def compute(inputs: EpvsInputs, options: EpvsOptions, model_dir: str | None = None) -> EPVSResult:
+        """glymph's EPVS pipeline; safe outside the main thread (touches no node)."""
+        return run_epvs(
+            inputs.t1, inputs.t2, inputs.mask, options.method, options.min_length_mm, inputs.subject, model_dir
+        )
+
+    def show(self, result: EPVSResult, outputs: EpvsOutputs | None = None) -> EpvsOutputs:
+        outputs = outputs or EpvsOutputs()
+        created = outputs.segmentation is None
+        outputs.segmentation = labelmap_to_segmentation(
+            segment_labels(result), SEGMENTS, self.scene, f"{result.subject} EPVS", COLOURS, outputs.segmentation
+        )
+        if created:
+            outputs.created.append(outputs.segmentation.GetID())
+        if outputs.segmentation.GetDisplayNode() is None:
+            outputs.segmentation.CreateDefaultDisplayNodes()
+        display = outputs.segmentation.GetDisplayNode()
+        segmentation = outputs.segmentation.GetSegmentation()
+        for value, name in SEGMENTS.items():
+            segment_id = segmentation.GetSegmentIdBySegmentName(name)
+            if segment_id and display is not None:
+                display.SetSegmentVisibility(segment_id, value == 1)
+        for name, rows, table_name in (
+            ("summary_table", summary_rows(result), "EPVS summary"),
+            ("lesion_table", lesion_rows(result), "EPVS lesions"),
+        ):
+            node = getattr(outputs, name)
+            made = node is None
+            if not rows:  # no lesion: keep the columns, no rows
+                rows_or_header = [{column: "" for column in LESION_COLUMNS}]
+                node = table_from_rows(rows_or_header, self.scene, f"{result.subject} {table_name}", node)
+                node.GetTable().SetNumberOfRows(0)
+            else:
+                node = table_from_rows(rows, self.scene, f"{result.subject} {table_name}", node)
+            setattr(outputs, name, node)
+            if made:
+                outputs.created.append(node.GetID())
+        return outputs
+
+    def run(
+        self,
+        t1_node,
+        options: EpvsOptions,
+        t2_node=None,
+        mask_node=None,
+        outputs: EpvsOutputs | None = None,
+        model_dir: str | None = None,
+    ) -> tuple[EPVSResult, EpvsOutputs]:
+        """All three steps in the calling thread (batch scripts, tests)."""
+        result = self.compute(self.read_inputs(t1_node, options, t2_node, mask_node), options, model_dir)
+        return result, self.show(result, outputs)
+
+
+def lesion_centroid(table_node, lesion_id: int) -> tuple[float, float, float]:
+    """RAS centroid of lesion ``lesion_id`` in a lesion table (to centre the views on it)."""
+    for row in rows_from_table(table_node):
+        if int(row["id"]) == lesion_id:
+            return float(row["centroid_x"]), float(row["centroid_y"]), float(row["centroid_z"])
+    raise GlymphError(f"lesion {lesion_id} is not in table '{table_node.GetName()}'")

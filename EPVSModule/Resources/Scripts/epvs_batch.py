@@ -1,0 +1,84 @@
+"""Headless EPVS through the EPVS module's logic (never its widget).
+
+    Slicer --no-main-window --python-script epvs_batch.py -- T1 --out DIR [options of `glymph epvs`]
+
+Loads the T1 (and optional T2 and mask) into MRML nodes, runs ``EPVSLib.EpvsNodeLogic`` on them
+and writes exactly the files of `glymph epvs`. Exits with status 0 on success, 2 on a user error
+(message on stderr), 1 on anything else. Also runs with plain Python where the slicer-core wheel
+provides the MRML classes.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import traceback
+from pathlib import Path
+
+
+def _make_importable() -> None:
+    """Inside an installed extension everything is on sys.path; from a source checkout, add it."""
+    module_dir = Path(__file__).resolve().parents[2]
+    for folder in (module_dir, module_dir.parent / "ALPSExtension"):
+        if folder.is_dir() and str(folder) not in sys.path:
+            sys.path.insert(0, str(folder))
+
+
+def main(argv: list[str]) -> int:
+    _make_importable()
+    import numpy as np
+    import slicer
+    from EPVSLib import EpvsNodeLogic, EpvsOptions
+
+    from glymph.cli import build_parser, epvs_provenance, read_epvs_request, report_epvs, setup_logging
+    from glymph.epvs import write_epvs
+    from glymph.errors import GlymphError
+    from glymph_mrml import volume_to_node
+
+    args = build_parser().parse_args(["epvs", *argv])
+    setup_logging(args.quiet)
+    started = time.perf_counter()
+    scene = getattr(slicer, "mrmlScene", None) or slicer.vtkMRMLScene()
+    try:
+        t1, t2, mask, subject = read_epvs_request(args)
+        t1_node = volume_to_node(t1, scene, subject)
+        t2_node = volume_to_node(t2, scene, f"{subject} T2") if t2 is not None else None
+        mask_node = (
+            volume_to_node(
+                mask.with_data((mask.data > 0).astype(np.uint8)),
+                scene,
+                f"{subject} mask",
+                class_name="vtkMRMLLabelMapVolumeNode",
+            )
+            if mask is not None
+            else None
+        )
+        options = EpvsOptions(method=args.method, min_length_mm=args.min_length_mm, subject=subject)
+        result, _ = EpvsNodeLogic(scene).run(t1_node, options, t2_node, mask_node, model_dir=args.model_dir)
+        inputs, parameters = epvs_provenance(args)
+        write_epvs(result, args.out, inputs=inputs, parameters=parameters, started=started, force=args.force)
+    except GlymphError as error:
+        print(f"glymph: error: {error}", file=sys.stderr)
+        return 2
+    except Exception:
+        traceback.print_exc()
+        return 1
+    report_epvs(result, args.out)
+    return 0
+
+
+def _arguments() -> list[str]:
+    args = sys.argv[1:]
+    return args[args.index("--") + 1 :] if "--" in args else args
+
+
+if __name__ == "__main__":
+    status = main(_arguments())
+    try:
+        import slicer
+
+        if hasattr(slicer, "app"):  # inside Slicer: leave the application with this status
+            slicer.util.exit(status)
+    except ImportError:
+        pass
+    sys.exit(status)

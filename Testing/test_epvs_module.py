@@ -1,0 +1,138 @@
+"""The EPVS module's logic (EPVSLib) on real MRML nodes, and its headless batch script."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+slicer = pytest.importorskip("slicer")
+
+from conftest import ROOT  # noqa: E402
+from EPVSLib import EpvsNodeLogic, EpvsOptions  # noqa: E402
+from EPVSLib.logic import lesion_centroid  # noqa: E402
+
+from glymph.cli import main as glymph_main  # noqa: E402
+from glymph.errors import GlymphError  # noqa: E402
+from glymph.image_io import read_volume, write_nifti  # noqa: E402
+from glymph_mrml import rows_from_table, segmentation_to_labelmap, volume_to_node  # noqa: E402
+
+BATCH = ROOT / "EPVSModule" / "Resources" / "Scripts" / "epvs_batch.py"
+
+
+@pytest.fixture(scope="module")
+def files(colin_phantom, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("epvs_module")
+    write_nifti(colin_phantom.t1, folder / "t1.nii.gz")
+    write_nifti(
+        colin_phantom.brain_mask.with_data(colin_phantom.brain_mask.data.astype(np.uint8)),
+        folder / "mask.nii.gz",
+        np.uint8,
+    )
+    assert (
+        glymph_main(
+            [
+                "-q",
+                "epvs",
+                str(folder / "t1.nii.gz"),
+                "--mask",
+                str(folder / "mask.nii.gz"),
+                "--out",
+                str(folder / "cli"),
+            ]
+        )
+        == 0
+    )
+    return folder
+
+
+def summary_csv(path):
+    with open(path) as f:
+        return next(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def module_run(files):
+    scene = slicer.vtkMRMLScene()
+    t1 = volume_to_node(read_volume(files / "t1.nii.gz"), scene, "t1")
+    mask = volume_to_node(read_volume(files / "mask.nii.gz"), scene, "mask", class_name="vtkMRMLLabelMapVolumeNode")
+    logic = EpvsNodeLogic(scene)
+    result, outputs = logic.run(t1, EpvsOptions(), mask_node=mask)
+    return scene, t1, result, outputs
+
+
+def test_module_logic_matches_the_command_line(files, module_run):
+    _, _, result, _ = module_run
+    cli = summary_csv(files / "cli" / "epvs.csv")
+    summary = result.summary()
+    assert int(cli["count"]) == summary["count"] > 10
+    for column in ("total_volume_mm3", "volume_bg_mm3", "volume_cso_mm3", "brain_volume_mm3"):
+        assert float(cli[column]) == pytest.approx(summary[column]), column
+
+
+def test_segmentation_and_tables(module_run):
+    _, _, result, outputs = module_run
+    segmentation = outputs.segmentation.GetSegmentation()
+    names = [segmentation.GetNthSegment(i).GetName() for i in range(segmentation.GetNumberOfSegments())]
+    assert names == ["EPVS", "basal ganglia", "centrum semiovale", "midbrain"]
+    display = outputs.segmentation.GetDisplayNode()
+    visible = {name: display.GetSegmentVisibility(segmentation.GetSegmentIdBySegmentName(name)) for name in names}
+    assert visible == {"EPVS": True, "basal ganglia": False, "centrum semiovale": False, "midbrain": False}
+    epvs = segmentation_to_labelmap(outputs.segmentation, result.t1, ["EPVS"]).data
+    np.testing.assert_array_equal(epvs > 0, result.labels_on_input_grid().data > 0)
+    lesions = rows_from_table(outputs.lesion_table)
+    assert len(lesions) == len(result.lesions)
+    first = result.lesions[0]
+    assert lesion_centroid(outputs.lesion_table, first.id) == pytest.approx(
+        (first.centroid_x, first.centroid_y, first.centroid_z)
+    )
+    summary = {row["Measure"]: row["Value"] for row in rows_from_table(outputs.summary_table)}
+    assert summary["count"] == len(result.lesions)
+
+
+def test_bad_inputs(module_run):
+    scene, t1_node, _, _ = module_run
+    logic = EpvsNodeLogic(scene)
+    with pytest.raises(GlymphError, match="select a T1"):
+        logic.read_inputs(None, EpvsOptions())
+    with pytest.raises(GlymphError, match="not available"):
+        logic.compute(logic.read_inputs(t1_node, EpvsOptions()), EpvsOptions(method="learned"))
+
+
+def test_batch_script_writes_the_same_files_as_the_cli(files):
+    out = files / "batch"
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(BATCH),
+            "--",
+            str(files / "t1.nii.gz"),
+            "--mask",
+            str(files / "mask.nii.gz"),
+            "--out",
+            str(out),
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in (files / "cli").iterdir())
+    batch, cli = summary_csv(out / "epvs.csv"), summary_csv(files / "cli" / "epvs.csv")
+    assert batch["count"] == cli["count"] and float(batch["total_volume_mm3"]) == pytest.approx(
+        float(cli["total_volume_mm3"])
+    )
+
+
+def test_batch_script_fails_cleanly(tmp_path):
+    done = subprocess.run(
+        [sys.executable, str(BATCH), "--", str(tmp_path / "none.nii.gz"), "--out", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert "T1 not found" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "out").exists()

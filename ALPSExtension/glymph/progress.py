@@ -48,6 +48,8 @@ class BackgroundTask:
             self.error = error
 
     def start(self) -> BackgroundTask:
+        if log.getEffectiveLevel() > logging.INFO:
+            log.setLevel(logging.INFO)  # progress is INFO; a host application may leave the level at WARNING
         log.addHandler(self._handler)
         self._thread.start()
         return self

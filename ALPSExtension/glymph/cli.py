@@ -112,6 +112,46 @@ def build_parser() -> argparse.ArgumentParser:
     )
     epvs.set_defaults(run=_run_epvs)
 
+    vein = commands.add_parser(
+        "vein",
+        help="superficial cerebral veins on SWI (also: glymph vein import-labelme ...)",
+        description="MinIP of an SWI magnitude over an axial slab, mid-line, vein segmentation and per-hemisphere morphometry. "
+        "`glymph vein import-labelme FILES... --reference minip.nii.gz --out DIR` turns Labelme polygons into label maps.",
+    )
+    vein.add_argument("swi", help="SWI magnitude (3D NIfTI or NRRD, any orientation) or a 2D MinIP")
+    vein.add_argument("--out", required=True, help="folder for the results (created if needed)")
+    vein.add_argument("--slab-mm", type=float, default=20.0, metavar="MM", help="MinIP slab thickness (default 20)")
+    vein.add_argument(
+        "--slab-center-mm",
+        type=float,
+        metavar="Z",
+        help="RAS z of the slab centre (default: lateral ventricle bodies, largest brain section)",
+    )
+    vein.add_argument(
+        "--method", default="classical", help="segmentation method (default classical: vesselness of dark ridges)"
+    )
+    vein.add_argument("--mask", help="brain mask on the SWI grid (default: automatic)")
+    vein.add_argument("--subject", help="subject ID in the tables (default: the SWI file name)")
+    vein.add_argument("--force", action="store_true", help="replace results already in --out")
+    vein.add_argument(
+        "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="print warnings and errors only"
+    )
+    vein.set_defaults(run=_run_vein)
+
+    labelme = commands.add_parser(
+        "vein-import-labelme",
+        help=argparse.SUPPRESS,
+        description="Labelme polygons (drawn on minip.png) to label maps on the MinIP grid.",
+    )
+    labelme.add_argument("files", nargs="+", help="Labelme JSON files")
+    labelme.add_argument(
+        "--reference", required=True, help="the minip.nii.gz the annotations were drawn on (its minip.png)"
+    )
+    labelme.add_argument("--out", required=True, help="folder for the label maps (<file name>.nii.gz)")
+    labelme.add_argument("--label", action="append", help="keep only shapes with this label (repeatable; default all)")
+    labelme.add_argument("--force", action="store_true", help="replace label maps already in --out")
+    labelme.set_defaults(run=_run_import_labelme)
+
     evaluate = commands.add_parser(
         "evaluate",
         help="agreement of a segmentation with a reference",
@@ -284,6 +324,68 @@ def _run_epvs(args: argparse.Namespace) -> None:
     report_epvs(result, args.out)
 
 
+def read_vein_request(args: argparse.Namespace):
+    """Validate and read a vein run's inputs before any work: (swi, mask, subject)."""
+    from glymph.image_io import read_volume, strip_image_suffix
+    from glymph.outputs import check_out_dir
+    from glymph.vein import VEIN_FILES
+    from glymph.vein_segmentation import get_method
+
+    check_out_dir(args.out, VEIN_FILES, args.force)
+    get_method(args.method)
+    swi = read_volume(args.swi, "SWI")
+    mask = read_volume(args.mask, "mask") if args.mask else None
+    return swi, mask, args.subject or strip_image_suffix(Path(args.swi))
+
+
+def vein_provenance(args: argparse.Namespace) -> tuple[dict, dict]:
+    from glymph.outputs import describe_inputs
+
+    return describe_inputs({"swi": args.swi, "mask": args.mask}), {"slab_center_mm": args.slab_center_mm}
+
+
+def report_vein(result, out: str) -> None:
+    rows = {row["hemisphere"]: row for row in result.hemisphere_rows()}
+    print(
+        f"{result.subject}: "
+        + "; ".join(
+            f"{h} {rows[h]['count']} veins, diameter {rows[h]['diameter_mm']:.2f} mm, tortuosity {rows[h]['tortuosity']:.3f}"
+            for h in ("left", "right")
+        )
+        + f" -> {out}"
+    )
+
+
+def _run_vein(args: argparse.Namespace) -> None:
+    from glymph.vein import run_vein, write_vein
+
+    started = time.perf_counter()
+    swi, mask, subject = read_vein_request(args)
+    result = run_vein(swi, mask, args.slab_mm, args.slab_center_mm, args.method, subject)
+    inputs, parameters = vein_provenance(args)
+    write_vein(result, args.out, inputs=inputs, parameters=parameters, started=started, force=args.force)
+    report_vein(result, args.out)
+
+
+def _run_import_labelme(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from glymph.image_io import read_volume, write_nifti
+    from glymph.labelme import labelme_to_labels
+    from glymph.outputs import atomic_out_dir
+
+    reference = read_volume(args.reference, "reference MinIP")
+    if reference.data.ndim == 2:
+        reference = reference.with_data(reference.data[:, :, None])
+    names = tuple(Path(f).name.removesuffix(".json") + ".nii.gz" for f in args.files)
+    maps = [labelme_to_labels(f, reference, tuple(args.label) if args.label else None) for f in args.files]
+    with atomic_out_dir(args.out, names, args.force) as tmp:
+        for name, labels in zip(names, maps, strict=True):
+            write_nifti(labels, tmp / name, np.uint16)
+    for name, labels in zip(names, maps, strict=True):
+        print(f"{name}: {int(labels.data.max())} polygons")
+
+
 def _run_evaluate(args: argparse.Namespace) -> None:
     from glymph.evaluation import bland_altman_plot, evaluate_paths
     from glymph.outputs import write_table
@@ -339,6 +441,9 @@ def setup_logging(quiet: bool = False) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``glymph`` command; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:2] == ["vein", "import-labelme"]:  # `glymph vein import-labelme` is its own command
+        argv = ["vein-import-labelme", *argv[2:]]
     args = build_parser().parse_args(argv)
     setup_logging(args.quiet)
     try:

@@ -165,3 +165,60 @@ def epvs_qc_figure(result, path: str | os.PathLike) -> None:
     fig.subplots_adjust(left=0.01, right=0.99, top=0.95, bottom=0.08, wspace=0.03)
     fig.savefig(str(path), dpi=100, facecolor="white")
     plt.close(fig)
+
+
+def vein_qc_figure(result, path: str | os.PathLike) -> None:
+    """The MinIP (subject's right on the left) with each vein coloured and numbered, and the mid-line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    minip = result.minip.data[:, :, 0]
+    a = result.plane_affine
+    shape = minip.shape
+    # display extent in RAS mm, flipped so that +x (subject right) is on the left
+    x0, y0 = a[:2, 2] - np.diag(a[:2, :2]) / 2
+    x1, y1 = x0 + shape[0] * a[0, 0], y0 + shape[1] * a[1, 1]
+    fig, ax = plt.subplots(figsize=(8, 8.6))
+    brain_values = minip[result.brain]
+    ax.imshow(
+        minip.T,
+        cmap="gray",
+        origin="lower",
+        extent=(x0, x1, y0, y1),
+        vmin=0,
+        vmax=np.percentile(brain_values, 99.5) if brain_values.size else None,
+    )
+    colours = plt.get_cmap("tab20")
+    for vein in result.veins:
+        mask = np.ma.masked_where(result.labels != vein.id, np.ones(shape))
+        ax.imshow(
+            mask.T,
+            cmap=matplotlib.colors.ListedColormap([colours(vein.id % 20)]),
+            origin="lower",
+            extent=(x0, x1, y0, y1),
+            alpha=0.85,
+        )
+        ax.annotate(str(vein.id), vein.centroid, color="yellow", fontsize=9, weight="bold", ha="center", va="center")
+    p, d = np.array(result.midline.point), np.array(result.midline.direction)
+    ends = np.array([p - 150 * d, p + 150 * d])
+    ax.plot(ends[:, 0], ends[:, 1], color="cyan", lw=1, ls="--")
+    ax.set_xlim(x1, x0)
+    ax.set_ylim(y0, y1)
+    ax.text(0.01, 0.5, "R", transform=ax.transAxes, color="w", fontsize=14, weight="bold", va="center")
+    ax.text(0.97, 0.5, "L", transform=ax.transAxes, color="w", fontsize=14, weight="bold", va="center")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    rows = {row["hemisphere"]: row for row in result.hemisphere_rows()}
+    ax.set_title(
+        f"{result.subject}: MinIP {result.slab_mm:g} mm at z = {result.level_z_mm:.1f} mm ({result.level_reason})\n"
+        + "   ".join(
+            f"{h}: {rows[h]['count']} veins, diameter {rows[h]['diameter_mm']:.2f} mm, tortuosity {rows[h]['tortuosity']:.3f}"
+            for h in ("right", "left")
+        ),
+        fontsize=9,
+    )
+    fig.tight_layout()
+    fig.savefig(str(path), dpi=100, facecolor="white")
+    plt.close(fig)

@@ -134,9 +134,14 @@ METHODS: dict[str, Callable[[SegmentationInputs], np.ndarray]] = {"classical": s
 PLANNED = {"learned": "a trained network is not shipped yet"}
 
 
+def choose(methods: dict[str, Callable], planned: dict[str, str], name: str) -> Callable:
+    """``methods[name]``, or a clear error saying why it is missing and what is available."""
+    if name in methods:
+        return methods[name]
+    why = f" ({planned[name]})" if name in planned else ""
+    raise GlymphError(f"segmentation method '{name}' is not available{why}; available: {', '.join(sorted(methods))}")
+
+
 def get_method(name: str) -> Callable[[SegmentationInputs], np.ndarray]:
-    """The segmentation method called ``name``, or a clear error listing what is available."""
-    if name in METHODS:
-        return METHODS[name]
-    why = f" ({PLANNED[name]})" if name in PLANNED else ""
-    raise GlymphError(f"segmentation method '{name}' is not available{why}; available: {', '.join(sorted(METHODS))}")
+    """The EPVS segmentation method called ``name``."""
+    return choose(METHODS, PLANNED, name)

@@ -1,0 +1,160 @@
+"""Superficial veins on SWI phantoms: level, mid-line, counts, morphometry against the truth."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from skimage.draw import disk
+
+from glymph.errors import GlymphError
+from glymph.midline import find_midline
+from glymph.vein import run_vein
+from glymph.vein_morphometry import measure_veins
+from glymph.vein_phantom import swi_phantom
+from glymph.volume import Volume, reoriented
+
+
+@pytest.fixture(scope="module")
+def phantom():
+    """Held-out seed (thresholds were set on seed 1); head turned 6 degrees and shifted."""
+    return swi_phantom(seed=3)
+
+
+@pytest.fixture(scope="module")
+def result(phantom):
+    return run_vein(phantom.swi, subject="seed-3")
+
+
+def matches(result, phantom):
+    """(true vein, measured vein) for every true vein the segmentation overlaps most."""
+    pairs = []
+    for true in phantom.veins:
+        hits = result.labels[phantom.truth_2d == true.id]
+        hits = hits[hits > 0]
+        if hits.size:
+            pairs.append((true, next(v for v in result.veins if v.id == np.bincount(hits).argmax())))
+    return pairs
+
+
+def test_level_and_midline(result, phantom):
+    assert abs(result.level_z_mm - phantom.level_z_mm) <= 6.0  # the veins lie within 6 mm of the true level
+    assert result.level_reason.startswith("lateral ventricle bodies")
+    angle = np.degrees(np.arctan2(result.midline.direction[0], result.midline.direction[1]))
+    assert angle == pytest.approx(-phantom.yaw_deg, abs=1.0)  # the head is turned: not the image's middle column
+    assert abs(result.midline.side(np.array([7.0, -5.0]))) < 1.5  # passes through the head's centre (its shift)
+
+
+def test_counts_hemispheres_and_measures(result, phantom):
+    pairs = matches(result, phantom)
+    # measured (seed 3): all 11 found, counts left 6/6 right 5/5, Dice 0.92; length -5 %..+2 %
+    assert len(pairs) >= 0.9 * len(phantom.veins)
+    for hemisphere in ("left", "right"):
+        assert abs(sum(v.hemisphere == hemisphere for v in result.veins) - phantom.count(hemisphere)) <= 2
+    assert all(true.hemisphere == found.hemisphere for true, found in pairs)
+    truth, found = phantom.truth_2d > 0, result.labels > 0
+    assert 2 * (truth & found).sum() / (truth.sum() + found.sum()) > 0.85
+    whole = [(t, f) for t, f in pairs if f.length_mm > 0.7 * t.length_mm]  # not split by a gap
+    assert len(whole) >= 0.85 * len(pairs)
+    length_errors = [abs(f.length_mm - t.length_mm) / t.length_mm for t, f in whole]
+    assert np.median(length_errors) < 0.08
+    assert all(0.75 < f.diameter_mm / t.diameter_mm < 1.3 for t, f in whole)
+    assert all(abs(f.tortuosity - t.tortuosity) < 0.15 for t, f in whole)
+
+
+def test_storage_order_gives_the_same_veins(phantom, result):
+    stored = reoriented(phantom.swi, "LPI")
+    again = run_vein(stored)
+    assert again.level_z_mm == pytest.approx(result.level_z_mm)
+    assert [(v.hemisphere, round(v.length_mm, 3)) for v in again.veins] == [
+        (v.hemisphere, round(v.length_mm, 3)) for v in result.veins
+    ]
+
+
+def test_oblique_scan_is_resliced(phantom, result):
+    """The same head sampled on a grid tilted 8 degrees: resliced to axial, the veins are found in
+    the same places and hemispheres (two interpolations across 2 mm slices blur it: measured, 9 of
+    11 long veins found again)."""
+    from glymph.phantoms import rotation_matrix
+    from glymph.preprocess import resample
+
+    tilt = np.eye(4)
+    tilt[:3, :3] = rotation_matrix((8.0, 0.0, 0.0))
+    oblique = resample(phantom.swi, Volume(np.zeros(phantom.swi.shape, np.float32), tilt @ phantom.swi.affine), order=1)
+    measured = run_vein(oblique, slab_center_mm=result.level_z_mm)
+    assert measured.level_z_mm == pytest.approx(result.level_z_mm, abs=1.0)
+    long_veins = [v for v in result.veins if v.length_mm > 15]
+    found = 0
+    for vein in long_veins:
+        nearest = min(measured.veins, key=lambda m: np.linalg.norm(np.subtract(m.centroid, vein.centroid)))
+        if np.linalg.norm(np.subtract(nearest.centroid, vein.centroid)) < 8.0:
+            found += 1
+            assert nearest.hemisphere == vein.hemisphere
+    assert found >= 0.8 * len(long_veins)
+
+
+def test_a_2d_minip_can_be_the_input(result):
+    """The whole-head MinIP slice (as a scanner exports it, skull included) analysed as is."""
+    k = round(result.minip_volume.world_to_voxel(np.array([0.0, 0.0, result.level_z_mm]))[2])
+    affine = result.minip_volume.affine.copy()
+    affine[:3, 3] = result.minip_volume.voxel_to_world(np.array([0, 0, k]))
+    again = run_vein(Volume(result.minip_volume.data[:, :, k : k + 1].copy(), affine), subject="2d")
+    assert again.level_reason == "2D MinIP input"
+    for hemisphere in ("left", "right"):
+        assert (
+            abs(
+                sum(v.hemisphere == hemisphere for v in again.veins)
+                - sum(v.hemisphere == hemisphere for v in result.veins)
+            )
+            <= 2
+        )
+
+
+def test_no_veins_is_a_valid_result():
+    empty = run_vein(swi_phantom(veins_per_hemisphere=(0, 0), seed=5).swi)
+    rows = empty.hemisphere_rows()
+    assert [row["count"] for row in rows] == [0, 0] and np.isnan(rows[0]["diameter_mm"])
+
+
+def test_bad_slabs(phantom):
+    with pytest.raises(GlymphError, match=r"needs .* slices but the image has"):
+        run_vein(phantom.swi, slab_mm=500.0)
+    with pytest.raises(GlymphError, match="lies outside the image"):
+        run_vein(phantom.swi, slab_center_mm=400.0)
+    bottom = float(phantom.swi.voxel_to_world(np.array([0, 0, 1]))[2])
+    with pytest.raises(GlymphError, match="extends beyond the image"):
+        run_vein(phantom.swi, slab_center_mm=bottom)
+    with pytest.raises(GlymphError, match="must be a 3D image"):
+        run_vein(Volume(np.ones((4, 4, 4, 2), np.float32), np.eye(4)))
+
+
+def test_midline_of_a_symmetric_pattern():
+    n = 200
+    ii, jj = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+    x, y = ii - 100.0, jj - 100.0
+    theta = np.deg2rad(9.0)
+    along = np.array([np.sin(theta), np.cos(theta)])
+    across = np.array([along[1], -along[0]])
+    u = (x - 12) * across[0] + (y + 5) * across[1]
+    v = (x - 12) * along[0] + (y + 5) * along[1]
+    brain = (u / 60) ** 2 + (v / 80) ** 2 < 1
+    image = (brain * (1 + 0.5 * np.cos(np.abs(u) / 5.0) + 0.3 * np.sin(v / 7.0))).astype(np.float32)
+    line = find_midline(image, brain, np.array([[1.0, 0, -100], [0, 1.0, -100], [0, 0, 1]]))
+    assert np.degrees(np.arctan2(line.direction[0], line.direction[1])) == pytest.approx(9.0, abs=0.3)
+    assert abs(line.side(np.array([12.0, -5.0]))) < 0.5
+
+
+def test_morphometry_of_drawn_shapes():
+    spacing = 0.5
+    image = np.zeros((300, 300), bool)
+    image[48:52, 50:151] = True  # straight, 2 mm wide, 50 mm long
+    for a in np.linspace(0, np.pi / 2, 400):  # quarter circle of radius 30 mm, 2 mm wide
+        rr, cc = disk((200 + 60 * np.cos(a), 100 + 60 * np.sin(a)), 2.0, shape=image.shape)
+        image[rr, cc] = True
+    affine = np.array([[spacing, 0, -75], [0, spacing, -75], [0, 0, 1.0]])
+    _, veins = measure_veins(image, affine, lambda p: p[:, 0])
+    straight, arc = sorted(veins, key=lambda v: v.tortuosity)
+    assert straight.tortuosity == pytest.approx(1.0, abs=0.01) and straight.length_mm == pytest.approx(49.0, abs=1.5)
+    assert straight.diameter_mm == pytest.approx(2.0, rel=0.1) and straight.hemisphere == "left"
+    assert arc.tortuosity == pytest.approx((np.pi / 2) / np.sqrt(2), abs=0.02)  # arc / chord of a quarter circle
+    assert arc.tortuosity_vmtk == pytest.approx(arc.tortuosity - 1)
+    assert arc.diameter_mm == pytest.approx(2.0, rel=0.1) and arc.hemisphere == "right"

@@ -150,6 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
     labelme.add_argument("--out", required=True, help="folder for the label maps (<file name>.nii.gz)")
     labelme.add_argument("--label", action="append", help="keep only shapes with this label (repeatable; default all)")
     labelme.add_argument("--force", action="store_true", help="replace label maps already in --out")
+    labelme.add_argument(
+        "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="print warnings and errors only"
+    )
     labelme.set_defaults(run=_run_import_labelme)
 
     evaluate = commands.add_parser(
@@ -442,8 +445,10 @@ def setup_logging(quiet: bool = False) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``glymph`` command; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:2] == ["vein", "import-labelme"]:  # `glymph vein import-labelme` is its own command
-        argv = ["vein-import-labelme", *argv[2:]]
+    for i in range(len(argv) - 1):  # `glymph vein import-labelme` is its own command
+        if argv[i : i + 2] == ["vein", "import-labelme"]:
+            argv[i : i + 2] = ["vein-import-labelme"]
+            break
     args = build_parser().parse_args(argv)
     setup_logging(args.quiet)
     try:

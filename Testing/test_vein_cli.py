@@ -1,0 +1,173 @@
+"""`glymph vein` and `glymph vein import-labelme` from the command line."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from glymph.cli import main
+from glymph.image_io import read_volume, write_nifti
+from glymph.labelme import write_labelme
+from glymph.vein_phantom import swi_phantom
+from glymph.volume import Volume
+
+GLYMPH = str(Path(sys.executable).with_name("glymph"))
+VEIN_OUTPUTS = [
+    "vein.csv",
+    "veins.csv",
+    "minip.nii.gz",
+    "minip_volume.nii.gz",
+    "minip.png",
+    "vein_seg.nii.gz",
+    "vein.json",
+    "qc_vein.png",
+]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("vein")
+    phantom = swi_phantom(seed=2)
+    write_nifti(phantom.swi, folder / "swi.nii.gz")
+    done = subprocess.run(
+        [GLYMPH, "vein", str(folder / "swi.nii.gz"), "--out", str(folder / "out"), "--subject", "s2"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    return folder, phantom, done
+
+
+def test_vein_writes_every_output(run):
+    folder, phantom, done = run
+    out = folder / "out"
+    assert sorted(p.name for p in out.iterdir()) == sorted(VEIN_OUTPUTS)
+    assert (out / "vein.csv").read_text().splitlines()[0].startswith("subject,hemisphere,count,diameter_mm,tortuosity")
+    with open(out / "vein.csv") as f:
+        rows = {row["hemisphere"]: row for row in csv.DictReader(f)}
+    with open(out / "veins.csv") as f:
+        veins = list(csv.DictReader(f))
+    assert set(rows) == {"left", "right"}
+    assert sum(int(r["count"]) for r in rows.values()) == len(veins)
+    assert (
+        abs(int(rows["left"]["count"]) - phantom.count("left")) <= 2
+        and abs(int(rows["right"]["count"]) - phantom.count("right")) <= 2
+    )
+    seg = nib.load(out / "vein_seg.nii.gz")
+    minip = nib.load(out / "minip.nii.gz")
+    assert seg.shape == minip.shape and seg.shape[2] == 1 and np.allclose(seg.affine, minip.affine)
+    assert np.asarray(seg.dataobj).max() == len(veins)
+    png = __import__("matplotlib.pyplot", fromlist=["imread"]).imread(out / "minip.png")
+    assert png.shape[:2] == (minip.shape[1], minip.shape[0])  # rows = A-P, columns = L-R
+    sidecar = json.loads((out / "vein.json").read_text())
+    assert sidecar["level"]["chosen_by"].startswith("lateral ventricle bodies")
+    assert len(sidecar["veins"]) == len(veins) and len(sidecar["veins"][0]["centreline_ras_mm"]) > 5
+    assert "s2: left" in done.stdout
+
+
+def test_labelme_annotations_round_trip_and_evaluate(run, tmp_path):
+    """Polygons traced around the true veins, imported onto the MinIP grid, agree with the truth."""
+    from skimage.measure import find_contours
+
+    folder, phantom, _ = run
+    reference = folder / "out" / "minip.nii.gz"
+    minip = read_volume(reference)
+    truth = phantom.truth_2d
+    polygons = [max(find_contours((truth == vein.id).astype(float), 0.5), key=len) for vein in phantom.veins]
+    write_labelme(
+        tmp_path / "s2.json", polygons, minip.with_data(minip.data[:, :, None] if minip.data.ndim == 2 else minip.data)
+    )
+    assert (
+        main(
+            [
+                "-q",
+                "vein",
+                "import-labelme",
+                str(tmp_path / "s2.json"),
+                "--reference",
+                str(reference),
+                "--out",
+                str(tmp_path / "labels"),
+            ]
+        )
+        == 0
+    )
+    imported = (
+        read_volume(tmp_path / "labels" / "s2.nii.gz").data[..., 0]
+        if read_volume(tmp_path / "labels" / "s2.nii.gz").data.ndim == 3
+        else None
+    )
+    assert imported is not None and imported.max() == len(phantom.veins)
+    overlap = 2 * ((imported > 0) & (truth > 0)).sum() / ((imported > 0).sum() + (truth > 0).sum())
+    assert overlap > 0.85
+    assert (
+        main(
+            [
+                "evaluate",
+                str(folder / "out" / "vein_seg.nii.gz"),
+                str(tmp_path / "labels" / "s2.nii.gz"),
+                "--out",
+                str(tmp_path / "e.json"),
+            ]
+        )
+        == 0
+    )
+    assert json.loads((tmp_path / "e.json").read_text())["rows"][0]["lesion_sensitivity"] > 0.8
+
+
+def expect_error(capsys, argv, message):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("glymph: error: ") and message in err[-1], err
+
+
+def test_bad_vein_inputs(run, tmp_path, capsys):
+    folder, _, _ = run
+    swi = str(folder / "swi.nii.gz")
+    expect_error(capsys, ["vein", swi, "--slab-mm", "400", "--out", str(tmp_path / "a")], "slices but the image has")
+    expect_error(
+        capsys, ["vein", swi, "--slab-center-mm", "300", "--out", str(tmp_path / "b")], "lies outside the image"
+    )
+    nib.save(nib.Nifti1Image(np.ones((10, 10, 10, 2), np.float32), np.eye(4)), tmp_path / "four.nii.gz")
+    expect_error(capsys, ["vein", str(tmp_path / "four.nii.gz"), "--out", str(tmp_path / "c")], "must be a 3D image")
+    expect_error(
+        capsys, ["vein", swi, "--method", "learned", "--out", str(tmp_path / "d")], "'learned' is not available"
+    )
+    assert not any((tmp_path / name).exists() for name in "abcd")
+    reference = read_volume(folder / "out" / "minip.nii.gz")
+    small = Volume(np.zeros((50, 60, 1), np.float32), reference.affine)
+    write_labelme(tmp_path / "other.json", [np.array([[1, 1], [1, 5], [5, 5]], float)], small)
+    expect_error(
+        capsys,
+        [
+            "vein",
+            "import-labelme",
+            str(tmp_path / "other.json"),
+            "--reference",
+            str(folder / "out" / "minip.nii.gz"),
+            "--out",
+            str(tmp_path / "e"),
+        ],
+        "drawn on a 50x60 image",
+    )
+    (tmp_path / "junk.json").write_text("{}")
+    expect_error(
+        capsys,
+        [
+            "vein",
+            "import-labelme",
+            str(tmp_path / "junk.json"),
+            "--reference",
+            str(folder / "out" / "minip.nii.gz"),
+            "--out",
+            str(tmp_path / "f"),
+        ],
+        "is not a Labelme annotation",
+    )

@@ -16,7 +16,7 @@ from glymph.phantoms import HeadPose, alps_phantom, write_fsl
 from glymph.registration import AffineMap
 
 ROOT = Path(__file__).resolve().parents[1]
-MODULE_DIRS = [ROOT / name for name in ("ALPSModule", "EPVSModule")]
+MODULE_DIRS = [ROOT / name for name in ("ALPSModule", "EPVSModule", "VeinModule")]
 sys.path[:0] = [str(d) for d in MODULE_DIRS]  # the modules' Lib packages, as Slicer puts them on sys.path
 
 # CI sets this so that a missing reference tool (MRtrix3, mricron-data) fails instead of skipping.

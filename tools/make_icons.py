@@ -66,7 +66,29 @@ def epvs_icon(path: Path) -> None:
     plt.close(fig)
 
 
+def vein_icon(path: Path) -> None:
+    """A dark MinIP-like axial slice with wavy superficial veins and the mid-line."""
+    t = mni152()
+    k = round(t.t1.world_to_voxel(np.array([0.0, 0.0, 30.0]))[2])
+    rng = np.random.default_rng(3)
+    fig = plt.figure(figsize=(1.28, 1.28), dpi=100)
+    ax = fig.add_axes([0, 0, 1, 1])
+    ax.imshow(0.55 + 0.35 * t.wm.data[:, :, k].T[::-1, ::-1], cmap="gray", vmin=0, vmax=1, extent=(90, -90, -126, 90))
+    for side in (-1, 1):
+        for y in (-50, -10, 30):
+            s = np.linspace(0, 1, 60)
+            x = side * (55 + 6 * np.sin(s * 9 + rng.uniform(0, 6)))
+            ax.plot(x, y + 30 * s, color="black" if side < 0 else "#202020", lw=2)
+    ax.plot([0, 0], [-110, 80], color="cyan", lw=1, ls="--")
+    ax.set_xlim(75, -75)
+    ax.set_ylim(-100, 75)
+    ax.axis("off")
+    fig.savefig(path, transparent=True)
+    plt.close(fig)
+
+
 if __name__ == "__main__":
     alps_icon(ROOT / "ALPSModule" / "Resources" / "Icons" / "ALPS.png")
     epvs_icon(ROOT / "EPVSModule" / "Resources" / "Icons" / "EPVS.png")
+    vein_icon(ROOT / "VeinModule" / "Resources" / "Icons" / "Vein.png")
     alps_icon(ROOT / "glymph.png")

@@ -20,6 +20,7 @@ Components whose trunk is shorter than ``min_length_mm`` are dropped (dots and f
 from __future__ import annotations
 
 import itertools
+import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -105,8 +106,10 @@ def measure_veins(
     veins: list[Vein] = []
     if not skeleton.any():
         return labels, veins
-    graph_data = Skeleton(skeleton, spacing=spacing)
-    table = summarize(graph_data, separator="_")
+    with warnings.catch_warnings():  # skan calls pandas APIs that pandas 3 flags as deprecated
+        warnings.simplefilter("ignore")
+        graph_data = Skeleton(skeleton, spacing=spacing)
+        table = summarize(graph_data, separator="_")
     coords = graph_data.coordinates  # pixel (i, j) per skeleton node
 
     def world(ij: np.ndarray) -> np.ndarray:

@@ -75,18 +75,8 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def _arguments() -> list[str]:
-    args = sys.argv[1:]
-    return args[args.index("--") + 1 :] if "--" in args else args
-
-
 if __name__ == "__main__":
-    status = main(_arguments())
-    try:
-        import slicer
+    _make_importable()
+    from glymph_mrml.batch import exit_with, script_arguments
 
-        if hasattr(slicer, "app"):  # inside Slicer: leave the application with this status
-            slicer.util.exit(status)
-    except ImportError:
-        pass
-    sys.exit(status)
+    exit_with(main(script_arguments()))

@@ -1,0 +1,108 @@
+"""The Vein module's logic (VeinLib) on real MRML nodes, and its headless batch script."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+
+import pytest
+
+slicer = pytest.importorskip("slicer")
+
+from conftest import ROOT  # noqa: E402
+from VeinLib import VeinNodeLogic, VeinOptions  # noqa: E402
+
+from glymph.cli import main as glymph_main  # noqa: E402
+from glymph.errors import GlymphError  # noqa: E402
+from glymph.image_io import read_volume, write_nifti  # noqa: E402
+from glymph.vein_phantom import swi_phantom  # noqa: E402
+from glymph_mrml import rows_from_table, volume_to_node  # noqa: E402
+
+BATCH = ROOT / "VeinModule" / "Resources" / "Scripts" / "vein_batch.py"
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("vein_module")
+    write_nifti(swi_phantom(seed=5).swi, folder / "swi.nii.gz")
+    assert glymph_main(["-q", "vein", str(folder / "swi.nii.gz"), "--out", str(folder / "cli")]) == 0
+    return folder
+
+
+def hemispheres(path) -> dict[str, dict[str, str]]:
+    with open(path) as f:
+        return {row["hemisphere"]: row for row in csv.DictReader(f)}
+
+
+@pytest.fixture(scope="module")
+def module_run(files):
+    scene = slicer.vtkMRMLScene()
+    swi = volume_to_node(read_volume(files / "swi.nii.gz"), scene, "swi")
+    result, outputs = VeinNodeLogic(scene).run(swi, VeinOptions())
+    return scene, swi, result, outputs
+
+
+def test_module_logic_matches_the_command_line(files, module_run):
+    _, _, result, _ = module_run
+    cli = hemispheres(files / "cli" / "vein.csv")
+    for row in result.hemisphere_rows():
+        assert int(cli[row["hemisphere"]]["count"]) == row["count"]
+        assert float(cli[row["hemisphere"]]["diameter_mm"]) == pytest.approx(row["diameter_mm"])
+        assert float(cli[row["hemisphere"]]["tortuosity"]) == pytest.approx(row["tortuosity"])
+
+
+def test_nodes_curves_and_tables(module_run):
+    _, _, result, outputs = module_run
+    assert outputs.minip.GetImageData().GetDimensions()[2] == 1
+    names = [f"{v.hemisphere} {v.id}" for v in result.veins]
+    assert [curve.GetName() for curve in outputs.curves] == names
+    segmentation = outputs.segmentation.GetSegmentation()
+    assert [segmentation.GetNthSegment(i).GetName() for i in range(segmentation.GetNumberOfSegments())] == names
+    for curve, vein in zip(outputs.curves, result.veins, strict=True):
+        assert curve.GetCurveLengthWorld() == pytest.approx(vein.length_mm, rel=0.03)  # ~30 control points on the trunk
+        position = [0.0, 0.0, 0.0]
+        curve.GetNthControlPointPosition(0, position)
+        assert position[2] == pytest.approx(result.level_z_mm)
+    assert [row["hemisphere"] for row in rows_from_table(outputs.hemisphere_table)] == ["left", "right"]
+    assert len(rows_from_table(outputs.vein_table)) == len(result.veins)
+
+
+def test_rerun_replaces_the_curves(module_run):
+    scene, swi, _, outputs = module_run
+    before = scene.GetNumberOfNodesByClass("vtkMRMLMarkupsCurveNode")
+    result, again = VeinNodeLogic(scene).run(swi, VeinOptions(), outputs=outputs)
+    assert scene.GetNumberOfNodesByClass("vtkMRMLMarkupsCurveNode") == before == len(result.veins)
+    assert again.segmentation is outputs.segmentation
+
+
+def test_bad_inputs(module_run):
+    scene, swi, _, _ = module_run
+    logic = VeinNodeLogic(scene)
+    with pytest.raises(GlymphError, match="select an SWI"):
+        logic.read_inputs(None, VeinOptions())
+    with pytest.raises(GlymphError, match="lies outside the image"):
+        logic.compute(logic.read_inputs(swi, VeinOptions()), VeinOptions(slab_center_mm=500.0))
+
+
+def test_batch_script_writes_the_same_files_as_the_cli(files):
+    out = files / "batch"
+    done = subprocess.run(
+        [sys.executable, str(BATCH), "--", str(files / "swi.nii.gz"), "--out", str(out), "-q"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in (files / "cli").iterdir())
+    assert hemispheres(out / "vein.csv") == hemispheres(files / "cli" / "vein.csv")
+
+
+def test_batch_script_fails_cleanly(tmp_path):
+    done = subprocess.run(
+        [sys.executable, str(BATCH), "--", str(tmp_path / "none.nii.gz"), "--out", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert "SWI not found" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "out").exists()

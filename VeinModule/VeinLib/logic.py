@@ -1,0 +1,157 @@
+"""Superficial veins on MRML nodes: read the SWI (and mask) nodes, run glymph's vein pipeline, show
+the MinIP, a segmentation with one segment per vein, each vein's centreline as a markups curve
+named by hemisphere and number, and the per-hemisphere and per-vein tables.
+
+As in the other modules, ``compute`` touches no node, so a GUI can run it in a worker thread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from glymph.errors import GlymphError
+from glymph.vein import VeinResult, run_vein
+from glymph.volume import Volume
+from glymph_mrml import labelmap_to_segmentation, table_from_rows, volume_from_node, volume_to_node
+
+CURVE_COLOURS = {"left": (0.2, 0.6, 1.0), "right": (1.0, 0.45, 0.2)}
+VEIN_COLUMNS = (
+    "id",
+    "name",
+    "hemisphere",
+    "length_mm",
+    "diameter_mm",
+    "tortuosity",
+    "tortuosity_vmtk",
+    "area_mm2",
+    "branches",
+    "end_distance_mm",
+)
+
+
+@dataclass(frozen=True)
+class VeinOptions:
+    slab_mm: float = 20.0
+    slab_center_mm: float | None = None
+    method: str = "classical"
+    subject: str = ""
+
+
+@dataclass
+class VeinInputs:
+    swi: Volume
+    mask: Volume | None = None
+    subject: str = "subject"
+
+
+@dataclass
+class VeinOutputs:
+    """The nodes the results go into; ``None`` ones are created by ``show``."""
+
+    minip: object = None
+    segmentation: object = None
+    hemisphere_table: object = None
+    vein_table: object = None
+    curves: list = field(default_factory=list)
+    created: list[str] = field(default_factory=list)
+
+
+def vein_name(vein) -> str:
+    """'left 3': hemisphere and the vein's number."""
+    return f"{vein.hemisphere} {vein.id}"
+
+
+def vein_rows(result: VeinResult) -> list[dict[str, object]]:
+    rows = []
+    for vein in result.veins:
+        row = vein.as_row()
+        row["name"] = vein_name(vein)
+        rows.append({column: row[column] for column in VEIN_COLUMNS})
+    return rows
+
+
+class VeinNodeLogic:
+    """Superficial-vein analysis on the nodes of one MRML scene."""
+
+    def __init__(self, scene) -> None:
+        self.scene = scene
+
+    def read_inputs(self, swi_node, options: VeinOptions, mask_node=None) -> VeinInputs:
+        if swi_node is None:
+            raise GlymphError("select an SWI magnitude volume (or a MinIP)")
+        mask = volume_from_node(mask_node) if mask_node is not None else None
+        return VeinInputs(volume_from_node(swi_node), mask, options.subject or swi_node.GetName())
+
+    @staticmethod
+    def compute(inputs: VeinInputs, options: VeinOptions) -> VeinResult:
+        """glymph's vein pipeline; safe outside the main thread (touches no node)."""
+        return run_vein(
+            inputs.swi, inputs.mask, options.slab_mm, options.slab_center_mm, options.method, inputs.subject
+        )
+
+    def show(self, result: VeinResult, outputs: VeinOutputs | None = None) -> VeinOutputs:
+        outputs = outputs or VeinOutputs()
+        outputs.minip = self._keep(
+            outputs,
+            outputs.minip,
+            lambda node: volume_to_node(result.minip, self.scene, f"{result.subject} MinIP", node),
+        )
+        names = {vein.id: vein_name(vein) for vein in result.veins}
+        labels = result.minip.with_data(result.labels[:, :, None].astype(np.int16))
+        colours = {vein.id: CURVE_COLOURS[vein.hemisphere] for vein in result.veins}
+        outputs.segmentation = self._keep(
+            outputs,
+            outputs.segmentation,
+            lambda node: labelmap_to_segmentation(labels, names, self.scene, f"{result.subject} veins", colours, node),
+        )
+        for curve in outputs.curves:  # curves of an earlier run are replaced
+            self.scene.RemoveNode(curve)
+        outputs.curves = [self._curve(vein, result.level_z_mm) for vein in result.veins]
+        outputs.created += [curve.GetID() for curve in outputs.curves]
+        outputs.hemisphere_table = self._keep(
+            outputs,
+            outputs.hemisphere_table,
+            lambda node: table_from_rows(
+                result.hemisphere_rows(), self.scene, f"{result.subject} veins per hemisphere", node
+            ),
+        )
+        rows = vein_rows(result) or [{column: "" for column in VEIN_COLUMNS}]
+        outputs.vein_table = self._keep(
+            outputs, outputs.vein_table, lambda node: table_from_rows(rows, self.scene, f"{result.subject} veins", node)
+        )
+        if not result.veins:
+            outputs.vein_table.GetTable().SetNumberOfRows(0)
+        return outputs
+
+    def run(
+        self, swi_node, options: VeinOptions, mask_node=None, outputs: VeinOutputs | None = None
+    ) -> tuple[VeinResult, VeinOutputs]:
+        """All three steps in the calling thread (batch scripts, tests)."""
+        result = self.compute(self.read_inputs(swi_node, options, mask_node), options)
+        return result, self.show(result, outputs)
+
+    def _curve(self, vein, z_mm: float):
+        curve = self.scene.AddNewNodeByClass("vtkMRMLMarkupsCurveNode", vein_name(vein))
+        points = np.asarray(vein.centreline)
+        step = max(len(points) // 30, 1)  # about 30 control points: editable, yet faithful
+        chosen = np.concatenate([points[::step], points[-1:]]) if (len(points) - 1) % step else points[::step]
+        for x, y in chosen:
+            curve.AddControlPoint(float(x), float(y), float(z_mm))
+        curve.SetAttribute("glymph.vein_id", str(vein.id))
+        curve.SetAttribute("glymph.length_mm", f"{vein.length_mm:.3f}")
+        if curve.GetDisplayNode() is None:
+            curve.CreateDefaultDisplayNodes()
+        display = curve.GetDisplayNode()
+        display.SetSelectedColor(*CURVE_COLOURS[vein.hemisphere])
+        display.SetPointLabelsVisibility(False)
+        return curve
+
+    @staticmethod
+    def _keep(outputs: VeinOutputs, node, make):
+        created = node is None
+        node = make(node)
+        if created:
+            outputs.created.append(node.GetID())
+        return node

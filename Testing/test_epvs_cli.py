@@ -217,6 +217,7 @@ def test_an_image_that_is_not_a_head(tmp_path, capsys):
 
 
 def test_zero_lesions_through_the_command_line(tmp_path):
+    """The MNI152 template (smooth, no perivascular spaces): count 0 is a valid result, files written."""
     from glymph.preprocess import isotropic_grid, resample
     from glymph.templates import mni152
 
@@ -245,3 +246,4 @@ def test_zero_lesions_through_the_command_line(tmp_path):
     with open(tmp_path / "out" / "epvs.csv") as f:
         assert next(csv.DictReader(f))["count"] == "0"
     assert (tmp_path / "out" / "lesions.csv").read_text().count("\n") == 1  # header only
+    assert float(json.loads((tmp_path / "out" / "epvs.json").read_text())["summary"]["fraction_bg_of_region"]) == 0

@@ -6,6 +6,8 @@ The backend of the glymph 3D Slicer extension, usable on its own::
     dwi = glymph.read_dwi("sub-01_dwi.nii.gz")          # FSL bval/bvec beside it
     result = glymph.run_alps(dwi, roi_set="jhu")
     print(result.index.alps_L, result.index.alps_R, result.index.alps)
+    epvs = glymph.run_epvs(glymph.read_volume("sub-01_T1w.nii.gz"))
+    veins = glymph.run_vein(glymph.read_volume("sub-01_swi.nii.gz"))
 
 World coordinates are RAS millimetres, diffusivities mm^2/s. Heavy packages are imported only
 where they are used, so ``import glymph`` and ``glymph --help`` stay fast.
@@ -37,6 +39,14 @@ _API = {
     "alps_from_rois": "glymph.pipeline",
     "write_dti": "glymph.pipeline",
     "write_alps": "glymph.pipeline",
+    "run_epvs": "glymph.epvs",
+    "write_epvs": "glymph.epvs",
+    "EPVSResult": "glymph.epvs",
+    "run_vein": "glymph.vein",
+    "write_vein": "glymph.vein",
+    "VeinResult": "glymph.vein",
+    "agreement": "glymph.evaluation",
+    "bland_altman": "glymph.evaluation",
 }
 
 __all__ = ["__version__", *_API]

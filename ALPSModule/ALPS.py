@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import slicer
-import vtk
+from glymph_gui.widget import GlymphModuleWidget
 from slicer import (
     vtkMRMLDiffusionTensorVolumeNode,
     vtkMRMLMarkupsFiducialNode,
@@ -26,9 +26,7 @@ from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
     ScriptedLoadableModuleTest,
-    ScriptedLoadableModuleWidget,
 )
-from slicer.util import VTKObservationMixin
 
 REQUIREMENTS = Path(__file__).parent / "Resources" / "requirements.txt"
 
@@ -75,122 +73,37 @@ class ALPSParameterNode:
     resultTable: vtkMRMLTableNode
 
 
-class ALPSWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+class ALPSWidget(GlymphModuleWidget):
     """Thin GUI: parameters in, logic run in a worker thread, results shown."""
 
-    def __init__(self, parent=None) -> None:
-        ScriptedLoadableModuleWidget.__init__(self, parent)
-        VTKObservationMixin.__init__(self)
-        self.logic = None
-        self._parameterNode = None
-        self._parameterNodeGuiTag = None
-        self._task = None
+    UI_FILE = "UI/ALPS.ui"
+    TITLE = "DTI-ALPS"
+    REQUIREMENTS = REQUIREMENTS
+    INPUT_PARAMETER = "inputVolume"
+    INPUT_CLASSES = ("vtkMRMLDiffusionWeightedVolumeNode", "vtkMRMLDiffusionTensorVolumeNode")
 
-    def setup(self) -> None:
-        ScriptedLoadableModuleWidget.setup(self)
-        uiWidget = slicer.util.loadUI(self.resourcePath("UI/ALPS.ui"))
-        self.layout.addWidget(uiWidget)
-        self.ui = slicer.util.childWidgetVariables(uiWidget)
-        uiWidget.setMRMLScene(slicer.mrmlScene)
-        self.logic = ALPSLogic()
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
-        self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
+    def createLogic(self):
+        return ALPSLogic()
+
+    def setupModule(self) -> None:
         self.ui.recomputeButton.connect("clicked(bool)", self.onRecomputeButton)
-        self.ui.progressBar.setVisible(False)
-        from glymph_gui import TaskPoller
 
-        self._task = TaskPoller(self._onProgress, self._onResult, self._onFailure)
-        self.initializeParameterNode()
-
-    def cleanup(self) -> None:
-        if self._task:
-            self._task.stop()
-        self.removeObservers()
-
-    def enter(self) -> None:
-        self.initializeParameterNode()
-
-    def exit(self) -> None:
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self._parameterNodeGuiTag = None
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateButtons)
-
-    def onSceneStartClose(self, caller, event) -> None:
-        self.setParameterNode(None)
-
-    def onSceneEndClose(self, caller, event) -> None:
-        if self.parent.isEntered:
-            self.initializeParameterNode()
-
-    def initializeParameterNode(self) -> None:
-        self.setParameterNode(self.logic.getParameterNode())
-        if not self._parameterNode.inputVolume:
-            for className in ("vtkMRMLDiffusionWeightedVolumeNode", "vtkMRMLDiffusionTensorVolumeNode"):
-                node = slicer.mrmlScene.GetFirstNodeByClass(className)
-                if node:
-                    self._parameterNode.inputVolume = node
-                    break
-
-    def setParameterNode(self, inputParameterNode) -> None:
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateButtons)
-        self._parameterNode = inputParameterNode
-        if self._parameterNode:
-            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateButtons)
-            self._updateButtons()
-
-    def _updateButtons(self, caller=None, event=None) -> None:
-        p = self._parameterNode
-        busy = bool(self._task and self._task.busy)
-        self.ui.applyButton.enabled = bool(p and p.inputVolume) and not busy
-        self.ui.applyButton.toolTip = (
-            _("Fit tensors if needed, place the ROIs and compute the index")
-            if self.ui.applyButton.enabled
-            else _("Select a DWI or DTI volume")
-        )
+    def updateModuleButtons(self, p, busy: bool) -> None:
         self.ui.recomputeButton.enabled = bool(p and p.roiMarkups and p.tensorVolume and p.resultTable) and not busy
 
-    def onApplyButton(self) -> None:
-        from glymph_gui import ensure_requirements
+    def task(self, p):
+        options = self.logic.options(p)
+        markups = p.roiMarkups if p.placement == "markups" else None
+        inputs = self.logic.nodeLogic().read_inputs(p.inputVolume, options, p.maskVolume, markups)
+        return self.logic.nodeLogic().compute, (inputs, options)
 
-        if not ensure_requirements(REQUIREMENTS, "DTI-ALPS"):
-            return
-        p = self._parameterNode
-        with slicer.util.tryWithErrorDisplay(_("DTI-ALPS could not start."), waitCursor=True):
-            options = self.logic.options(p)
-            markups = p.roiMarkups if p.placement == "markups" else None
-            inputs = self.logic.nodeLogic().read_inputs(p.inputVolume, options, p.maskVolume, markups)
-            self._task.start(self.logic.nodeLogic().compute, inputs, options)
-            self.ui.progressBar.setVisible(True)
-            self.ui.progressBar.setRange(0, 0)
-            self.ui.statusLabel.text = _("Running...")
-            self._updateButtons()
-
-    def _onProgress(self, message: str) -> None:
-        self.ui.statusLabel.text = message
-        slicer.util.showStatusMessage(f"DTI-ALPS: {message}", 3000)
-
-    def _onFailure(self, error: BaseException) -> None:
-        self.ui.progressBar.setVisible(False)
-        self.ui.statusLabel.text = _("Failed")
-        self._updateButtons()
-        slicer.util.errorDisplay(_("DTI-ALPS failed: {error}").format(error=error))
-
-    def _onResult(self, result) -> None:
-        self.ui.progressBar.setVisible(False)
-        self._updateButtons()
-        with slicer.util.tryWithErrorDisplay(_("Could not show the results."), waitCursor=True):
-            self.logic.showResult(result, self._parameterNode)
-            self.ui.statusLabel.text = self.logic.summary(result)
+    def showResult(self, result) -> str:
+        self.logic.showResult(result, self._parameterNode)
+        return self.logic.summary(result)
 
     def onRecomputeButton(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Could not recompute the index."), waitCursor=True):
-            result = self.logic.recompute(self._parameterNode)
-            self.ui.statusLabel.text = self.logic.summary(result)
+            self.ui.statusLabel.text = self.logic.summary(self.logic.recompute(self._parameterNode))
 
 
 class ALPSLogic(ScriptedLoadableModuleLogic):

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import slicer
-import vtk
+from glymph_gui.widget import GlymphModuleWidget
 from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode, vtkMRMLTableNode
 from slicer.i18n import tr as _
 from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
@@ -19,9 +19,7 @@ from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
     ScriptedLoadableModuleTest,
-    ScriptedLoadableModuleWidget,
 )
-from slicer.util import VTKObservationMixin
 
 REQUIREMENTS = Path(__file__).parent / "Resources" / "requirements.txt"
 
@@ -61,114 +59,40 @@ class EPVSParameterNode:
     lesionTable: vtkMRMLTableNode
 
 
-class EPVSWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+class EPVSWidget(GlymphModuleWidget):
     """Thin GUI: parameters in, logic run in a worker thread, results shown."""
 
-    def __init__(self, parent=None) -> None:
-        ScriptedLoadableModuleWidget.__init__(self, parent)
-        VTKObservationMixin.__init__(self)
-        self.logic = None
-        self._parameterNode = None
-        self._parameterNodeGuiTag = None
-        self._task = None
+    UI_FILE = "UI/EPVS.ui"
+    TITLE = "EPVS"
+    REQUIREMENTS = REQUIREMENTS
+    INPUT_PARAMETER = "t1Volume"
+    INPUT_CLASSES = ("vtkMRMLScalarVolumeNode",)
 
-    def setup(self) -> None:
-        ScriptedLoadableModuleWidget.setup(self)
-        uiWidget = slicer.util.loadUI(self.resourcePath("UI/EPVS.ui"))
-        self.layout.addWidget(uiWidget)
-        self.ui = slicer.util.childWidgetVariables(uiWidget)
-        uiWidget.setMRMLScene(slicer.mrmlScene)
-        self.logic = EPVSLogic()
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
-        self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
+    def createLogic(self):
+        return EPVSLogic()
+
+    def setupModule(self) -> None:
         self.ui.lesionTableView.connect("clicked(QModelIndex)", self.onLesionClicked)
-        self.ui.progressBar.setVisible(False)
-        from glymph_gui import TaskPoller
 
-        self._task = TaskPoller(self._onProgress, self._onResult, self._onFailure)
-        self.initializeParameterNode()
-
-    def cleanup(self) -> None:
-        if self._task:
-            self._task.stop()
-        self.removeObservers()
-
-    def enter(self) -> None:
-        self.initializeParameterNode()
-
-    def exit(self) -> None:
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self._parameterNodeGuiTag = None
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateButtons)
-
-    def onSceneStartClose(self, caller, event) -> None:
-        self.setParameterNode(None)
-
-    def onSceneEndClose(self, caller, event) -> None:
-        if self.parent.isEntered:
-            self.initializeParameterNode()
-
-    def initializeParameterNode(self) -> None:
-        self.setParameterNode(self.logic.getParameterNode())
-        if not self._parameterNode.t1Volume:
-            node = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
-            if node:
-                self._parameterNode.t1Volume = node
-
-    def setParameterNode(self, inputParameterNode) -> None:
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateButtons)
-        self._parameterNode = inputParameterNode
-        if self._parameterNode:
-            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateButtons)
-            self._updateButtons()
-
-    def _updateButtons(self, caller=None, event=None) -> None:
-        p = self._parameterNode
-        busy = bool(self._task and self._task.busy)
-        self.ui.applyButton.enabled = bool(p and p.t1Volume) and not busy
+    def updateModuleButtons(self, p, busy: bool) -> None:
         self.ui.lesionTableView.setMRMLTableNode(p.lesionTable if p else None)
 
-    def onApplyButton(self) -> None:
-        from glymph_gui import ensure_requirements, ensure_torch
+    def ensureDependencies(self) -> bool:
+        from glymph_gui import ensure_torch
 
-        p = self._parameterNode
-        if not ensure_requirements(REQUIREMENTS, "EPVS"):
-            return
-        if p.maskVolume is None and not ensure_torch("EPVS brain extraction"):
-            return
-        with slicer.util.tryWithErrorDisplay(_("EPVS could not start."), waitCursor=True):
-            options = self.logic.options(p)
-            inputs = self.logic.nodeLogic().read_inputs(p.t1Volume, options, p.t2Volume, p.maskVolume)
-            self._task.start(self.logic.nodeLogic().compute, inputs, options)
-            self.ui.progressBar.setVisible(True)
-            self.ui.progressBar.setRange(0, 0)
-            self.ui.statusLabel.text = _("Running...")
-            self._updateButtons()
+        if not super().ensureDependencies():
+            return False
+        return self._parameterNode.maskVolume is not None or ensure_torch("EPVS brain extraction")
 
-    def _onProgress(self, message: str) -> None:
-        self.ui.statusLabel.text = message
-        slicer.util.showStatusMessage(f"EPVS: {message}", 3000)
+    def task(self, p):
+        options = self.logic.options(p)
+        inputs = self.logic.nodeLogic().read_inputs(p.t1Volume, options, p.t2Volume, p.maskVolume)
+        return self.logic.nodeLogic().compute, (inputs, options)
 
-    def _onFailure(self, error: BaseException) -> None:
-        self.ui.progressBar.setVisible(False)
-        self.ui.statusLabel.text = _("Failed")
-        self._updateButtons()
-        slicer.util.errorDisplay(_("EPVS failed: {error}").format(error=error))
-
-    def _onResult(self, result) -> None:
-        self.ui.progressBar.setVisible(False)
-        with slicer.util.tryWithErrorDisplay(_("Could not show the results."), waitCursor=True):
-            self.logic.showResult(result, self._parameterNode)
-            summary = result.summary()
-            self.ui.statusLabel.text = _("{count} EPVS, {volume:.0f} mm3").format(
-                count=summary["count"], volume=summary["total_volume_mm3"]
-            )
-        self._updateButtons()
+    def showResult(self, result) -> str:
+        self.logic.showResult(result, self._parameterNode)
+        summary = result.summary()
+        return _("{count} EPVS, {volume:.0f} mm3").format(count=summary["count"], volume=summary["total_volume_mm3"])
 
     def onLesionClicked(self, index) -> None:
         """Centre the slice views on the lesion of the clicked row (found by its id: rows may be sorted)."""

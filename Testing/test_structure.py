@@ -103,7 +103,9 @@ def test_module_defines_what_slicer_generic_tests_check(name):
 def test_ui_has_every_widget_and_parameter_the_code_uses(name):
     ui = ET.parse(MODULES[name] / "Resources" / "UI" / f"{name}.ui").getroot()
     widgets = {w.get("name"): w for w in ui.iter("widget")}
-    source = (MODULES[name] / f"{name}.py").read_text()
+    source = (MODULES[name] / f"{name}.py").read_text() + (
+        ROOT / "ALPSExtension" / "glymph_gui" / "widget.py"
+    ).read_text()
     for used in set(re.findall(r"self\.ui\.(\w+)", source)):
         assert used in widgets, f"{name}.py uses self.ui.{used}, which {name}.ui lacks"
     bound = {}

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import slicer
-import vtk
+from glymph_gui.widget import GlymphModuleWidget
 from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode, vtkMRMLTableNode
 from slicer.i18n import tr as _
 from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
@@ -19,9 +19,7 @@ from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
     ScriptedLoadableModuleTest,
-    ScriptedLoadableModuleWidget,
 )
-from slicer.util import VTKObservationMixin
 
 REQUIREMENTS = Path(__file__).parent / "Resources" / "requirements.txt"
 
@@ -64,111 +62,32 @@ class VeinParameterNode:
     veinTable: vtkMRMLTableNode
 
 
-class VeinWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+class VeinWidget(GlymphModuleWidget):
     """Thin GUI: parameters in, logic run in a worker thread, results shown."""
 
-    def __init__(self, parent=None) -> None:
-        ScriptedLoadableModuleWidget.__init__(self, parent)
-        VTKObservationMixin.__init__(self)
-        self.logic = None
-        self._parameterNode = None
-        self._parameterNodeGuiTag = None
-        self._task = None
+    UI_FILE = "UI/Vein.ui"
+    TITLE = "Superficial veins"
+    REQUIREMENTS = REQUIREMENTS
+    INPUT_PARAMETER = "swiVolume"
+    INPUT_CLASSES = ("vtkMRMLScalarVolumeNode",)
 
-    def setup(self) -> None:
-        ScriptedLoadableModuleWidget.setup(self)
-        uiWidget = slicer.util.loadUI(self.resourcePath("UI/Vein.ui"))
-        self.layout.addWidget(uiWidget)
-        self.ui = slicer.util.childWidgetVariables(uiWidget)
-        uiWidget.setMRMLScene(slicer.mrmlScene)
-        self.logic = VeinLogic()
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
-        self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
-        self.ui.progressBar.setVisible(False)
-        from glymph_gui import TaskPoller
+    def createLogic(self):
+        return VeinLogic()
 
-        self._task = TaskPoller(self._onProgress, self._onResult, self._onFailure)
-        self.initializeParameterNode()
-
-    def cleanup(self) -> None:
-        if self._task:
-            self._task.stop()
-        self.removeObservers()
-
-    def enter(self) -> None:
-        self.initializeParameterNode()
-
-    def exit(self) -> None:
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self._parameterNodeGuiTag = None
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateButtons)
-
-    def onSceneStartClose(self, caller, event) -> None:
-        self.setParameterNode(None)
-
-    def onSceneEndClose(self, caller, event) -> None:
-        if self.parent.isEntered:
-            self.initializeParameterNode()
-
-    def initializeParameterNode(self) -> None:
-        self.setParameterNode(self.logic.getParameterNode())
-        if not self._parameterNode.swiVolume:
-            node = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
-            if node:
-                self._parameterNode.swiVolume = node
-
-    def setParameterNode(self, inputParameterNode) -> None:
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateButtons)
-        self._parameterNode = inputParameterNode
-        if self._parameterNode:
-            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateButtons)
-            self._updateButtons()
-
-    def _updateButtons(self, caller=None, event=None) -> None:
-        p = self._parameterNode
-        busy = bool(self._task and self._task.busy)
-        self.ui.applyButton.enabled = bool(p and p.swiVolume) and not busy
+    def updateModuleButtons(self, p, busy: bool) -> None:
         self.ui.slabCenterSpinBox.enabled = bool(p) and not p.automaticLevel
 
-    def onApplyButton(self) -> None:
-        from glymph_gui import ensure_requirements
+    def task(self, p):
+        options = self.logic.options(p)
+        inputs = self.logic.nodeLogic().read_inputs(p.swiVolume, options, p.maskVolume)
+        return self.logic.nodeLogic().compute, (inputs, options)
 
-        if not ensure_requirements(REQUIREMENTS, "Superficial veins"):
-            return
-        p = self._parameterNode
-        with slicer.util.tryWithErrorDisplay(_("The vein analysis could not start."), waitCursor=True):
-            options = self.logic.options(p)
-            inputs = self.logic.nodeLogic().read_inputs(p.swiVolume, options, p.maskVolume)
-            self._task.start(self.logic.nodeLogic().compute, inputs, options)
-            self.ui.progressBar.setVisible(True)
-            self.ui.progressBar.setRange(0, 0)
-            self.ui.statusLabel.text = _("Running...")
-            self._updateButtons()
-
-    def _onProgress(self, message: str) -> None:
-        self.ui.statusLabel.text = message
-        slicer.util.showStatusMessage(f"Superficial veins: {message}", 3000)
-
-    def _onFailure(self, error: BaseException) -> None:
-        self.ui.progressBar.setVisible(False)
-        self.ui.statusLabel.text = _("Failed")
-        self._updateButtons()
-        slicer.util.errorDisplay(_("The vein analysis failed: {error}").format(error=error))
-
-    def _onResult(self, result) -> None:
-        self.ui.progressBar.setVisible(False)
-        with slicer.util.tryWithErrorDisplay(_("Could not show the results."), waitCursor=True):
-            self.logic.showResult(result, self._parameterNode)
-            rows = {row["hemisphere"]: row for row in result.hemisphere_rows()}
-            self.ui.statusLabel.text = _("left {left} veins, right {right} veins (MinIP at z = {z:.1f} mm)").format(
-                left=rows["left"]["count"], right=rows["right"]["count"], z=result.level_z_mm
-            )
-        self._updateButtons()
+    def showResult(self, result) -> str:
+        self.logic.showResult(result, self._parameterNode)
+        rows = {row["hemisphere"]: row for row in result.hemisphere_rows()}
+        return _("left {left} veins, right {right} veins (MinIP at z = {z:.1f} mm)").format(
+            left=rows["left"]["count"], right=rows["right"]["count"], z=result.level_z_mm
+        )
 
 
 class VeinLogic(ScriptedLoadableModuleLogic):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import sys
 import time
-import traceback
 from pathlib import Path
 
 
@@ -24,59 +23,43 @@ def _make_importable() -> None:
             sys.path.insert(0, str(folder))
 
 
-def main(argv: list[str]) -> int:
-    _make_importable()
-    import slicer
+def work(args, scene) -> None:
+    import numpy as np
     from ALPSLib import AlpsNodeLogic, AlpsOptions
 
-    from glymph.cli import alps_provenance, alps_subject, build_parser, read_alps_request, report, setup_logging
-    from glymph.errors import GlymphError
+    from glymph.cli import alps_provenance, alps_subject, read_alps_request, report
     from glymph.pipeline import write_alps
     from glymph_mrml import dwi_to_node, rois_to_markups_node, volume_to_node
 
-    args = build_parser().parse_args(["alps", *argv])
-    setup_logging(args.quiet)
     started = time.perf_counter()
-    scene = getattr(slicer, "mrmlScene", None) or slicer.vtkMRMLScene()
-    try:
-        dwi, mask, rois = read_alps_request(args)
-        subject = alps_subject(args)
-        dwi_node = dwi_to_node(dwi, scene, subject)
-        mask_node = (
-            volume_to_node(
-                mask.with_data(mask.data.astype("uint8")),
-                scene,
-                f"{subject} mask",
-                class_name="vtkMRMLLabelMapVolumeNode",
-            )
-            if mask
-            else None
+    dwi, mask, rois = read_alps_request(args)
+    subject = alps_subject(args)
+    dwi_node = dwi_to_node(dwi, scene, subject)
+    mask_node = (
+        volume_to_node(
+            mask.with_data(mask.data.astype(np.uint8)), scene, f"{subject} mask", class_name="vtkMRMLLabelMapVolumeNode"
         )
-        markups_node = rois_to_markups_node(rois, scene, f"{subject} ROIs") if rois else None
-        options = AlpsOptions(
-            roi_set=args.roi_set or "chen2025",
-            roi_diameter_mm=args.roi_diameter,
-            frame=args.frame,
-            placement="markups" if rois else "atlas",
-            registration_contrast=args.registration_contrast,
-            max_b=args.max_b,
-            subject=subject,
-        )
-        result, _ = AlpsNodeLogic(scene).run(dwi_node, options, mask_node, markups_node)
-        inputs, parameters = alps_provenance(args)
-        write_alps(result, args.out, inputs=inputs, parameters=parameters, started=started, force=args.force)
-    except GlymphError as error:
-        print(f"glymph: error: {error}", file=sys.stderr)
-        return 2
-    except Exception:
-        traceback.print_exc()
-        return 1
+        if mask
+        else None
+    )
+    markups_node = rois_to_markups_node(rois, scene, f"{subject} ROIs") if rois else None
+    options = AlpsOptions(
+        roi_set=args.roi_set or "chen2025",
+        roi_diameter_mm=args.roi_diameter,
+        frame=args.frame,
+        placement="markups" if rois else "atlas",
+        registration_contrast=args.registration_contrast,
+        max_b=args.max_b,
+        subject=subject,
+    )
+    result, _ = AlpsNodeLogic(scene).run(dwi_node, options, mask_node, markups_node)
+    inputs, parameters = alps_provenance(args)
+    write_alps(result, args.out, inputs=inputs, parameters=parameters, started=started, force=args.force)
     report(result)
-    return 0
 
 
 if __name__ == "__main__":
     _make_importable()
-    from glymph_mrml.batch import exit_with, script_arguments
+    from glymph_mrml.batch import exit_with, run, script_arguments
 
-    exit_with(main(script_arguments()))
+    exit_with(run("alps", script_arguments(), work))

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import sys
 import time
-import traceback
 from pathlib import Path
 
 
@@ -24,51 +23,37 @@ def _make_importable() -> None:
             sys.path.insert(0, str(folder))
 
 
-def main(argv: list[str]) -> int:
-    _make_importable()
+def work(args, scene) -> None:
     import numpy as np
-    import slicer
     from EPVSLib import EpvsNodeLogic, EpvsOptions
 
-    from glymph.cli import build_parser, epvs_provenance, read_epvs_request, report_epvs, setup_logging
+    from glymph.cli import epvs_provenance, read_epvs_request, report_epvs
     from glymph.epvs import write_epvs
-    from glymph.errors import GlymphError
     from glymph_mrml import volume_to_node
 
-    args = build_parser().parse_args(["epvs", *argv])
-    setup_logging(args.quiet)
     started = time.perf_counter()
-    scene = getattr(slicer, "mrmlScene", None) or slicer.vtkMRMLScene()
-    try:
-        t1, t2, mask, subject = read_epvs_request(args)
-        t1_node = volume_to_node(t1, scene, subject)
-        t2_node = volume_to_node(t2, scene, f"{subject} T2") if t2 is not None else None
-        mask_node = (
-            volume_to_node(
-                mask.with_data((mask.data > 0).astype(np.uint8)),
-                scene,
-                f"{subject} mask",
-                class_name="vtkMRMLLabelMapVolumeNode",
-            )
-            if mask is not None
-            else None
+    t1, t2, mask, subject = read_epvs_request(args)
+    t1_node = volume_to_node(t1, scene, subject)
+    t2_node = volume_to_node(t2, scene, f"{subject} T2") if t2 is not None else None
+    mask_node = (
+        volume_to_node(
+            mask.with_data((mask.data > 0).astype(np.uint8)),
+            scene,
+            f"{subject} mask",
+            class_name="vtkMRMLLabelMapVolumeNode",
         )
-        options = EpvsOptions(method=args.method, min_length_mm=args.min_length_mm, subject=subject)
-        result, _ = EpvsNodeLogic(scene).run(t1_node, options, t2_node, mask_node, model_dir=args.model_dir)
-        inputs, parameters = epvs_provenance(args)
-        write_epvs(result, args.out, inputs=inputs, parameters=parameters, started=started, force=args.force)
-    except GlymphError as error:
-        print(f"glymph: error: {error}", file=sys.stderr)
-        return 2
-    except Exception:
-        traceback.print_exc()
-        return 1
+        if mask is not None
+        else None
+    )
+    options = EpvsOptions(method=args.method, min_length_mm=args.min_length_mm, subject=subject)
+    result, _ = EpvsNodeLogic(scene).run(t1_node, options, t2_node, mask_node, model_dir=args.model_dir)
+    inputs, parameters = epvs_provenance(args)
+    write_epvs(result, args.out, inputs=inputs, parameters=parameters, started=started, force=args.force)
     report_epvs(result, args.out)
-    return 0
 
 
 if __name__ == "__main__":
     _make_importable()
-    from glymph_mrml.batch import exit_with, script_arguments
+    from glymph_mrml.batch import exit_with, run, script_arguments
 
-    exit_with(main(script_arguments()))
+    exit_with(run("epvs", script_arguments(), work))

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import sys
 import time
-import traceback
 from pathlib import Path
 
 
@@ -24,52 +23,36 @@ def _make_importable() -> None:
             sys.path.insert(0, str(folder))
 
 
-def main(argv: list[str]) -> int:
-    _make_importable()
+def work(args, scene) -> None:
     import numpy as np
-    import slicer
     from VeinLib import VeinNodeLogic, VeinOptions
 
-    from glymph.cli import build_parser, read_vein_request, report_vein, setup_logging, vein_provenance
-    from glymph.errors import GlymphError
+    from glymph.cli import read_vein_request, report_vein, vein_provenance
     from glymph.vein import write_vein
     from glymph_mrml import volume_to_node
 
-    args = build_parser().parse_args(["vein", *argv])
-    setup_logging(args.quiet)
     started = time.perf_counter()
-    scene = getattr(slicer, "mrmlScene", None) or slicer.vtkMRMLScene()
-    try:
-        swi, mask, subject = read_vein_request(args)
-        swi_node = volume_to_node(swi, scene, subject)
-        mask_node = (
-            volume_to_node(
-                mask.with_data((mask.data > 0).astype(np.uint8)),
-                scene,
-                f"{subject} mask",
-                class_name="vtkMRMLLabelMapVolumeNode",
-            )
-            if mask is not None
-            else None
+    swi, mask, subject = read_vein_request(args)
+    swi_node = volume_to_node(swi, scene, subject)
+    mask_node = (
+        volume_to_node(
+            mask.with_data((mask.data > 0).astype(np.uint8)),
+            scene,
+            f"{subject} mask",
+            class_name="vtkMRMLLabelMapVolumeNode",
         )
-        options = VeinOptions(
-            slab_mm=args.slab_mm, slab_center_mm=args.slab_center_mm, method=args.method, subject=subject
-        )
-        result, _ = VeinNodeLogic(scene).run(swi_node, options, mask_node)
-        inputs, parameters = vein_provenance(args)
-        write_vein(result, args.out, inputs=inputs, parameters=parameters, started=started, force=args.force)
-    except GlymphError as error:
-        print(f"glymph: error: {error}", file=sys.stderr)
-        return 2
-    except Exception:
-        traceback.print_exc()
-        return 1
+        if mask is not None
+        else None
+    )
+    options = VeinOptions(slab_mm=args.slab_mm, slab_center_mm=args.slab_center_mm, method=args.method, subject=subject)
+    result, _ = VeinNodeLogic(scene).run(swi_node, options, mask_node)
+    inputs, parameters = vein_provenance(args)
+    write_vein(result, args.out, inputs=inputs, parameters=parameters, started=started, force=args.force)
     report_vein(result, args.out)
-    return 0
 
 
 if __name__ == "__main__":
     _make_importable()
-    from glymph_mrml.batch import exit_with, script_arguments
+    from glymph_mrml.batch import exit_with, run, script_arguments
 
-    exit_with(main(script_arguments()))
+    exit_with(run("vein", script_arguments(), work))

@@ -1,0 +1,145 @@
+"""The panel behaviour all glymph modules share: parameter-node binding, Apply running the module's
+logic in a background task with progress in the panel, errors shown in a message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import slicer
+import vtk
+from slicer.ScriptedLoadableModule import ScriptedLoadableModuleWidget
+from slicer.util import VTKObservationMixin
+
+from glymph_gui import TaskPoller, ensure_requirements
+
+
+class GlymphModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+    """Base of the module widgets. A module sets the class attributes and implements
+    ``createLogic``, ``task`` (what Apply runs in the background) and ``showResult``."""
+
+    UI_FILE = ""  # e.g. "UI/ALPS.ui", relative to the module's Resources
+    TITLE = ""  # shown in messages
+    REQUIREMENTS: Path | None = None  # the module's Resources/requirements.txt
+    INPUT_PARAMETER = ""  # the parameter that must be set before Apply
+    INPUT_CLASSES: tuple[str, ...] = ()  # node classes tried, in order, to pre-select that input
+
+    def __init__(self, parent=None) -> None:
+        ScriptedLoadableModuleWidget.__init__(self, parent)
+        VTKObservationMixin.__init__(self)
+        self.logic = None
+        self._parameterNode = None
+        self._parameterNodeGuiTag = None
+        self._task: TaskPoller | None = None
+
+    # --- what a module provides
+    def createLogic(self):
+        raise NotImplementedError
+
+    def task(self, parameterNode):
+        """Read the inputs (main thread) and return ``(function, args)`` to run in the background."""
+        raise NotImplementedError
+
+    def showResult(self, result) -> str:
+        """Put the result into nodes and views (main thread); return a one-line summary."""
+        raise NotImplementedError
+
+    def setupModule(self) -> None:
+        """Extra connections of the module's own widgets."""
+
+    def updateModuleButtons(self, parameterNode, busy: bool) -> None:
+        """Enable or disable the module's own widgets."""
+
+    def ensureDependencies(self) -> bool:
+        return self.REQUIREMENTS is None or ensure_requirements(self.REQUIREMENTS, self.TITLE)
+
+    # --- shared behaviour
+    def setup(self) -> None:
+        ScriptedLoadableModuleWidget.setup(self)
+        uiWidget = slicer.util.loadUI(self.resourcePath(self.UI_FILE))
+        self.layout.addWidget(uiWidget)
+        self.ui = slicer.util.childWidgetVariables(uiWidget)
+        uiWidget.setMRMLScene(slicer.mrmlScene)
+        self.logic = self.createLogic()
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+        self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
+        self.ui.progressBar.setVisible(False)
+        self._task = TaskPoller(self.onProgress, self._onResult, self.onFailure)
+        self.setupModule()
+        self.initializeParameterNode()
+
+    def cleanup(self) -> None:
+        if self._task:
+            self._task.stop()
+        self.removeObservers()
+
+    def enter(self) -> None:
+        self.initializeParameterNode()
+
+    def exit(self) -> None:
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self._parameterNodeGuiTag = None
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateButtons)
+
+    def onSceneStartClose(self, caller, event) -> None:
+        self.setParameterNode(None)
+
+    def onSceneEndClose(self, caller, event) -> None:
+        if self.parent.isEntered:
+            self.initializeParameterNode()
+
+    def initializeParameterNode(self) -> None:
+        self.setParameterNode(self.logic.getParameterNode())
+        if not getattr(self._parameterNode, self.INPUT_PARAMETER):
+            for className in self.INPUT_CLASSES:
+                node = slicer.mrmlScene.GetFirstNodeByClass(className)
+                if node:
+                    setattr(self._parameterNode, self.INPUT_PARAMETER, node)
+                    break
+
+    def setParameterNode(self, inputParameterNode) -> None:
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateButtons)
+        self._parameterNode = inputParameterNode
+        if self._parameterNode:
+            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateButtons)
+            self.updateButtons()
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._task and self._task.busy)
+
+    def updateButtons(self, caller=None, event=None) -> None:
+        p = self._parameterNode
+        self.ui.applyButton.enabled = bool(p and getattr(p, self.INPUT_PARAMETER)) and not self.busy
+        self.updateModuleButtons(p, self.busy)
+
+    def onApplyButton(self) -> None:
+        if not self.ensureDependencies():
+            return
+        with slicer.util.tryWithErrorDisplay(f"{self.TITLE} could not start.", waitCursor=True):
+            function, args = self.task(self._parameterNode)
+            self._task.start(function, *args)
+            self.ui.progressBar.setVisible(True)
+            self.ui.progressBar.setRange(0, 0)
+            self.ui.statusLabel.text = "Running..."
+            self.updateButtons()
+
+    def onProgress(self, message: str) -> None:
+        self.ui.statusLabel.text = message
+        slicer.util.showStatusMessage(f"{self.TITLE}: {message}", 3000)
+
+    def onFailure(self, error: BaseException) -> None:
+        self.ui.progressBar.setVisible(False)
+        self.ui.statusLabel.text = "Failed"
+        self.updateButtons()
+        slicer.util.errorDisplay(f"{self.TITLE} failed: {error}")
+
+    def _onResult(self, result) -> None:
+        self.ui.progressBar.setVisible(False)
+        with slicer.util.tryWithErrorDisplay("Could not show the results.", waitCursor=True):
+            self.ui.statusLabel.text = self.showResult(result)
+        self.updateButtons()

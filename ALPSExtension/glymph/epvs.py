@@ -11,7 +11,6 @@ Regional fractions: EPVS volume in a region / that region's volume, and / the br
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import time
@@ -204,6 +203,21 @@ def run_epvs(
     )
 
 
+LESION_COLUMNS = [
+    "subject",
+    "id",
+    "region",
+    "region_name",
+    "volume_mm3",
+    "length_mm",
+    "max_diameter_mm",
+    "centroid_x",
+    "centroid_y",
+    "centroid_z",
+    "n_voxels",
+]
+
+
 def write_epvs(
     result: EPVSResult,
     out: str | os.PathLike,
@@ -215,55 +229,43 @@ def write_epvs(
 ) -> Path:
     """Write the EPVS result files (``EPVS_FILES``) into ``out``, atomically."""
     from glymph.image_io import write_nifti
-    from glymph.outputs import atomic_out_dir, software_versions, timestamp
+    from glymph.outputs import atomic_out_dir, sidecar, write_csv
     from glymph.qc import epvs_qc_figure
     from glymph.templates import TEMPLATE_NAME, mni152
 
     started = time.perf_counter() if started is None else started
     with step(f"writing results to {out}"), atomic_out_dir(out, EPVS_FILES, force) as tmp:
         summary = result.summary()
-        with open(tmp / "epvs.csv", "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(summary))
-            writer.writeheader()
-            writer.writerow(summary)
-        with open(tmp / "lesions.csv", "w", newline="") as f:
-            fields = [
-                "subject",
-                "id",
-                "region",
-                "region_name",
-                "volume_mm3",
-                "length_mm",
-                "max_diameter_mm",
-                "centroid_x",
-                "centroid_y",
-                "centroid_z",
-                "n_voxels",
-            ]
-            writer = csv.DictWriter(f, fieldnames=fields)
-            writer.writeheader()
-            for lesion in result.lesions:
-                writer.writerow(
-                    {"subject": result.subject, **lesion.as_row(), "region_name": REGIONS.get(lesion.region, "other")}
-                )
+        write_csv(tmp / "epvs.csv", [summary])
+        lesions = [
+            {"subject": result.subject, **lesion.as_row(), "region_name": REGIONS.get(lesion.region, "other")}
+            for lesion in result.lesions
+        ]
+        write_csv(tmp / "lesions.csv", lesions, LESION_COLUMNS)
         write_nifti(result.labels_on_input_grid(), tmp / "epvs_seg.nii.gz", np.uint16)
         write_nifti(result.regions_on_input_grid(), tmp / "regions.nii.gz", np.uint8)
         epvs_qc_figure(result, tmp / "qc_epvs.png")
-        sidecar = {
-            "command": "epvs",
-            "created": timestamp(),
-            "subject": result.subject,
-            "inputs": inputs or {},
-            "parameters": {
-                **(parameters or {}),
-                "method": result.method,
-                "min_length_mm": result.min_length_mm,
-                "analysis_spacing_mm": ANALYSIS_SPACING_MM,
-                "with_t2": result.with_t2,
-            },
-            "summary": summary,
-            "short_components_removed": result.n_short_removed,
-            "definitions": {
+        parameters = {
+            **(parameters or {}),
+            "method": result.method,
+            "min_length_mm": result.min_length_mm,
+            "analysis_spacing_mm": ANALYSIS_SPACING_MM,
+            "with_t2": result.with_t2,
+        }
+        models = {
+            "brain_extraction": result.brain_source,
+            "template": {"name": TEMPLATE_NAME, "sha256": mni152().checksum},
+        }
+        document = sidecar(
+            "epvs",
+            started,
+            inputs,
+            parameters,
+            models,
+            subject=result.subject,
+            summary=summary,
+            short_components_removed=result.n_short_removed,
+            definitions={
                 "lesion": "26-connected component of the segmentation on the 1 mm analysis grid",
                 "length_mm": "largest distance between two voxel centres of the lesion + 1 voxel",
                 "max_diameter_mm": "largest extent across the length axis + 1 voxel",
@@ -272,13 +274,7 @@ def write_epvs(
                 "regions": "glymph/data/regions/README.md",
                 "labels_file": "epvs_seg.nii.gz holds lesion ids (lesions.csv) on the input T1 grid",
             },
-            "registration": result.registration.as_dict(),
-            "software": software_versions(),
-            "models": {
-                "brain_extraction": result.brain_source,
-                "template": {"name": TEMPLATE_NAME, "sha256": mni152().checksum},
-            },
-            "time_s": round(time.perf_counter() - started, 2),
-        }
-        (tmp / "epvs.json").write_text(json.dumps(sidecar, indent=2, default=float))
+            registration=result.registration.as_dict(),
+        )
+        (tmp / "epvs.json").write_text(json.dumps(document, indent=2, default=float))
     return Path(out)

@@ -60,9 +60,37 @@ def atomic_out_dir(out: str | os.PathLike, names: tuple[str, ...], force: bool) 
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def write_csv(path: Path, rows: list[dict], columns: list[str] | None = None) -> None:
+    """Rows as a CSV file (columns: ``columns`` or the first row's keys). Not atomic on its own."""
+    import csv
+
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns or list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def sidecar(
+    command: str, started: float, inputs: dict | None, parameters: dict | None, models: dict | None = None, **results
+) -> dict:
+    """The JSON sidecar of a result folder: command, time stamp, inputs (paths, SHA-256), parameters,
+    the results, software versions, models used (name, files, checksums) and the time taken."""
+    import time
+
+    return {
+        "command": command,
+        "created": timestamp(),
+        "inputs": inputs or {},
+        "parameters": parameters or {},
+        **results,
+        "software": software_versions(),
+        "models": models or {},
+        "time_s": round(time.perf_counter() - started, 2),
+    }
+
+
 def write_table(rows: list[dict], path: Path, extra: dict | None = None) -> None:
     """Write rows as CSV (``.csv``) or, with ``extra`` keys, JSON (``.json``), atomically."""
-    import csv
     import json
 
     path = Path(path)
@@ -71,10 +99,7 @@ def write_table(rows: list[dict], path: Path, extra: dict | None = None) -> None
         if path.suffix == ".json":
             partial.write_text(json.dumps({"rows": rows, **(extra or {})}, indent=2))
         else:
-            with open(partial, "w", newline="") as f:
-                writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-                writer.writeheader()
-                writer.writerows(rows)
+            write_csv(partial, rows)
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)

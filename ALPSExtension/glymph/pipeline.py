@@ -7,7 +7,6 @@ both frames); ``alps_from_rois`` recomputes the index from moved ROIs without re
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import time
@@ -251,20 +250,10 @@ def run_alps(
     )
 
 
-def _sidecar(command: str, inputs: dict, parameters: dict, started: float, extra: dict) -> dict:
-    from glymph.outputs import software_versions, timestamp
+def _template_model() -> dict:
     from glymph.templates import TEMPLATE_NAME, mni152
 
-    return {
-        "command": command,
-        "created": timestamp(),
-        "inputs": inputs,
-        "parameters": parameters,
-        **extra,
-        "software": software_versions(),
-        "models": {"template": {"name": TEMPLATE_NAME, "sha256": mni152().checksum}} if command == "alps" else {},
-        "time_s": round(time.perf_counter() - started, 2),
-    }
+    return {"template": {"name": TEMPLATE_NAME, "sha256": mni152().checksum}}
 
 
 def write_dti(
@@ -278,7 +267,7 @@ def write_dti(
 ) -> Path:
     """Write tensor, FA, MD, colour-FA and mask NIfTIs and ``dti.json`` into ``out``."""
     from glymph.image_io import write_nifti, write_rgb_nifti
-    from glymph.outputs import atomic_out_dir
+    from glymph.outputs import atomic_out_dir, sidecar
 
     started = time.perf_counter() if started is None else started
     with step(f"writing results to {out}"), atomic_out_dir(out, DTI_FILES, force) as tmp:
@@ -287,8 +276,9 @@ def write_dti(
         write_nifti(dti.md(), tmp / "md.nii.gz")
         write_rgb_nifti(dti.colour_fa(), tmp / "colour_fa.nii.gz")
         write_nifti(dti.mask, tmp / "mask.nii.gz", np.uint8)
-        sidecar = _sidecar("dti", inputs or {}, parameters or {}, started, {"dti": dti.describe()})
-        (tmp / "dti.json").write_text(json.dumps(sidecar, indent=2))
+        (tmp / "dti.json").write_text(
+            json.dumps(sidecar("dti", started, inputs, parameters, dti=dti.describe()), indent=2)
+        )
     return Path(out)
 
 
@@ -316,22 +306,18 @@ def write_alps(
     ``fa.nii.gz`` and ``qc_alps.png`` into ``out`` (atomically)."""
     from glymph.image_io import write_nifti
     from glymph.markups import write_markups
-    from glymph.outputs import atomic_out_dir
+    from glymph.outputs import atomic_out_dir, sidecar, write_csv
     from glymph.qc import alps_qc_figure
 
     started = time.perf_counter() if started is None else started
     with step(f"writing results to {out}"), atomic_out_dir(out, ALPS_FILES, force) as tmp:
-        row = alps_table_row(result)
-        with open(tmp / "alps.csv", "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(row))
-            writer.writeheader()
-            writer.writerow(row)
+        write_csv(tmp / "alps.csv", [alps_table_row(result)])
         write_markups(result.rois, tmp / "rois.mrk.json")
         write_nifti(result.dti.grid.with_data(roi_label_map(result.roi_masks)), tmp / "rois.nii.gz", np.uint8)
         write_nifti(result.dti.tensor, tmp / "tensor.nii.gz")
         write_nifti(result.dti.fa(), tmp / "fa.nii.gz")
         alps_qc_figure(result, tmp / "qc_alps.png")
-        extra = {
+        results = {
             "subject": result.subject,
             "alps": {
                 "frame_in_csv": result.frame,
@@ -355,6 +341,6 @@ def write_alps(
             "csv_columns": ["subject", *CSV_COLUMNS],
         }
         (tmp / "alps.json").write_text(
-            json.dumps(_sidecar("alps", inputs or {}, parameters or {}, started, extra), indent=2)
+            json.dumps(sidecar("alps", started, inputs, parameters, _template_model(), **results), indent=2)
         )
     return Path(out)

@@ -12,7 +12,6 @@ A 2D MinIP (one slice) can be the input instead of the SWI: it is analysed as is
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import time
@@ -195,6 +194,27 @@ def minip_png_array(minip: np.ndarray) -> np.ndarray:
     return minip.T[::-1, ::-1]
 
 
+VEIN_COLUMNS = [
+    "subject",
+    "id",
+    "hemisphere",
+    "length_mm",
+    "total_length_mm",
+    "end_distance_mm",
+    "tortuosity",
+    "tortuosity_vmtk",
+    "area_mm2",
+    "diameter_mm",
+    "branches",
+    "start_x",
+    "start_y",
+    "end_x",
+    "end_y",
+    "centroid_x",
+    "centroid_y",
+]
+
+
 def write_vein(
     result: VeinResult,
     out: str | os.PathLike,
@@ -211,70 +231,38 @@ def write_vein(
     import matplotlib.pyplot as plt
 
     from glymph.image_io import write_nifti
-    from glymph.outputs import atomic_out_dir, software_versions, timestamp
+    from glymph.outputs import atomic_out_dir, sidecar, write_csv
     from glymph.qc import vein_qc_figure
 
     started = time.perf_counter() if started is None else started
     with step(f"writing results to {out}"), atomic_out_dir(out, VEIN_FILES, force) as tmp:
         rows = result.hemisphere_rows()
-        with open(tmp / "vein.csv", "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-        with open(tmp / "veins.csv", "w", newline="") as f:
-            columns = ["subject", *Vein.__dataclass_fields__]
-            columns = [
-                "subject",
-                "id",
-                "hemisphere",
-                "length_mm",
-                "total_length_mm",
-                "end_distance_mm",
-                "tortuosity",
-                "tortuosity_vmtk",
-                "area_mm2",
-                "diameter_mm",
-                "branches",
-                "start_x",
-                "start_y",
-                "end_x",
-                "end_y",
-                "centroid_x",
-                "centroid_y",
-            ]
-            writer = csv.DictWriter(f, fieldnames=columns)
-            writer.writeheader()
-            for vein in result.veins:
-                writer.writerow({"subject": result.subject, **vein.as_row()})
+        write_csv(tmp / "vein.csv", rows)
+        write_csv(
+            tmp / "veins.csv", [{"subject": result.subject, **vein.as_row()} for vein in result.veins], VEIN_COLUMNS
+        )
         write_nifti(result.minip, tmp / "minip.nii.gz")
-        if result.minip_volume is not None:
-            write_nifti(result.minip_volume, tmp / "minip_volume.nii.gz")
-        else:
-            write_nifti(result.minip, tmp / "minip_volume.nii.gz")
+        write_nifti(
+            result.minip_volume if result.minip_volume is not None else result.minip, tmp / "minip_volume.nii.gz"
+        )
         write_nifti(
             result.minip.with_data(result.labels[:, :, None].astype(np.uint16)), tmp / "vein_seg.nii.gz", np.uint16
         )
-        image = minip_png_array(result.minip.data[:, :, 0])
         brain_values = result.minip.data[:, :, 0][result.brain]
-        plt.imsave(
-            tmp / "minip.png",
-            image,
-            cmap="gray",
-            vmin=0,
-            vmax=float(np.percentile(brain_values, 99.5)) if brain_values.size else None,
-        )
+        top = float(np.percentile(brain_values, 99.5)) if brain_values.size else None
+        plt.imsave(tmp / "minip.png", minip_png_array(result.minip.data[:, :, 0]), cmap="gray", vmin=0, vmax=top)
         vein_qc_figure(result, tmp / "qc_vein.png")
-        sidecar = {
-            "command": "vein",
-            "created": timestamp(),
-            "subject": result.subject,
-            "inputs": inputs or {},
-            "parameters": {**(parameters or {}), "slab_mm": result.slab_mm, "method": result.method},
-            "level": {"z_mm": result.level_z_mm, "chosen_by": result.level_reason},
-            "midline": {"point_ras_mm": result.midline.point, "direction_ras": result.midline.direction},
-            "hemispheres": rows,
-            "veins": [{**vein.as_row(), "centreline_ras_mm": vein.centreline} for vein in result.veins],
-            "definitions": {
+        document = sidecar(
+            "vein",
+            started,
+            inputs,
+            {**(parameters or {}), "slab_mm": result.slab_mm, "method": result.method},
+            subject=result.subject,
+            level={"z_mm": result.level_z_mm, "chosen_by": result.level_reason},
+            midline={"point_ras_mm": result.midline.point, "direction_ras": result.midline.direction},
+            hemispheres=rows,
+            veins=[{**vein.as_row(), "centreline_ras_mm": vein.centreline} for vein in result.veins],
+            definitions={
                 "vein": "8-connected component of the segmentation on the MinIP plane",
                 "length_mm": "main trunk (longest end-to-end path of the skeleton graph) length",
                 "tortuosity": "trunk length / distance between its end points",
@@ -282,8 +270,6 @@ def write_vein(
                 "diameter_mm": "vein area / total centreline length (all branches)",
                 "minip.png": "subject's right on the left, anterior at the top (for Labelme)",
             },
-            "software": software_versions(),
-            "time_s": round(time.perf_counter() - started, 2),
-        }
-        (tmp / "vein.json").write_text(json.dumps(sidecar, indent=2, default=float))
+        )
+        (tmp / "vein.json").write_text(json.dumps(document, indent=2, default=float))
     return Path(out)

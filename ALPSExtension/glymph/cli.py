@@ -20,11 +20,22 @@ class _Formatter(logging.Formatter):
         return prefix + record.getMessage()
 
 
+def _add_run_arguments(
+    p: argparse.ArgumentParser, out_help: str = "folder for the results (created if needed)"
+) -> None:
+    """What every result-writing command takes: --out, --force and -q (also accepted after the command)."""
+    p.add_argument("--out", required=True, help=out_help)
+    p.add_argument("--force", action="store_true", help="replace results already in --out")
+    p.add_argument(
+        "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="print warnings and errors only"
+    )
+
+
 def _add_dwi_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("dwi", help="diffusion-weighted image: NIfTI (.nii, .nii.gz) with FSL bval/bvec, or Slicer NRRD DWI")
     p.add_argument("--bval", help="FSL b-values (default: the DWI name with .bval)")
     p.add_argument("--bvec", help="FSL b-vectors (default: the DWI name with .bvec)")
-    p.add_argument("--out", required=True, help="folder for the results (created if needed)")
+    _add_run_arguments(p)
     p.add_argument("--mask", help="brain mask on the DWI grid (default: automatic from the b0)")
     p.add_argument(
         "--max-b",
@@ -35,10 +46,6 @@ def _add_dwi_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--b0-threshold", type=float, default=50.0, metavar="B", help="volumes with b <= B count as b0 (default 50)"
-    )
-    p.add_argument("--force", action="store_true", help="replace results already in --out")
-    p.add_argument(
-        "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="print warnings and errors only"
     )
 
 
@@ -93,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     epvs.add_argument("t1", help="T1-weighted image (NIfTI or NRRD)")
     epvs.add_argument("--t2", help="T2-weighted image of the same session (registered to the T1 here)")
-    epvs.add_argument("--out", required=True, help="folder for the results (created if needed)")
+    _add_run_arguments(epvs)
     epvs.add_argument("--mask", help="brain mask on the T1 grid (default: deepbet brain extraction)")
     epvs.add_argument(
         "--method", default="classical", help="segmentation method (default classical: multi-scale vesselness)"
@@ -106,10 +113,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--model-dir",
         help="folder (or file) holding the brain-extraction networks (default: cache, then the deepbet package)",
     )
-    epvs.add_argument("--force", action="store_true", help="replace results already in --out")
-    epvs.add_argument(
-        "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="print warnings and errors only"
-    )
     epvs.set_defaults(run=_run_epvs)
 
     vein = commands.add_parser(
@@ -119,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
         "`glymph vein import-labelme FILES... --reference minip.nii.gz --out DIR` turns Labelme polygons into label maps.",
     )
     vein.add_argument("swi", help="SWI magnitude (3D NIfTI or NRRD, any orientation) or a 2D MinIP")
-    vein.add_argument("--out", required=True, help="folder for the results (created if needed)")
+    _add_run_arguments(vein)
     vein.add_argument("--slab-mm", type=float, default=20.0, metavar="MM", help="MinIP slab thickness (default 20)")
     vein.add_argument(
         "--slab-center-mm",
@@ -132,10 +135,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     vein.add_argument("--mask", help="brain mask on the SWI grid (default: automatic)")
     vein.add_argument("--subject", help="subject ID in the tables (default: the SWI file name)")
-    vein.add_argument("--force", action="store_true", help="replace results already in --out")
-    vein.add_argument(
-        "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="print warnings and errors only"
-    )
     vein.set_defaults(run=_run_vein)
 
     labelme = commands.add_parser(
@@ -147,12 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     labelme.add_argument(
         "--reference", required=True, help="the minip.nii.gz the annotations were drawn on (its minip.png)"
     )
-    labelme.add_argument("--out", required=True, help="folder for the label maps (<file name>.nii.gz)")
+    _add_run_arguments(labelme, "folder for the label maps (<file name>.nii.gz)")
     labelme.add_argument("--label", action="append", help="keep only shapes with this label (repeatable; default all)")
-    labelme.add_argument("--force", action="store_true", help="replace label maps already in --out")
-    labelme.add_argument(
-        "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="print warnings and errors only"
-    )
     labelme.set_defaults(run=_run_import_labelme)
 
     evaluate = commands.add_parser(

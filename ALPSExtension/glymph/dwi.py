@@ -31,7 +31,7 @@ from glymph.image_io import (
     read_nrrd,
     strip_image_suffix,
 )
-from glymph.volume import Volume
+from glymph.volume import Volume, nearest_rotation
 
 log = logging.getLogger("glymph")
 
@@ -93,9 +93,8 @@ class DWI:
 def fsl_frame(affine: np.ndarray) -> np.ndarray:
     """3x3 matrix whose columns are FSL's b-vector axes in RAS world: voxel axes, x flipped if det > 0."""
     linear = affine[:3, :3]
-    u, _, vt = np.linalg.svd(linear)
     flip = np.diag([-1.0, 1.0, 1.0]) if np.linalg.det(linear) > 0 else np.eye(3)
-    return (u @ vt) @ flip
+    return nearest_rotation(linear) @ flip
 
 
 def fsl_to_world(bvecs_fsl: np.ndarray, affine: np.ndarray) -> np.ndarray:

@@ -80,6 +80,13 @@ class EPVSResult:
             row[f"region_{SHORT[name]}_mm3"] = self.region_volume_mm3(label)
         return row
 
+    def lesion_rows(self) -> list[dict[str, object]]:
+        """One row per lesion (``LESION_COLUMNS``): its measures and its region's name."""
+        return [
+            {"subject": self.subject, **lesion.as_row(), "region_name": REGIONS.get(lesion.region, "other")}
+            for lesion in self.lesions
+        ]
+
     def labels_on_input_grid(self) -> Volume:
         from glymph.preprocess import resample
 
@@ -102,20 +109,7 @@ def _check_3d(image: Volume, what: str) -> None:
 
 def _check_overlap(t1: Volume, t2: Volume) -> None:
     """T1 and T2 must cover a common region of space (before registration refines it)."""
-
-    def bounds(v: Volume) -> tuple[np.ndarray, np.ndarray]:
-        corners = np.array(
-            [
-                [i, j, k]
-                for i in (-0.5, v.shape[0] - 0.5)
-                for j in (-0.5, v.shape[1] - 0.5)
-                for k in (-0.5, v.shape[2] - 0.5)
-            ]
-        )
-        world = v.voxel_to_world(corners)
-        return world.min(0), world.max(0)
-
-    (a0, a1), (b0, b1) = bounds(t1), bounds(t2)
+    (a0, a1), (b0, b1) = t1.world_bounds(), t2.world_bounds()
     common = np.clip(np.minimum(a1, b1) - np.maximum(a0, b0), 0, None)
     if np.prod(common) < 0.25 * min(np.prod(a1 - a0), np.prod(b1 - b0)):
         raise GlymphError(
@@ -237,11 +231,7 @@ def write_epvs(
     with step(f"writing results to {out}"), atomic_out_dir(out, EPVS_FILES, force) as tmp:
         summary = result.summary()
         write_csv(tmp / "epvs.csv", [summary])
-        lesions = [
-            {"subject": result.subject, **lesion.as_row(), "region_name": REGIONS.get(lesion.region, "other")}
-            for lesion in result.lesions
-        ]
-        write_csv(tmp / "lesions.csv", lesions, LESION_COLUMNS)
+        write_csv(tmp / "lesions.csv", result.lesion_rows(), LESION_COLUMNS)
         write_nifti(result.labels_on_input_grid(), tmp / "epvs_seg.nii.gz", np.uint16)
         write_nifti(result.regions_on_input_grid(), tmp / "regions.nii.gz", np.uint8)
         epvs_qc_figure(result, tmp / "qc_epvs.png")

@@ -29,16 +29,7 @@ def axial_ras(image: Volume) -> Volume:
         return canonical
     spacing = canonical.spacing
     in_plane = float(min(spacing[0], spacing[1]))
-    corners = np.array(
-        [
-            [i, j, k]
-            for i in (-0.5, canonical.shape[0] - 0.5)
-            for j in (-0.5, canonical.shape[1] - 0.5)
-            for k in (-0.5, canonical.shape[2] - 0.5)
-        ]
-    )
-    world = canonical.voxel_to_world(corners)
-    lo, hi = world.min(axis=0), world.max(axis=0)
+    lo, hi = canonical.world_bounds()
     step = np.array([in_plane, in_plane, spacing[2]])
     shape = tuple(int(n) for n in np.maximum(np.round((hi - lo) / step), 1))
     affine = np.eye(4)

@@ -13,7 +13,7 @@ import numpy as np
 
 from glymph.errors import GlymphError
 from glymph.templates import mni152
-from glymph.volume import Volume, reoriented
+from glymph.volume import Volume, nearest_rotation, reoriented
 
 LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
 SEED = 20170101  # metric sampling is random; a fixed seed makes every run give the same numbers
@@ -40,8 +40,7 @@ class AffineMap:
     @property
     def rotation(self) -> np.ndarray:
         """Rotation part (polar decomposition) of the linear map: the template axes as subject-RAS columns."""
-        u, _, vt = np.linalg.svd(self.matrix[:3, :3])
-        return u @ vt
+        return nearest_rotation(self.matrix[:3, :3])
 
     @property
     def scales(self) -> np.ndarray:
@@ -123,9 +122,10 @@ def _resample_to_template(subject: Volume, transform: AffineMap, order: int) -> 
     )
 
 
+_DWI_ADVICE = "check that the scan is a whole-brain DWI and the brain mask is right (--mask), or place the ROIs yourself with --rois"
 ADVICE = {
-    "fa": "check that the scan is a whole-brain DWI and the brain mask is right (--mask), or place the ROIs yourself with --rois",
-    "b0": "check that the scan is a whole-brain DWI and the brain mask is right (--mask), or place the ROIs yourself with --rois",
+    "fa": _DWI_ADVICE,
+    "b0": _DWI_ADVICE,
     "t1": "check that the image is a T1-weighted head scan and the brain mask is right (--mask)",
 }
 
@@ -144,28 +144,22 @@ def register_to_mni(image: Volume, brain_mask: Volume, contrast: str = "fa") -> 
     if target is None:
         raise GlymphError(f"unknown registration contrast '{contrast}'; use 'fa', 'b0' or 't1'")
     fixed = to_sitk(target)
-    fixed_mask = sitk.Cast(
-        to_sitk(template.brain_mask.with_data(template.brain_mask.data.astype(np.float32))), sitk.sitkUInt8
-    )
+    fixed_mask = _sitk_mask(template.brain_mask)
     masked = image.with_data(np.where(brain_mask.data, image.data, 0.0).astype(np.float32))
     moving = to_sitk(reoriented(masked, "RAS"))
 
     rigid = sitk.CenteredTransformInitializer(
         fixed, moving, sitk.Euler3DTransform(), sitk.CenteredTransformInitializerFilter.MOMENTS
     )
-    rigid = _run(fixed, fixed_mask, moving, rigid, shrink=[4, 2], smooth=[2.0, 1.0], iterations=100)
+    _run(fixed, fixed_mask, moving, rigid, shrink=[4, 2], smooth=[2.0, 1.0])
     affine = sitk.AffineTransform(3)
     affine.SetCenter(rigid.GetCenter())
     affine.SetMatrix(rigid.GetMatrix())
     affine.SetTranslation(rigid.GetTranslation())
-    method = _method(fixed_mask, shrink=[4, 2, 1], smooth=[2.0, 1.0, 0.0], iterations=100)
-    method.SetInitialTransform(affine, inPlace=True)
-    method.Execute(fixed, moving)
+    metric = _run(fixed, fixed_mask, moving, affine, shrink=[4, 2, 1], smooth=[2.0, 1.0, 0.0])
 
     transform = AffineMap(_affine_from_sitk(affine))
-    registration = Registration(
-        transform, contrast, *_quality(masked, brain_mask, target, transform), float(method.GetMetricValue())
-    )
+    registration = Registration(transform, contrast, *_quality(masked, brain_mask, target, transform), metric)
     _check(registration, ADVICE[contrast])
     return registration
 
@@ -177,21 +171,30 @@ def register_rigid(moving: Volume, fixed: Volume, fixed_mask: Volume | None = No
 
     fixed_image = to_sitk(reoriented(fixed, "RAS"))
     moving_image = to_sitk(reoriented(moving, "RAS"))
-    mask = None
-    if fixed_mask is not None:
-        mask = sitk.Cast(
-            to_sitk(reoriented(fixed_mask.with_data(fixed_mask.data.astype(np.float32)), "RAS")), sitk.sitkUInt8
-        )
+    mask = _sitk_mask(reoriented(fixed_mask, "RAS")) if fixed_mask is not None else None
     rigid = sitk.CenteredTransformInitializer(
         fixed_image, moving_image, sitk.Euler3DTransform(), sitk.CenteredTransformInitializerFilter.GEOMETRY
     )
-    method = _method(mask, shrink=[4, 2, 1], smooth=[2.0, 1.0, 0.0], iterations=100)
-    method.SetInitialTransform(rigid, inPlace=True)
-    method.Execute(fixed_image, moving_image)
+    _run(fixed_image, mask, moving_image, rigid, shrink=[4, 2, 1], smooth=[2.0, 1.0, 0.0])
     return AffineMap(_affine_from_sitk(rigid))
 
 
-def _method(fixed_mask, shrink: list[int], smooth: list[float], iterations: int):
+def _sitk_mask(mask: Volume):
+    """A uint8 SimpleITK mask image of a boolean volume."""
+    import SimpleITK as sitk
+
+    return sitk.Cast(to_sitk(mask.with_data(np.asarray(mask.data, dtype=np.float32))), sitk.sitkUInt8)
+
+
+def _run(fixed, fixed_mask, moving, transform, shrink: list[int], smooth: list[float]) -> float:
+    """Optimise ``transform`` (in place), multi-resolution Mattes MI; return the final metric."""
+    method = _method(fixed_mask, shrink, smooth)
+    method.SetInitialTransform(transform, inPlace=True)
+    method.Execute(fixed, moving)
+    return float(method.GetMetricValue())
+
+
+def _method(fixed_mask, shrink: list[int], smooth: list[float], iterations: int = 100):
     import SimpleITK as sitk
 
     method = sitk.ImageRegistrationMethod()
@@ -209,13 +212,6 @@ def _method(fixed_mask, shrink: list[int], smooth: list[float], iterations: int)
     method.SetSmoothingSigmasPerLevel(smooth)
     method.SmoothingSigmasAreSpecifiedInPhysicalUnitsOff()
     return method
-
-
-def _run(fixed, fixed_mask, moving, transform, shrink, smooth, iterations):
-    method = _method(fixed_mask, shrink, smooth, iterations)
-    method.SetInitialTransform(transform, inPlace=True)
-    method.Execute(fixed, moving)
-    return transform
 
 
 def _quality(image: Volume, mask: Volume, target: Volume, transform: AffineMap) -> tuple[float, float]:

@@ -9,6 +9,13 @@ import numpy as np
 from glymph.errors import GlymphError
 
 
+def nearest_rotation(matrix: np.ndarray) -> np.ndarray:
+    """The orthogonal matrix nearest a 3x3 linear map (polar decomposition): its rotation, with
+    the map's handedness (determinant -1 for a reflecting map)."""
+    u, _, vt = np.linalg.svd(matrix)
+    return u @ vt
+
+
 @dataclass(frozen=True)
 class Volume:
     """Voxel data and the 4x4 affine mapping voxel indices (i, j, k) to RAS world mm.
@@ -44,8 +51,20 @@ class Volume:
         Its determinant is -1 for left-handed storage (e.g. LAS). For a sheared (non-orthogonal)
         affine this is the nearest orthogonal matrix (polar decomposition).
         """
-        u, _, vt = np.linalg.svd(self.affine[:3, :3])
-        return u @ vt
+        return nearest_rotation(self.affine[:3, :3])
+
+    def world_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """RAS mm corners (lowest, highest) of the box that holds every voxel's full extent."""
+        corners = np.array(
+            [
+                [i, j, k]
+                for i in (-0.5, self.shape[0] - 0.5)
+                for j in (-0.5, self.shape[1] - 0.5)
+                for k in (-0.5, self.shape[2] - 0.5)
+            ]
+        )
+        world = self.voxel_to_world(corners)
+        return world.min(axis=0), world.max(axis=0)
 
     def with_data(self, data: np.ndarray) -> Volume:
         """The same grid holding other data (same spatial shape)."""

@@ -9,6 +9,7 @@ frame; markups, tables and segmentations hold ROIs, results and label maps.
 
 from glymph_mrml.diffusion import dti_maps_with_slicer, dwi_from_node, dwi_to_node, tensor_from_node, tensor_to_node
 from glymph_mrml.markups import rois_from_markups_node, rois_to_markups_node
+from glymph_mrml.outputs import fill
 from glymph_mrml.segmentations import labelmap_to_segmentation, segmentation_to_labelmap
 from glymph_mrml.tables import rows_from_table, table_from_rows
 from glymph_mrml.volumes import volume_from_node, volume_to_node
@@ -17,6 +18,7 @@ __all__ = [
     "dti_maps_with_slicer",
     "dwi_from_node",
     "dwi_to_node",
+    "fill",
     "labelmap_to_segmentation",
     "rois_from_markups_node",
     "rois_to_markups_node",

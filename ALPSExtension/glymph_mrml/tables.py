@@ -5,14 +5,17 @@ from __future__ import annotations
 import vtk
 
 
-def table_from_rows(rows: list[dict[str, object]], scene, name: str, node=None):
-    """Fill a ``vtkMRMLTableNode`` with ``rows`` (all rows share the first row's keys)."""
+def table_from_rows(rows: list[dict[str, object]], scene, name: str, node=None, columns: list[str] | None = None):
+    """Fill a ``vtkMRMLTableNode`` with ``rows`` (all rows share the first row's keys, or ``columns``).
+
+    With no rows the table keeps ``columns`` (as text columns) and has no row.
+    """
     if node is None:
         node = scene.AddNewNodeByClass("vtkMRMLTableNode", name)
     table = vtk.vtkTable()
-    columns = list(rows[0]) if rows else []
+    columns = list(columns) if columns else (list(rows[0]) if rows else [])
     for key in columns:
-        value = rows[0][key]
+        value = rows[0][key] if rows else ""
         if isinstance(value, bool):
             column = vtk.vtkStringArray()
         elif isinstance(value, int):

@@ -25,6 +25,7 @@ from glymph.volume import Volume
 from glymph_mrml import (
     dti_maps_with_slicer,
     dwi_from_node,
+    fill,
     rois_from_markups_node,
     rois_to_markups_node,
     table_from_rows,
@@ -159,28 +160,26 @@ class AlpsNodeLogic:
     def show(self, result: AlpsResult, outputs: AlpsOutputs | None = None, input_node=None) -> AlpsOutputs:
         """Write the result into nodes (created when ``outputs`` lacks them)."""
         outputs = outputs or AlpsOutputs()
-        base = result.subject
+        base, scene, created = result.subject, self.scene, outputs.created
         if input_node is not None and input_node.IsA("vtkMRMLDiffusionTensorVolumeNode"):
             outputs.tensor = input_node
         else:
-            outputs.tensor = self._fill(
-                outputs, "tensor", lambda node: tensor_to_node(result.dti.tensor, self.scene, f"{base} DTI", node)
+            outputs.tensor = fill(
+                outputs.tensor, lambda n: tensor_to_node(result.dti.tensor, scene, f"{base} DTI", n), created
             )
         fa, colour = dti_maps_with_slicer(result.dti.tensor)
-        outputs.fa = self._fill(outputs, "fa", lambda node: volume_to_node(fa, self.scene, f"{base} FA", node))
-        outputs.colour_fa = self._fill(
-            outputs,
-            "colour_fa",
-            lambda node: volume_to_node(
-                colour, self.scene, f"{base} colour orientation", node, "vtkMRMLVectorVolumeNode"
-            ),
+        outputs.fa = fill(outputs.fa, lambda n: volume_to_node(fa, scene, f"{base} FA", n), created)
+        outputs.colour_fa = fill(
+            outputs.colour_fa,
+            lambda n: volume_to_node(colour, scene, f"{base} colour orientation", n, "vtkMRMLVectorVolumeNode"),
+            created,
         )
-        outputs.markups = self._fill(
-            outputs, "markups", lambda node: rois_to_markups_node(result.rois, self.scene, f"{base} ALPS ROIs", node)
+        outputs.markups = fill(
+            outputs.markups, lambda n: rois_to_markups_node(result.rois, scene, f"{base} ALPS ROIs", n), created
         )
         self._store_state(outputs.markups, result)
-        outputs.table = self._fill(
-            outputs, "table", lambda node: table_from_rows(results_table_rows(result), self.scene, f"{base} ALPS", node)
+        outputs.table = fill(
+            outputs.table, lambda n: table_from_rows(results_table_rows(result), scene, f"{base} ALPS", n), created
         )
         return outputs
 
@@ -209,14 +208,6 @@ class AlpsNodeLogic:
         result = alps_from_rois(dti, rois, registration, frame, subject, "manual")
         table_from_rows(results_table_rows(result), self.scene, f"{subject} ALPS", outputs.table)
         return result
-
-    def _fill(self, outputs: AlpsOutputs, name: str, make):
-        node = getattr(outputs, name)
-        created = node is None
-        node = make(node)
-        if created:
-            outputs.created.append(node.GetID())
-        return node
 
     @staticmethod
     def _store_state(markups, result: AlpsResult) -> None:

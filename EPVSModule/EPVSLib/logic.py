@@ -14,9 +14,8 @@ import numpy as np
 
 from glymph.epvs import EPVSResult, run_epvs
 from glymph.errors import GlymphError
-from glymph.regions import REGIONS
 from glymph.volume import Volume
-from glymph_mrml import labelmap_to_segmentation, rows_from_table, table_from_rows, volume_from_node
+from glymph_mrml import fill, labelmap_to_segmentation, rows_from_table, table_from_rows, volume_from_node
 
 SEGMENTS = {1: "EPVS", 2: "basal ganglia", 3: "centrum semiovale", 4: "midbrain"}
 COLOURS = {1: (0.9, 0.1, 0.1), 2: (0.95, 0.85, 0.2), 3: (0.2, 0.8, 0.9), 4: (0.6, 0.4, 0.9)}
@@ -69,15 +68,6 @@ def segment_labels(result: EPVSResult) -> Volume:
     return result.t1.with_data(combined)
 
 
-def lesion_rows(result: EPVSResult) -> list[dict[str, object]]:
-    rows = []
-    for lesion in result.lesions:
-        row = lesion.as_row()
-        row["region_name"] = REGIONS.get(lesion.region, "other")
-        rows.append({column: row[column] for column in LESION_COLUMNS})
-    return rows
-
-
 def summary_rows(result: EPVSResult) -> list[dict[str, object]]:
     return [
         {"Measure": key, "Value": float(value) if not isinstance(value, str) else value}
@@ -109,35 +99,31 @@ class EpvsNodeLogic:
 
     def show(self, result: EPVSResult, outputs: EpvsOutputs | None = None) -> EpvsOutputs:
         outputs = outputs or EpvsOutputs()
-        created = outputs.segmentation is None
-        outputs.segmentation = labelmap_to_segmentation(
-            segment_labels(result), SEGMENTS, self.scene, f"{result.subject} EPVS", COLOURS, outputs.segmentation
+        scene, created, base = self.scene, outputs.created, result.subject
+        outputs.segmentation = fill(
+            outputs.segmentation,
+            lambda n: labelmap_to_segmentation(segment_labels(result), SEGMENTS, scene, f"{base} EPVS", COLOURS, n),
+            created,
         )
-        if created:
-            outputs.created.append(outputs.segmentation.GetID())
         if outputs.segmentation.GetDisplayNode() is None:
             outputs.segmentation.CreateDefaultDisplayNodes()
         display = outputs.segmentation.GetDisplayNode()
         segmentation = outputs.segmentation.GetSegmentation()
-        for value, name in SEGMENTS.items():
+        for value, name in SEGMENTS.items():  # the regions are there to check, hidden by default
             segment_id = segmentation.GetSegmentIdBySegmentName(name)
             if segment_id and display is not None:
                 display.SetSegmentVisibility(segment_id, value == 1)
-        for name, rows, table_name in (
-            ("summary_table", summary_rows(result), "EPVS summary"),
-            ("lesion_table", lesion_rows(result), "EPVS lesions"),
-        ):
-            node = getattr(outputs, name)
-            made = node is None
-            if not rows:  # no lesion: keep the columns, no rows
-                rows_or_header = [{column: "" for column in LESION_COLUMNS}]
-                node = table_from_rows(rows_or_header, self.scene, f"{result.subject} {table_name}", node)
-                node.GetTable().SetNumberOfRows(0)
-            else:
-                node = table_from_rows(rows, self.scene, f"{result.subject} {table_name}", node)
-            setattr(outputs, name, node)
-            if made:
-                outputs.created.append(node.GetID())
+        outputs.summary_table = fill(
+            outputs.summary_table,
+            lambda n: table_from_rows(summary_rows(result), scene, f"{base} EPVS summary", n),
+            created,
+        )
+        lesions = [{column: row[column] for column in LESION_COLUMNS} for row in result.lesion_rows()]
+        outputs.lesion_table = fill(
+            outputs.lesion_table,
+            lambda n: table_from_rows(lesions, scene, f"{base} EPVS lesions", n, LESION_COLUMNS),
+            created,
+        )
         return outputs
 
     def run(

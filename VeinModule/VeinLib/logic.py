@@ -14,7 +14,7 @@ import numpy as np
 from glymph.errors import GlymphError
 from glymph.vein import VeinResult, run_vein
 from glymph.volume import Volume
-from glymph_mrml import labelmap_to_segmentation, table_from_rows, volume_from_node, volume_to_node
+from glymph_mrml import fill, labelmap_to_segmentation, table_from_rows, volume_from_node, volume_to_node
 
 CURVE_COLOURS = {"left": (0.2, 0.6, 1.0), "right": (1.0, 0.45, 0.2)}
 VEIN_COLUMNS = (
@@ -93,36 +93,30 @@ class VeinNodeLogic:
 
     def show(self, result: VeinResult, outputs: VeinOutputs | None = None) -> VeinOutputs:
         outputs = outputs or VeinOutputs()
-        outputs.minip = self._keep(
-            outputs,
-            outputs.minip,
-            lambda node: volume_to_node(result.minip, self.scene, f"{result.subject} MinIP", node),
-        )
+        scene, created, base = self.scene, outputs.created, result.subject
+        outputs.minip = fill(outputs.minip, lambda n: volume_to_node(result.minip, scene, f"{base} MinIP", n), created)
         names = {vein.id: vein_name(vein) for vein in result.veins}
         labels = result.minip.with_data(result.labels[:, :, None].astype(np.int16))
         colours = {vein.id: CURVE_COLOURS[vein.hemisphere] for vein in result.veins}
-        outputs.segmentation = self._keep(
-            outputs,
+        outputs.segmentation = fill(
             outputs.segmentation,
-            lambda node: labelmap_to_segmentation(labels, names, self.scene, f"{result.subject} veins", colours, node),
+            lambda n: labelmap_to_segmentation(labels, names, scene, f"{base} veins", colours, n),
+            created,
         )
         for curve in outputs.curves:  # curves of an earlier run are replaced
-            self.scene.RemoveNode(curve)
+            scene.RemoveNode(curve)
         outputs.curves = [self._curve(vein, result.level_z_mm) for vein in result.veins]
-        outputs.created += [curve.GetID() for curve in outputs.curves]
-        outputs.hemisphere_table = self._keep(
-            outputs,
+        created += [curve.GetID() for curve in outputs.curves]
+        outputs.hemisphere_table = fill(
             outputs.hemisphere_table,
-            lambda node: table_from_rows(
-                result.hemisphere_rows(), self.scene, f"{result.subject} veins per hemisphere", node
-            ),
+            lambda n: table_from_rows(result.hemisphere_rows(), scene, f"{base} veins per hemisphere", n),
+            created,
         )
-        rows = vein_rows(result) or [{column: "" for column in VEIN_COLUMNS}]
-        outputs.vein_table = self._keep(
-            outputs, outputs.vein_table, lambda node: table_from_rows(rows, self.scene, f"{result.subject} veins", node)
+        outputs.vein_table = fill(
+            outputs.vein_table,
+            lambda n: table_from_rows(vein_rows(result), scene, f"{base} veins", n, list(VEIN_COLUMNS)),
+            created,
         )
-        if not result.veins:
-            outputs.vein_table.GetTable().SetNumberOfRows(0)
         return outputs
 
     def run(
@@ -147,11 +141,3 @@ class VeinNodeLogic:
         display.SetSelectedColor(*CURVE_COLOURS[vein.hemisphere])
         display.SetPointLabelsVisibility(False)
         return curve
-
-    @staticmethod
-    def _keep(outputs: VeinOutputs, node, make):
-        created = node is None
-        node = make(node)
-        if created:
-            outputs.created.append(node.GetID())
-        return node

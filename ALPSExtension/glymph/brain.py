@@ -19,7 +19,8 @@ from __future__ import annotations
 import numpy as np
 
 from glymph.errors import GlymphError
-from glymph.inference import DEEPBET_BBOX, DEEPBET_BRAIN, load_torchscript, model_path, sha256
+from glymph.inference import DEEPBET_BBOX, DEEPBET_BRAIN, load_torchscript, model_path
+from glymph.outputs import sha256
 from glymph.volume import Volume, axis_codes, reoriented
 
 COARSE_SHAPE = (128, 128, 128)

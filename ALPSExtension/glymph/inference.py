@@ -7,7 +7,6 @@ model's name; the Python package that ships it. Every model has a card in ``glym
 
 from __future__ import annotations
 
-import hashlib
 import os
 import warnings
 from dataclasses import dataclass
@@ -63,10 +62,6 @@ def model_path(spec: ModelSpec, user_path: str | os.PathLike | None = None) -> P
         f"`pip install {spec.package or spec.name}`, put the file in {cache_dir() / spec.name}, "
         "or give its folder with --model-dir"
     )
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @lru_cache(maxsize=8)

@@ -171,7 +171,7 @@ class EPVSTest(ScriptedLoadableModuleTest):
         from glymph.preprocess import isotropic_grid, resample
         from glymph.registration import AffineMap
         from glymph.templates import mni152
-        from glymph_mrml import volume_to_node
+        from glymph_mrml import mask_to_node, volume_to_node
 
         self.delayDisplay("Inserting lesions into the MNI152 template")
         template = mni152()
@@ -182,9 +182,7 @@ class EPVSTest(ScriptedLoadableModuleTest):
         logic = EPVSLogic()
         parameters = logic.getParameterNode()
         parameters.t1Volume = volume_to_node(phantom.t1, slicer.mrmlScene, "EPVS phantom")
-        parameters.maskVolume = volume_to_node(
-            mask, slicer.mrmlScene, "EPVS phantom mask", class_name="vtkMRMLLabelMapVolumeNode"
-        )
+        parameters.maskVolume = mask_to_node(mask, slicer.mrmlScene, "EPVS phantom mask")
         result = logic.process(parameters)
         self.assertGreater(len(result.lesions), 0)
         self.assertEqual(parameters.segmentation.GetSegmentation().GetNumberOfSegments(), 4)

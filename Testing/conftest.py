@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -29,6 +30,11 @@ ITK_T1 = ITK_DATA / "KmeansTest_T1UCharRaw.nii.gz"
 
 
 TOOL_PACKAGES = {"dwi2tensor": "mrtrix3", "mrconvert": "mrtrix3", "cmake": "cmake"}
+
+
+def run_batch_script(script: Path, *args: object) -> subprocess.CompletedProcess:
+    """Run a module's batch script with this Python, as ``Slicer --python-script script -- args``."""
+    return subprocess.run([sys.executable, str(script), "--", *map(str, args)], capture_output=True, text=True)
 
 
 def require_tool(name: str) -> str:

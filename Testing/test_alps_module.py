@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -13,7 +11,7 @@ import pytest
 slicer = pytest.importorskip("slicer")
 
 from ALPSLib import AlpsNodeLogic, AlpsOptions, AlpsOutputs  # noqa: E402
-from conftest import ROOT  # noqa: E402
+from conftest import ROOT, run_batch_script  # noqa: E402
 
 from glymph.cli import main as glymph_main  # noqa: E402
 from glymph.dwi import read_dwi  # noqa: E402
@@ -148,11 +146,7 @@ def test_bad_inputs_are_clear_errors(module_run):
 def test_batch_script_writes_the_same_files_as_the_cli(noisy_phantom_files, cli_result, tmp_path):
     _, (image, _, _) = noisy_phantom_files
     out = tmp_path / "batch"
-    done = subprocess.run(
-        [sys.executable, str(BATCH), "--", image, "--out", str(out), "--frame", "anatomical", "-q"],
-        capture_output=True,
-        text=True,
-    )
+    done = run_batch_script(BATCH, image, "--out", str(out), "--frame", "anatomical", "-q")
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in out.iterdir()) == sorted(
         ["alps.csv", "alps.json", "rois.mrk.json", "rois.nii.gz", "tensor.nii.gz", "fa.nii.gz", "qc_alps.png"]
@@ -163,11 +157,7 @@ def test_batch_script_writes_the_same_files_as_the_cli(noisy_phantom_files, cli_
 
 
 def test_batch_script_fails_cleanly(tmp_path):
-    done = subprocess.run(
-        [sys.executable, str(BATCH), "--", str(tmp_path / "none.nii.gz"), "--out", str(tmp_path / "out")],
-        capture_output=True,
-        text=True,
-    )
+    done = run_batch_script(BATCH, str(tmp_path / "none.nii.gz"), "--out", str(tmp_path / "out"))
     assert done.returncode == 2
     assert done.stderr.strip().endswith("(check the path)") and "Traceback" not in done.stderr
     assert not (tmp_path / "out").exists()

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import csv
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 slicer = pytest.importorskip("slicer")
 
-from conftest import ROOT  # noqa: E402
+from conftest import ROOT, run_batch_script  # noqa: E402
 from EPVSLib import EpvsNodeLogic, EpvsOptions  # noqa: E402
 from EPVSLib.logic import lesion_centroid  # noqa: E402
 
@@ -104,20 +102,8 @@ def test_bad_inputs(module_run):
 
 def test_batch_script_writes_the_same_files_as_the_cli(files):
     out = files / "batch"
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(BATCH),
-            "--",
-            str(files / "t1.nii.gz"),
-            "--mask",
-            str(files / "mask.nii.gz"),
-            "--out",
-            str(out),
-            "-q",
-        ],
-        capture_output=True,
-        text=True,
+    done = run_batch_script(
+        BATCH, str(files / "t1.nii.gz"), "--mask", str(files / "mask.nii.gz"), "--out", str(out), "-q"
     )
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in (files / "cli").iterdir())
@@ -128,11 +114,7 @@ def test_batch_script_writes_the_same_files_as_the_cli(files):
 
 
 def test_batch_script_fails_cleanly(tmp_path):
-    done = subprocess.run(
-        [sys.executable, str(BATCH), "--", str(tmp_path / "none.nii.gz"), "--out", str(tmp_path / "out")],
-        capture_output=True,
-        text=True,
-    )
+    done = run_batch_script(BATCH, str(tmp_path / "none.nii.gz"), "--out", str(tmp_path / "out"))
     assert done.returncode == 2
     assert "T1 not found" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "out").exists()

@@ -73,6 +73,12 @@ class AlpsIndex:
         }
 
 
+def check_frame(frame: str) -> None:
+    """Fail on a frame name other than ``FRAMES``."""
+    if frame not in FRAMES:
+        raise GlymphError(f"unknown frame '{frame}'; choose 'image' or 'anatomical'")
+
+
 def alps_index(
     tensor: np.ndarray,
     fa: np.ndarray,
@@ -86,8 +92,7 @@ def alps_index(
     For ``frame='anatomical'``, ``axes`` (3x3) holds the anatomical x, y, z axes as RAS columns
     (the rotation part of the template-to-subject registration); tensors are rotated into them.
     """
-    if frame not in FRAMES:
-        raise GlymphError(f"unknown frame '{frame}'; choose 'image' or 'anatomical'")
+    check_frame(frame)
     if frame == "anatomical" and axes is None:
         raise GlymphError("the anatomical frame needs the registration's rotation")
     xx, yy, zz = FSL_ORDER.index("xx"), FSL_ORDER.index("yy"), FSL_ORDER.index("zz")

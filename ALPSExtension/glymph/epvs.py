@@ -11,7 +11,6 @@ Regional fractions: EPVS volume in a region / that region's volume, and / the br
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -51,33 +50,31 @@ class EPVSResult:
     brain_source: dict
 
     @property
-    def voxel_volume_mm3(self) -> float:
-        return float(abs(np.linalg.det(self.grid_t1.affine[:3, :3])))
-
-    @property
     def brain_volume_mm3(self) -> float:
-        return float(self.brain.sum()) * self.voxel_volume_mm3
+        return float(self.brain.sum()) * self.grid_t1.voxel_volume_mm3
 
     def region_volume_mm3(self, label: int) -> float:
-        return float((self.regions == label).sum()) * self.voxel_volume_mm3
+        return float((self.regions == label).sum()) * self.grid_t1.voxel_volume_mm3
 
     def summary(self) -> dict[str, object]:
         """One row: subject, count, total volume, then per region count, volume and fractions."""
         total = sum(lesion.volume_mm3 for lesion in self.lesions)
+        brain_volume = self.brain_volume_mm3
+        region_volumes = {label: self.region_volume_mm3(label) for label in REGIONS}
         row: dict[str, object] = {"subject": self.subject, "count": len(self.lesions), "total_volume_mm3": total}
         for label, name in REGIONS.items():
             short = SHORT[name]
             in_region = [lesion for lesion in self.lesions if lesion.region == label]
             volume = sum(lesion.volume_mm3 for lesion in in_region)
-            region_volume = self.region_volume_mm3(label)
+            region_volume = region_volumes[label]
             row[f"count_{short}"] = len(in_region)
             row[f"volume_{short}_mm3"] = volume
             row[f"fraction_{short}_of_region"] = volume / region_volume if region_volume else float("nan")
-            row[f"fraction_{short}_of_brain"] = volume / self.brain_volume_mm3
-        row["fraction_of_brain"] = total / self.brain_volume_mm3
-        row["brain_volume_mm3"] = self.brain_volume_mm3
+            row[f"fraction_{short}_of_brain"] = volume / brain_volume
+        row["fraction_of_brain"] = total / brain_volume
+        row["brain_volume_mm3"] = brain_volume
         for label, name in REGIONS.items():
-            row[f"region_{SHORT[name]}_mm3"] = self.region_volume_mm3(label)
+            row[f"region_{SHORT[name]}_mm3"] = region_volumes[label]
         return row
 
     def lesion_rows(self) -> list[dict[str, object]]:
@@ -149,7 +146,7 @@ def run_epvs(
             raise GlymphError("the mask is on another grid than the T1; resample it onto the T1 grid first")
         mask = Volume(np.asarray(mask.data) > 0, mask.affine)
         brain_source = {"name": "given"}
-    brain_mm3 = float(np.asarray(mask.data, bool).sum()) * float(abs(np.linalg.det(t1.affine[:3, :3])))
+    brain_mm3 = float(np.asarray(mask.data, bool).sum()) * t1.voxel_volume_mm3
     if not BRAIN_VOLUME_RANGE_MM3[0] <= brain_mm3 <= BRAIN_VOLUME_RANGE_MM3[1]:
         raise GlymphError(
             f"the brain mask holds {brain_mm3 / 1000:.0f} cm^3, not an adult brain (500-2500 cm^3); is this a T1 of a head, and the mask right?"
@@ -223,9 +220,9 @@ def write_epvs(
 ) -> Path:
     """Write the EPVS result files (``EPVS_FILES``) into ``out``, atomically."""
     from glymph.image_io import write_nifti
-    from glymph.outputs import atomic_out_dir, sidecar, write_csv
+    from glymph.outputs import atomic_out_dir, write_csv, write_sidecar
     from glymph.qc import epvs_qc_figure
-    from glymph.templates import TEMPLATE_NAME, mni152
+    from glymph.templates import template_provenance
 
     started = time.perf_counter() if started is None else started
     with step(f"writing results to {out}"), atomic_out_dir(out, EPVS_FILES, force) as tmp:
@@ -242,11 +239,9 @@ def write_epvs(
             "analysis_spacing_mm": ANALYSIS_SPACING_MM,
             "with_t2": result.with_t2,
         }
-        models = {
-            "brain_extraction": result.brain_source,
-            "template": {"name": TEMPLATE_NAME, "sha256": mni152().checksum},
-        }
-        document = sidecar(
+        models = {"brain_extraction": result.brain_source, "template": template_provenance()}
+        write_sidecar(
+            tmp / "epvs.json",
             "epvs",
             started,
             inputs,
@@ -266,5 +261,4 @@ def write_epvs(
             },
             registration=result.registration.as_dict(),
         )
-        (tmp / "epvs.json").write_text(json.dumps(document, indent=2, default=float))
     return Path(out)

@@ -54,7 +54,7 @@ def agreement(predicted: Volume, reference: Volume) -> Agreement:
     pred = np.asarray(predicted.data) > 0
     ref = np.asarray(reference.data) > 0
     overlap = float(np.logical_and(pred, ref).sum())
-    voxel = float(abs(np.linalg.det(predicted.affine[:3, :3])))
+    voxel = predicted.voxel_volume_mm3
     ref_labels, n_ref = label_components(ref)
     pred_labels, n_pred = label_components(pred)
     found = np.unique(ref_labels[pred & ref]).size

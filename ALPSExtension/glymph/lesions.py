@@ -70,7 +70,7 @@ def measure_lesions(labels: np.ndarray, grid: Volume, regions: np.ndarray | None
     """Measures of every component of a label map on ``grid`` (see the module docstring)."""
     from scipy import ndimage
 
-    voxel_volume = float(abs(np.linalg.det(grid.affine[:3, :3])))
+    voxel_volume = grid.voxel_volume_mm3
     voxel_edge = float(np.cbrt(voxel_volume))
     lesions = []
     for index, found in enumerate(ndimage.find_objects(labels), start=1):

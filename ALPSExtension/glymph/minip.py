@@ -112,7 +112,8 @@ def analysis_level(axial: Volume, brain: np.ndarray, slab_mm: float) -> tuple[in
     dz = float(axial.spacing[2])
     inner = ndimage.binary_erosion(brain, iterations=max(round(3 / axial.spacing[0]), 1))
     threshold = np.percentile(data[brain], 90)
-    x = axial.voxel_centres()[..., 0]
+    i, j, k = np.ogrid[: axial.shape[0], : axial.shape[1], : axial.shape[2]]
+    x = axial.affine[0, 0] * i + axial.affine[0, 1] * j + axial.affine[0, 2] * k + axial.affine[0, 3]  # RAS x only
     centre_x = float(np.median(x[brain]))
     ventricles = inner & (data > threshold) & (np.abs(x - centre_x) < 25)
     area = brain.sum(axis=(0, 1)).astype(float)

@@ -70,14 +70,22 @@ def write_csv(path: Path, rows: list[dict], columns: list[str] | None = None) ->
         writer.writerows(rows)
 
 
-def sidecar(
-    command: str, started: float, inputs: dict | None, parameters: dict | None, models: dict | None = None, **results
-) -> dict:
-    """The JSON sidecar of a result folder: command, time stamp, inputs (paths, SHA-256), parameters,
-    the results, software versions, models used (name, files, checksums) and the time taken."""
+def write_sidecar(
+    path: Path,
+    command: str,
+    started: float,
+    inputs: dict | None,
+    parameters: dict | None,
+    models: dict | None = None,
+    **results,
+) -> None:
+    """Write the JSON sidecar of a result folder: command, time stamp, inputs (paths, SHA-256),
+    parameters, the results, software versions, models used (name, files, checksums) and the time
+    taken. Not atomic on its own (write it inside ``atomic_out_dir``)."""
+    import json
     import time
 
-    return {
+    document = {
         "command": command,
         "created": timestamp(),
         "inputs": inputs or {},
@@ -87,6 +95,7 @@ def sidecar(
         "models": models or {},
         "time_s": round(time.perf_counter() - started, 2),
     }
+    Path(path).write_text(json.dumps(document, indent=2, default=float))
 
 
 def write_table(rows: list[dict], path: Path, extra: dict | None = None) -> None:

@@ -7,7 +7,6 @@ both frames); ``alps_from_rois`` recomputes the index from moved ROIs without re
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from glymph.alps import CSV_COLUMNS, AlpsIndex, alps_index
+from glymph.alps import CSV_COLUMNS, AlpsIndex, alps_index, check_frame
 from glymph.dwi import DWI
 from glymph.errors import GlymphError
 from glymph.progress import step
@@ -202,8 +201,7 @@ def alps_from_dti(
     """
     import logging
 
-    if frame not in ("image", "anatomical"):
-        raise GlymphError(f"unknown frame '{frame}'; choose 'image' or 'anatomical'")
+    check_frame(frame)
     mni_rois = None if rois is not None else builtin_roi_set(roi_set, roi_diameter_mm)
     try:
         registration: Registration | None = register_dti(dti, contrast, b0)
@@ -235,8 +233,7 @@ def run_alps(
     mask_source: str | None = None,
 ) -> AlpsResult:
     """DTI-ALPS from a DWI: tensor fit (``fit_dti``), then ``alps_from_dti``."""
-    if frame not in ("image", "anatomical"):
-        raise GlymphError(f"unknown frame '{frame}'; choose 'image' or 'anatomical'")
+    check_frame(frame)
     dti = fit_dti(dwi, mask, max_b, mask_source=mask_source)
     return alps_from_dti(
         dti,
@@ -250,12 +247,6 @@ def run_alps(
     )
 
 
-def _template_model() -> dict:
-    from glymph.templates import TEMPLATE_NAME, mni152
-
-    return {"template": {"name": TEMPLATE_NAME, "sha256": mni152().checksum}}
-
-
 def write_dti(
     dti: DTIResult,
     out: str | os.PathLike,
@@ -267,7 +258,7 @@ def write_dti(
 ) -> Path:
     """Write tensor, FA, MD, colour-FA and mask NIfTIs and ``dti.json`` into ``out``."""
     from glymph.image_io import write_nifti, write_rgb_nifti
-    from glymph.outputs import atomic_out_dir, sidecar
+    from glymph.outputs import atomic_out_dir, write_sidecar
 
     started = time.perf_counter() if started is None else started
     with step(f"writing results to {out}"), atomic_out_dir(out, DTI_FILES, force) as tmp:
@@ -276,9 +267,7 @@ def write_dti(
         write_nifti(dti.md(), tmp / "md.nii.gz")
         write_rgb_nifti(dti.colour_fa(), tmp / "colour_fa.nii.gz")
         write_nifti(dti.mask, tmp / "mask.nii.gz", np.uint8)
-        (tmp / "dti.json").write_text(
-            json.dumps(sidecar("dti", started, inputs, parameters, dti=dti.describe()), indent=2)
-        )
+        write_sidecar(tmp / "dti.json", "dti", started, inputs, parameters, dti=dti.describe())
     return Path(out)
 
 
@@ -306,8 +295,9 @@ def write_alps(
     ``fa.nii.gz`` and ``qc_alps.png`` into ``out`` (atomically)."""
     from glymph.image_io import write_nifti
     from glymph.markups import write_markups
-    from glymph.outputs import atomic_out_dir, sidecar, write_csv
+    from glymph.outputs import atomic_out_dir, write_csv, write_sidecar
     from glymph.qc import alps_qc_figure
+    from glymph.templates import template_provenance
 
     started = time.perf_counter() if started is None else started
     with step(f"writing results to {out}"), atomic_out_dir(out, ALPS_FILES, force) as tmp:
@@ -340,7 +330,6 @@ def write_alps(
             },
             "csv_columns": ["subject", *CSV_COLUMNS],
         }
-        (tmp / "alps.json").write_text(
-            json.dumps(sidecar("alps", started, inputs, parameters, _template_model(), **results), indent=2)
-        )
+        models = {"template": template_provenance()}
+        write_sidecar(tmp / "alps.json", "alps", started, inputs, parameters, models, **results)
     return Path(out)

@@ -40,3 +40,8 @@ def mni152() -> Template:
         maps[name] = Volume(np.asarray(img.dataobj, dtype=np.float32) / 255.0, np.asarray(img.affine, dtype=np.float64))
     mask = maps["brain_mask"]
     return Template(maps["t1"], maps["gm"], maps["wm"], Volume(mask.data > 0.5, mask.affine), digest.hexdigest())
+
+
+def template_provenance() -> dict:
+    """The template's name and checksum, as recorded in result sidecars."""
+    return {"name": TEMPLATE_NAME, "sha256": mni152().checksum}

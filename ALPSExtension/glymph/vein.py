@@ -12,7 +12,6 @@ A 2D MinIP (one slice) can be the input instead of the SWI: it is analysed as is
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -40,6 +39,12 @@ VEIN_FILES = (
 HEMISPHERES = ("left", "right")
 
 
+def plane_affine(affine: np.ndarray) -> np.ndarray:
+    """3x3 pixel (i, j) -> RAS (x, y) mm of the axial plane of a 4x4 voxel-to-RAS ``affine``."""
+    a = affine
+    return np.array([[a[0, 0], a[0, 1], a[0, 3]], [a[1, 0], a[1, 1], a[1, 3]], [0.0, 0.0, 1.0]])
+
+
 @dataclass(frozen=True)
 class VeinResult:
     subject: str
@@ -57,8 +62,7 @@ class VeinResult:
     @property
     def plane_affine(self) -> np.ndarray:
         """3x3 pixel (i, j) -> RAS (x, y) mm of the MinIP plane."""
-        a = self.minip.affine
-        return np.array([[a[0, 0], a[0, 1], a[0, 3]], [a[1, 0], a[1, 1], a[1, 3]], [0.0, 0.0, 1.0]])
+        return plane_affine(self.minip.affine)
 
     def hemisphere_rows(self) -> list[dict[str, object]]:
         """One row per hemisphere: count, mean and median diameter and tortuosity."""
@@ -149,7 +153,7 @@ def run_vein(
                 None,
             )
         else:
-            slab_slices(axial, slab_mm)
+            half = slab_slices(axial, slab_mm) // 2
             k, reason = (
                 (slice_at(axial, slab_center_mm), "given (--slab-center-mm)")
                 if slab_center_mm is not None
@@ -159,29 +163,22 @@ def run_vein(
             # and scalp (and their veins) never darken it
             filled = axial.with_data(np.where(brain, axial.data, np.float32(np.median(np.asarray(axial.data)[brain]))))
             minip = minip_slice(filled, k, slab_mm)
-            half = slab_slices(axial, slab_mm) // 2
             brain_plane = brain[:, :, k - half : k + half + 1].any(axis=2)
             volume = sliding_minip(axial, slab_mm)
     plane_volume = Volume(
         minip[:, :, None].astype(np.float32),
         axial.affine @ np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, k], [0, 0, 0, 1.0]]),
     )
-    plane_affine = np.array(
-        [
-            [axial.affine[0, 0], 0, plane_volume.affine[0, 3]],
-            [0, axial.affine[1, 1], plane_volume.affine[1, 3]],
-            [0, 0, 1.0],
-        ]
-    )
+    plane = plane_affine(plane_volume.affine)
     median = float(np.median(minip[brain_plane])) if brain_plane.any() else 0.0
     if median <= 0:
         raise GlymphError("the MinIP is empty inside the brain; check the image and the mask")
     with step(f"mid-line and vein segmentation ({method})"):
-        midline = find_midline(minip, brain_plane, plane_affine)
-        spacing = float(np.sqrt(abs(np.linalg.det(plane_affine[:2, :2]))))
+        midline = find_midline(minip, brain_plane, plane)
+        spacing = float(np.sqrt(abs(np.linalg.det(plane[:2, :2]))))
         segmentation = segmenter(VeinInputs(minip / median, brain_plane, spacing))
     with step("vein morphometry"):
-        labels, veins = measure_veins(segmentation, plane_affine, midline.side)
+        labels, veins = measure_veins(segmentation, plane, midline.side)
     level_z = float(plane_volume.affine[2, 3])
     return VeinResult(
         subject, plane_volume, volume, labels, brain_plane, veins, midline, level_z, reason, slab_mm, method
@@ -231,7 +228,7 @@ def write_vein(
     import matplotlib.pyplot as plt
 
     from glymph.image_io import write_nifti
-    from glymph.outputs import atomic_out_dir, sidecar, write_csv
+    from glymph.outputs import atomic_out_dir, write_csv, write_sidecar
     from glymph.qc import vein_qc_figure
 
     started = time.perf_counter() if started is None else started
@@ -252,7 +249,8 @@ def write_vein(
         top = float(np.percentile(brain_values, 99.5)) if brain_values.size else None
         plt.imsave(tmp / "minip.png", minip_png_array(result.minip.data[:, :, 0]), cmap="gray", vmin=0, vmax=top)
         vein_qc_figure(result, tmp / "qc_vein.png")
-        document = sidecar(
+        write_sidecar(
+            tmp / "vein.json",
             "vein",
             started,
             inputs,
@@ -271,5 +269,4 @@ def write_vein(
                 "minip.png": "subject's right on the left, anterior at the top (for Labelme)",
             },
         )
-        (tmp / "vein.json").write_text(json.dumps(document, indent=2, default=float))
     return Path(out)

@@ -31,7 +31,7 @@ class Volume:
             raise GlymphError(f"expected a 3D or 4D image, got {self.data.ndim} dimensions")
         if self.affine.shape != (4, 4) or not np.all(np.isfinite(self.affine)):
             raise GlymphError("the image orientation (affine) is missing or not finite; fix its header")
-        if abs(np.linalg.det(self.affine[:3, :3])) < 1e-9:
+        if self.voxel_volume_mm3 < 1e-9:
             raise GlymphError("the image orientation (affine) is singular; fix its header")
 
     @property
@@ -43,6 +43,11 @@ class Volume:
     def spacing(self) -> np.ndarray:
         """Voxel size along i, j, k in mm."""
         return np.linalg.norm(self.affine[:3, :3], axis=0)
+
+    @property
+    def voxel_volume_mm3(self) -> float:
+        """Volume of one voxel in mm^3 (correct for oblique and sheared grids)."""
+        return float(abs(np.linalg.det(self.affine[:3, :3])))
 
     @property
     def rotation(self) -> np.ndarray:

@@ -12,7 +12,7 @@ from glymph_mrml.markups import rois_from_markups_node, rois_to_markups_node
 from glymph_mrml.outputs import fill
 from glymph_mrml.segmentations import labelmap_to_segmentation, segmentation_to_labelmap
 from glymph_mrml.tables import rows_from_table, table_from_rows
-from glymph_mrml.volumes import volume_from_node, volume_to_node
+from glymph_mrml.volumes import mask_to_node, volume_from_node, volume_to_node
 
 __all__ = [
     "dti_maps_with_slicer",
@@ -20,6 +20,7 @@ __all__ = [
     "dwi_to_node",
     "fill",
     "labelmap_to_segmentation",
+    "mask_to_node",
     "rois_from_markups_node",
     "rois_to_markups_node",
     "rows_from_table",

@@ -77,3 +77,9 @@ def volume_to_node(volume: Volume, scene, name: str, node=None, class_name: str 
     if node.GetDisplayNode() is None:
         node.CreateDefaultDisplayNodes()
     return node
+
+
+def mask_to_node(mask: Volume, scene, name: str):
+    """A new label map node holding a brain mask (1 inside, 0 outside) with its geometry."""
+    binary = mask.with_data((np.asarray(mask.data) > 0).astype(np.uint8))
+    return volume_to_node(binary, scene, name, class_name="vtkMRMLLabelMapVolumeNode")

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from glymph.epvs import LESION_COLUMNS as CSV_LESION_COLUMNS
 from glymph.epvs import EPVSResult, run_epvs
 from glymph.errors import GlymphError
 from glymph.volume import Volume
@@ -19,17 +20,7 @@ from glymph_mrml import fill, labelmap_to_segmentation, rows_from_table, table_f
 
 SEGMENTS = {1: "EPVS", 2: "basal ganglia", 3: "centrum semiovale", 4: "midbrain"}
 COLOURS = {1: (0.9, 0.1, 0.1), 2: (0.95, 0.85, 0.2), 3: (0.2, 0.8, 0.9), 4: (0.6, 0.4, 0.9)}
-LESION_COLUMNS = (
-    "id",
-    "region_name",
-    "volume_mm3",
-    "length_mm",
-    "max_diameter_mm",
-    "centroid_x",
-    "centroid_y",
-    "centroid_z",
-    "n_voxels",
-)
+LESION_COLUMNS = tuple(c for c in CSV_LESION_COLUMNS if c not in ("subject", "region"))  # of the lesion table
 
 
 @dataclass(frozen=True)

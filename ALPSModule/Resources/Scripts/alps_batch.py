@@ -24,24 +24,17 @@ def _make_importable() -> None:
 
 
 def work(args, scene) -> None:
-    import numpy as np
     from ALPSLib import AlpsNodeLogic, AlpsOptions
 
     from glymph.cli import alps_provenance, alps_subject, read_alps_request, report
     from glymph.pipeline import write_alps
-    from glymph_mrml import dwi_to_node, rois_to_markups_node, volume_to_node
+    from glymph_mrml import dwi_to_node, mask_to_node, rois_to_markups_node
 
     started = time.perf_counter()
     dwi, mask, rois = read_alps_request(args)
     subject = alps_subject(args)
     dwi_node = dwi_to_node(dwi, scene, subject)
-    mask_node = (
-        volume_to_node(
-            mask.with_data(mask.data.astype(np.uint8)), scene, f"{subject} mask", class_name="vtkMRMLLabelMapVolumeNode"
-        )
-        if mask
-        else None
-    )
+    mask_node = mask_to_node(mask, scene, f"{subject} mask") if mask is not None else None
     markups_node = rois_to_markups_node(rois, scene, f"{subject} ROIs") if rois else None
     options = AlpsOptions(
         roi_set=args.roi_set or "chen2025",

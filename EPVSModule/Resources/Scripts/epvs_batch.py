@@ -24,27 +24,17 @@ def _make_importable() -> None:
 
 
 def work(args, scene) -> None:
-    import numpy as np
     from EPVSLib import EpvsNodeLogic, EpvsOptions
 
     from glymph.cli import epvs_provenance, read_epvs_request, report_epvs
     from glymph.epvs import write_epvs
-    from glymph_mrml import volume_to_node
+    from glymph_mrml import mask_to_node, volume_to_node
 
     started = time.perf_counter()
     t1, t2, mask, subject = read_epvs_request(args)
     t1_node = volume_to_node(t1, scene, subject)
     t2_node = volume_to_node(t2, scene, f"{subject} T2") if t2 is not None else None
-    mask_node = (
-        volume_to_node(
-            mask.with_data((mask.data > 0).astype(np.uint8)),
-            scene,
-            f"{subject} mask",
-            class_name="vtkMRMLLabelMapVolumeNode",
-        )
-        if mask is not None
-        else None
-    )
+    mask_node = mask_to_node(mask, scene, f"{subject} mask") if mask is not None else None
     options = EpvsOptions(method=args.method, min_length_mm=args.min_length_mm, subject=subject)
     result, _ = EpvsNodeLogic(scene).run(t1_node, options, t2_node, mask_node, model_dir=args.model_dir)
     inputs, parameters = epvs_provenance(args)

@@ -24,26 +24,16 @@ def _make_importable() -> None:
 
 
 def work(args, scene) -> None:
-    import numpy as np
     from VeinLib import VeinNodeLogic, VeinOptions
 
     from glymph.cli import read_vein_request, report_vein, vein_provenance
     from glymph.vein import write_vein
-    from glymph_mrml import volume_to_node
+    from glymph_mrml import mask_to_node, volume_to_node
 
     started = time.perf_counter()
     swi, mask, subject = read_vein_request(args)
     swi_node = volume_to_node(swi, scene, subject)
-    mask_node = (
-        volume_to_node(
-            mask.with_data((mask.data > 0).astype(np.uint8)),
-            scene,
-            f"{subject} mask",
-            class_name="vtkMRMLLabelMapVolumeNode",
-        )
-        if mask is not None
-        else None
-    )
+    mask_node = mask_to_node(mask, scene, f"{subject} mask") if mask is not None else None
     options = VeinOptions(slab_mm=args.slab_mm, slab_center_mm=args.slab_center_mm, method=args.method, subject=subject)
     result, _ = VeinNodeLogic(scene).run(swi_node, options, mask_node)
     inputs, parameters = vein_provenance(args)

@@ -7,6 +7,7 @@ image (an exact permutation), so the result does not depend on the scan's storag
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -130,6 +131,22 @@ ADVICE = {
 }
 
 
+@contextmanager
+def _one_thread():
+    """Run SimpleITK single-threaded: ITK adds per-thread partial sums (image moments, the metric)
+    in the order the threads finish, so with two threads the same registration gave transforms up
+    to 4 mm apart on a 1 mm head. A cluster runs one subject per core anyway; the cost here is
+    1.9 -> 3.2 s for the ALPS registration."""
+    import SimpleITK as sitk
+
+    threads = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
+    try:
+        yield
+    finally:
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
+
+
 def register_to_mni(image: Volume, brain_mask: Volume, contrast: str = "fa") -> Registration:
     """Affine registration of a subject FA (``contrast='fa'``, to the template white matter map),
     b0 (``'b0'``) or T1 (``'t1'``, both to the template T1) to MNI152, by Mattes mutual information.
@@ -148,15 +165,16 @@ def register_to_mni(image: Volume, brain_mask: Volume, contrast: str = "fa") -> 
     masked = image.with_data(np.where(brain_mask.data, image.data, 0.0).astype(np.float32))
     moving = to_sitk(reoriented(masked, "RAS"))
 
-    rigid = sitk.CenteredTransformInitializer(
-        fixed, moving, sitk.Euler3DTransform(), sitk.CenteredTransformInitializerFilter.MOMENTS
-    )
-    _run(fixed, fixed_mask, moving, rigid, shrink=[4, 2], smooth=[2.0, 1.0])
-    affine = sitk.AffineTransform(3)
-    affine.SetCenter(rigid.GetCenter())
-    affine.SetMatrix(rigid.GetMatrix())
-    affine.SetTranslation(rigid.GetTranslation())
-    metric = _run(fixed, fixed_mask, moving, affine, shrink=[4, 2, 1], smooth=[2.0, 1.0, 0.0])
+    with _one_thread():
+        rigid = sitk.CenteredTransformInitializer(
+            fixed, moving, sitk.Euler3DTransform(), sitk.CenteredTransformInitializerFilter.MOMENTS
+        )
+        _run(fixed, fixed_mask, moving, rigid, shrink=[4, 2], smooth=[2.0, 1.0])
+        affine = sitk.AffineTransform(3)
+        affine.SetCenter(rigid.GetCenter())
+        affine.SetMatrix(rigid.GetMatrix())
+        affine.SetTranslation(rigid.GetTranslation())
+        metric = _run(fixed, fixed_mask, moving, affine, shrink=[4, 2, 1], smooth=[2.0, 1.0, 0.0])
 
     transform = AffineMap(_affine_from_sitk(affine))
     registration = Registration(transform, contrast, *_quality(masked, brain_mask, target, transform), metric)
@@ -172,10 +190,11 @@ def register_rigid(moving: Volume, fixed: Volume, fixed_mask: Volume | None = No
     fixed_image = to_sitk(reoriented(fixed, "RAS"))
     moving_image = to_sitk(reoriented(moving, "RAS"))
     mask = _sitk_mask(reoriented(fixed_mask, "RAS")) if fixed_mask is not None else None
-    rigid = sitk.CenteredTransformInitializer(
-        fixed_image, moving_image, sitk.Euler3DTransform(), sitk.CenteredTransformInitializerFilter.GEOMETRY
-    )
-    _run(fixed_image, mask, moving_image, rigid, shrink=[4, 2, 1], smooth=[2.0, 1.0, 0.0])
+    with _one_thread():
+        rigid = sitk.CenteredTransformInitializer(
+            fixed_image, moving_image, sitk.Euler3DTransform(), sitk.CenteredTransformInitializerFilter.GEOMETRY
+        )
+        _run(fixed_image, mask, moving_image, rigid, shrink=[4, 2, 1], smooth=[2.0, 1.0, 0.0])
     return AffineMap(_affine_from_sitk(rigid))
 
 

@@ -14,7 +14,7 @@ def test_every_public_name_resolves():
 
 
 def test_import_glymph_does_not_load_heavy_packages():
-    code = "import sys, glymph; print(sorted(m for m in ('numpy', 'scipy', 'torch', 'skan', 'SimpleITK') if m in sys.modules))"
+    code = "import sys, glymph; print(sorted(m for m in ('numpy', 'scipy', 'torch', 'skimage', 'SimpleITK') if m in sys.modules))"
     assert (
         subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
     )

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import require_module
 from skimage.draw import disk
 
 from glymph.errors import GlymphError
 from glymph.midline import find_midline
 from glymph.vein import run_vein
-from glymph.vein_morphometry import measure_veins
+from glymph.vein_morphometry import measure_veins, skeleton_branches
 from glymph.vein_phantom import swi_phantom
 from glymph.volume import Volume, reoriented
 
@@ -158,3 +159,23 @@ def test_morphometry_of_drawn_shapes():
     assert arc.tortuosity == pytest.approx((np.pi / 2) / np.sqrt(2), abs=0.02)  # arc / chord of a quarter circle
     assert arc.tortuosity_vmtk == pytest.approx(arc.tortuosity - 1)
     assert arc.diameter_mm == pytest.approx(2.0, rel=0.1) and arc.hemisphere == "right"
+
+
+def test_skeleton_branches_match_skan():
+    """glymph's branch split (written to avoid skan's per-process numba compilation) against skan
+    itself, on the skeletons of random blobs: branches, loops and clustered junctions."""
+    skan = require_module("skan")
+    from skimage.filters import gaussian
+    from skimage.morphology import skeletonize
+
+    for seed in range(6):
+        blobs = gaussian(np.random.default_rng(seed).random((120, 140)), 3) > 0.5
+        skeleton = np.pad(skeletonize(blobs), ((0, 14), (0, 0)))
+        diamond = np.add.outer(np.abs(np.arange(-5, 6)), np.abs(np.arange(-5, 6))) == 5
+        skeleton[-12:-1, 10:21] |= diamond  # a closed loop: no end point, no junction
+        coords, branches = skeleton_branches(skeleton)
+        reference = skan.Skeleton(skeleton)
+        assert np.array_equal(coords, reference.coordinates)
+        ours = sorted(min(tuple(b), tuple(b[::-1])) for b in branches)  # each branch's pixels, either direction
+        theirs = sorted(min(tuple(p), tuple(p[::-1])) for p in map(reference.path, range(reference.n_paths)))
+        assert len(ours) > 5 and ours == theirs

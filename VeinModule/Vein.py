@@ -41,8 +41,8 @@ class Vein(ScriptedLoadableModule):
             "number. See the <a href='https://github.com/glymph-project/glymph'>glymph documentation</a>."
         )
         self.parent.acknowledgementText = _(
-            "Definitions after the SCV study (MinIP of SWI, Labelme annotations, DeepLabV3+ segmentation). Skeleton "
-            "analysis with skan (Nunez-Iglesias et al. 2018) and scikit-image."
+            "Definitions after the SCV study (MinIP of SWI, Labelme annotations, DeepLabV3+ segmentation). Skeletons "
+            "with scikit-image, split into branches as skan (Nunez-Iglesias et al. 2018) does."
         )
 
 

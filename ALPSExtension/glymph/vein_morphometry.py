@@ -3,7 +3,7 @@
 Definitions (SCV study; mm on the MinIP plane):
 
 * a vein is an 8-connected component of the segmentation; its centreline is its skeleton
-  (scikit-image), analysed as a graph of branches with skan; each branch's pixel path is
+  (scikit-image), split into branches at end points and junctions as skan does; each branch's pixel path is
   smoothed (Gaussian, sd 1.5 pixels, ends kept) before its length is summed, which removes most
   of the up-to-8 % excess of 8-connected staircase paths;
 * branching veins: the **main trunk** is the longest path between two end points of the
@@ -20,7 +20,6 @@ Components whose trunk is shorter than ``min_length_mm`` are dropped (dots and f
 from __future__ import annotations
 
 import itertools
-import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -86,6 +85,54 @@ def _trunk(graph) -> list[int]:
     return best_path
 
 
+def skeleton_branches(skeleton: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Pixel coordinates (n, 2) of a 2D skeleton's pixels and its branches, each an array of
+    indices into those coordinates, in order along the branch.
+
+    A branch runs from an end point or junction (a pixel whose 8-neighbour count is not 2) through
+    pixels with two neighbours to the next end point or junction; a closed loop with neither is one
+    branch that starts and ends on the same pixel. Touching junction pixels are first linked only
+    by their minimum spanning tree, so a junction is one node, not a triangle of tiny branches.
+    This is skan's decomposition (the tests compare the two); it is written here because skan
+    compiles its graph classes with numba in every new process, 3-5 s, more than the whole vein
+    analysis.
+    """
+    from scipy.sparse import csgraph, csr_matrix
+    from skimage.graph import pixel_graph
+
+    graph, pixels = pixel_graph(skeleton.astype(bool), connectivity=2)
+    coords = np.column_stack(np.unravel_index(pixels, skeleton.shape))
+    junction = np.diff(graph.indptr) > 2
+    edges = graph.tocoo()
+    between = junction[edges.row] & junction[edges.col]
+    if between.any():
+        cluster = csr_matrix((edges.data[between], (edges.row[between], edges.col[between])), shape=graph.shape)
+        tree = csgraph.minimum_spanning_tree(cluster)
+        graph = graph - (cluster - (tree + tree.T))
+        graph.eliminate_zeros()
+    graph = graph.tocsr()
+    degree = np.diff(graph.indptr)
+    neighbours = [graph.indices[graph.indptr[i] : graph.indptr[i + 1]] for i in range(len(pixels))]
+    walked: set[tuple[int, int]] = set()
+
+    def walk(start: int, step: int) -> np.ndarray:
+        path, previous, node = [start], start, step
+        while True:
+            walked.add((min(previous, node), max(previous, node)))
+            path.append(node)
+            if degree[node] != 2 or node == start:
+                return np.array(path)
+            first, second = neighbours[node]
+            previous, node = node, int(second if first == previous else first)
+
+    branches = []
+    for start in [*np.flatnonzero(degree != 2), *np.flatnonzero(degree == 2)]:  # loops last
+        for step in neighbours[start] if degree[start] != 2 else neighbours[start][:1]:
+            if (min(start, step), max(start, step)) not in walked:
+                branches.append(walk(int(start), int(step)))
+    return coords, branches
+
+
 def measure_veins(
     segmentation: np.ndarray, affine2d: np.ndarray, side_of, min_length_mm: float = MIN_LENGTH_MM
 ) -> tuple[np.ndarray, list[Vein]]:
@@ -95,7 +142,6 @@ def measure_veins(
     distance, > 0 on the subject's right (``glymph.midline.Midline.side``).
     """
     import networkx as nx
-    from skan import Skeleton, summarize
     from skimage.measure import label
     from skimage.morphology import skeletonize
 
@@ -104,23 +150,22 @@ def measure_veins(
     skeleton = skeletonize(segmentation) & (components > 0)
     labels = np.zeros(segmentation.shape, np.int32)
     veins: list[Vein] = []
-    if not skeleton.any():
-        return labels, veins
-    with warnings.catch_warnings():  # skan calls pandas APIs that pandas 3 flags as deprecated
-        warnings.simplefilter("ignore")
-        graph_data = Skeleton(skeleton, spacing=spacing)
-        table = summarize(graph_data, separator="_")
-    coords = graph_data.coordinates  # pixel (i, j) per skeleton node
+    coords, all_branches = skeleton_branches(skeleton)  # coords: pixel (i, j) per skeleton node
+    by_component: dict[int, list[np.ndarray]] = {int(c): [] for c in components[tuple(coords.T)]}  # raster order
+    for branch in all_branches:
+        by_component[int(components[tuple(coords[branch[0]])])].append(branch)
 
     def world(ij: np.ndarray) -> np.ndarray:
         return np.asarray(ij, float) @ affine2d[:2, :2].T + affine2d[:2, 2]
 
-    for _, branches in table.groupby("skeleton_id"):
+    for branches in by_component.values():
+        if not branches:
+            continue
         graph = nx.Graph()
         paths = {}
-        for index, row in zip(branches.index, branches.itertuples(), strict=True):
-            path = world(smoothed(graph_data.path_coordinates(int(index))))
-            a, b = int(row.node_id_src), int(row.node_id_dst)
+        for branch in branches:
+            path = world(smoothed(coords[branch]))
+            a, b = int(branch[0]), int(branch[-1])
             length = path_length(path)
             if not graph.has_edge(a, b) or graph[a][b]["length"] < length:  # keep the longer of parallel branches
                 graph.add_edge(a, b, length=length)

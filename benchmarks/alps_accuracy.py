@@ -12,18 +12,16 @@ Run: .venv/bin/python benchmarks/alps_accuracy.py
 from __future__ import annotations
 
 import shutil
-import subprocess
-import tempfile
 
-import nibabel as nib
 import numpy as np
 
 from glymph.dwi import read_dwi
+from glymph.mrtrix import dwi2tensor
 from glymph.phantoms import HeadPose, alps_phantom
 from glymph.pipeline import fit_dti, run_alps
 from glymph.registration import register_to_mni
 from glymph.rois import builtin_roi_set
-from glymph.tensor import FSL_ORDER, MRTRIX_ORDER, TensorModel, reorder
+from glymph.tensor import FSL_ORDER, TensorModel
 
 DIAGONAL = [FSL_ORDER.index(n) for n in ("xx", "yy", "zz")]
 
@@ -50,24 +48,7 @@ def fit_agreement() -> None:
     if shutil.which("dwi2tensor") is None:
         print("fit vs MRtrix3: dwi2tensor not installed")
         return
-    with tempfile.TemporaryDirectory() as tmp:
-        np.savetxt(f"{tmp}/b.bvec", np.nan_to_num(np.loadtxt(bvec)).T)
-        np.savetxt(f"{tmp}/b.bval", np.loadtxt(bval)[None])
-        subprocess.run(
-            [
-                "dwi2tensor",
-                "-quiet",
-                "-iter",
-                "5",
-                "-fslgrad",
-                f"{tmp}/b.bvec",
-                f"{tmp}/b.bval",
-                image,
-                f"{tmp}/dt.nii",
-            ],
-            check=True,
-        )
-        mrtrix = reorder(nib.load(f"{tmp}/dt.nii").get_fdata(), MRTRIX_ORDER, FSL_ORDER)[voxels][:, DIAGONAL]
+    mrtrix = dwi2tensor(image, bval, bvec, iterations=5)[voxels][:, DIAGONAL]
     ours = TensorModel(dwi.bvals, dwi.bvecs, iterations=5).fit(dwi.data, voxels).tensor[voxels][:, DIAGONAL]
     print(
         f"fit vs dwi2tensor -iter 5 ({voxels.sum()} voxels): worst relative difference {np.max(np.abs(ours - mrtrix) / np.abs(mrtrix)):.2%}"

@@ -20,6 +20,7 @@ import numpy as np
 
 from glymph.errors import GlymphError
 from glymph.inference import DEEPBET_BBOX, DEEPBET_BRAIN, load_torchscript, model_path
+from glymph.mask import largest_component
 from glymph.outputs import sha256
 from glymph.volume import Volume, axis_codes, reoriented
 
@@ -32,15 +33,6 @@ BOX_MIN_FRACTION = 0.02  # a coarse-brain slice counts for the box when over 2 %
 def _network_input(x, low, high):
     scaled = ((x - low) / (high - low)).clamp(0, 1)
     return (0.226 * (scaled - scaled.mean()) / scaled.std() + 0.449)[None, None]
-
-
-def _largest_component(mask: np.ndarray) -> np.ndarray:
-    from scipy import ndimage
-
-    labels, n = ndimage.label(mask)
-    if n == 0:
-        return mask
-    return labels == (np.argmax(np.bincount(labels.ravel())[1:]) + 1)
 
 
 def _bounding_box(mask: np.ndarray, scale: np.ndarray, full_shape: tuple[int, ...]) -> tuple[slice, ...]:
@@ -73,12 +65,12 @@ def brain_mask_deepbet(t1: Volume, model_dir: str | None = None) -> tuple[Volume
         if not high > low:
             raise GlymphError("the T1 has no contrast (constant intensities); check the file")
         coarse = coarse_net(_network_input(small, low, high))[0, 1].cpu().numpy() > 0.5
-        box = _bounding_box(_largest_component(coarse), np.array(x.shape) / np.array(COARSE_SHAPE), tuple(x.shape))
+        box = _bounding_box(largest_component(coarse), np.array(x.shape) / np.array(COARSE_SHAPE), tuple(x.shape))
         crop = x[box]
         fine = F.interpolate(crop[None, None], FINE_SHAPE, mode="nearest-exact")
         probability = fine_net(_network_input(fine[0, 0], low, high))[:, 1:2]
         probability = F.interpolate(probability, tuple(crop.shape), mode="nearest-exact")[0, 0].cpu().numpy()
     mask = np.zeros(x.shape, dtype=bool)
-    mask[box] = ndimage.binary_fill_holes(_largest_component(probability > 0.5))
+    mask[box] = ndimage.binary_fill_holes(largest_component(probability > 0.5))
     provenance = {"name": "deepbet", "files": {p.name: {"path": str(p), "sha256": sha256(p)} for p in paths}}
     return reoriented(Volume(mask, canonical.affine), axis_codes(t1.affine)), provenance

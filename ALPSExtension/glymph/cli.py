@@ -237,9 +237,11 @@ def alps_subject(args: argparse.Namespace) -> str:
     return args.subject or strip_image_suffix(Path(args.dwi))
 
 
-def alps_provenance(args: argparse.Namespace) -> tuple[dict, dict]:
-    """The sidecar's inputs (paths and checksums) and parameters of an ALPS run."""
+def finish_alps(args: argparse.Namespace, result, started: float) -> None:
+    """Write an ALPS run's files into ``--out`` (sidecar: inputs with checksums, parameters, time
+    since ``started``) and print its summary line. The CLI and the ALPS batch script end here."""
     from glymph.outputs import describe_inputs
+    from glymph.pipeline import write_alps
 
     inputs = describe_inputs({"dwi": args.dwi, **_gradient_paths(args), "mask": args.mask, "rois": args.rois})
     parameters = {
@@ -250,10 +252,7 @@ def alps_provenance(args: argparse.Namespace) -> tuple[dict, dict]:
         "max_b": args.max_b,
         "b0_threshold": args.b0_threshold,
     }
-    return inputs, parameters
-
-
-def report(result) -> None:
+    write_alps(result, args.out, inputs=inputs, parameters=parameters, started=started, force=args.force)
     index = result.index
     print(
         f"{result.subject}: ALPS left {index.alps_L:.4f}  right {index.alps_R:.4f}  mean {index.alps:.4f}  ({index.frame} frame)"
@@ -261,7 +260,7 @@ def report(result) -> None:
 
 
 def _run_alps(args: argparse.Namespace) -> None:
-    from glymph.pipeline import run_alps, write_alps
+    from glymph.pipeline import run_alps
 
     started = time.perf_counter()
     dwi, mask, rois = read_alps_request(args)
@@ -277,9 +276,7 @@ def _run_alps(args: argparse.Namespace) -> None:
         subject=alps_subject(args),
         mask_source=args.mask,
     )
-    inputs, parameters = alps_provenance(args)
-    write_alps(result, args.out, inputs=inputs, parameters=parameters, started=started, force=args.force)
-    report(result)
+    finish_alps(args, result, started)
 
 
 def read_epvs_request(args: argparse.Namespace):
@@ -297,29 +294,28 @@ def read_epvs_request(args: argparse.Namespace):
     return t1, t2, mask, args.subject or strip_image_suffix(Path(args.t1))
 
 
-def epvs_provenance(args: argparse.Namespace) -> tuple[dict, dict]:
+def finish_epvs(args: argparse.Namespace, result, started: float) -> None:
+    """Write an EPVS run's files into ``--out`` and print its summary line (CLI and batch script)."""
+    from glymph.epvs import write_epvs
     from glymph.outputs import describe_inputs
 
-    return describe_inputs({"t1": args.t1, "t2": args.t2, "mask": args.mask}), {"model_dir": args.model_dir}
-
-
-def report_epvs(result, out: str) -> None:
+    inputs = describe_inputs({"t1": args.t1, "t2": args.t2, "mask": args.mask})
+    parameters = {"model_dir": args.model_dir}
+    write_epvs(result, args.out, inputs=inputs, parameters=parameters, started=started, force=args.force)
     summary = result.summary()
     print(
         f"{result.subject}: {summary['count']} EPVS, {summary['total_volume_mm3']:.0f} mm3 (basal ganglia {summary['count_bg']}, "
-        f"centrum semiovale {summary['count_cso']}, midbrain {summary['count_midbrain']}) -> {out}"
+        f"centrum semiovale {summary['count_cso']}, midbrain {summary['count_midbrain']}) -> {args.out}"
     )
 
 
 def _run_epvs(args: argparse.Namespace) -> None:
-    from glymph.epvs import run_epvs, write_epvs
+    from glymph.epvs import run_epvs
 
     started = time.perf_counter()
     t1, t2, mask, subject = read_epvs_request(args)
     result = run_epvs(t1, t2, mask, args.method, args.min_length_mm, subject, args.model_dir)
-    inputs, parameters = epvs_provenance(args)
-    write_epvs(result, args.out, inputs=inputs, parameters=parameters, started=started, force=args.force)
-    report_epvs(result, args.out)
+    finish_epvs(args, result, started)
 
 
 def read_vein_request(args: argparse.Namespace):
@@ -336,13 +332,14 @@ def read_vein_request(args: argparse.Namespace):
     return swi, mask, args.subject or strip_image_suffix(Path(args.swi))
 
 
-def vein_provenance(args: argparse.Namespace) -> tuple[dict, dict]:
+def finish_vein(args: argparse.Namespace, result, started: float) -> None:
+    """Write a vein run's files into ``--out`` and print its summary line (CLI and batch script)."""
     from glymph.outputs import describe_inputs
+    from glymph.vein import write_vein
 
-    return describe_inputs({"swi": args.swi, "mask": args.mask}), {"slab_center_mm": args.slab_center_mm}
-
-
-def report_vein(result, out: str) -> None:
+    inputs = describe_inputs({"swi": args.swi, "mask": args.mask})
+    parameters = {"slab_center_mm": args.slab_center_mm}
+    write_vein(result, args.out, inputs=inputs, parameters=parameters, started=started, force=args.force)
     rows = {row["hemisphere"]: row for row in result.hemisphere_rows()}
     print(
         f"{result.subject}: "
@@ -350,19 +347,17 @@ def report_vein(result, out: str) -> None:
             f"{h} {rows[h]['count']} veins, diameter {rows[h]['diameter_mm']:.2f} mm, tortuosity {rows[h]['tortuosity']:.3f}"
             for h in ("left", "right")
         )
-        + f" -> {out}"
+        + f" -> {args.out}"
     )
 
 
 def _run_vein(args: argparse.Namespace) -> None:
-    from glymph.vein import run_vein, write_vein
+    from glymph.vein import run_vein
 
     started = time.perf_counter()
     swi, mask, subject = read_vein_request(args)
     result = run_vein(swi, mask, args.slab_mm, args.slab_center_mm, args.method, subject)
-    inputs, parameters = vein_provenance(args)
-    write_vein(result, args.out, inputs=inputs, parameters=parameters, started=started, force=args.force)
-    report_vein(result, args.out)
+    finish_vein(args, result, started)
 
 
 def _run_import_labelme(args: argparse.Namespace) -> None:

@@ -23,7 +23,7 @@ from glymph.lesions import Lesion, label_components, measure_lesions, remove_sho
 from glymph.progress import step
 from glymph.regions import REGIONS, SHORT
 from glymph.registration import Registration
-from glymph.volume import Volume
+from glymph.volume import Volume, check_image, mask_on_grid
 
 ANALYSIS_SPACING_MM = 1.0
 DEFAULT_MIN_LENGTH_MM = 2.0
@@ -95,15 +95,6 @@ class EPVSResult:
         return resample(self.grid_t1.with_data(self.regions.astype(np.uint8)), self.t1, order=0)
 
 
-def _check_3d(image: Volume, what: str) -> None:
-    if image.data.ndim != 3:
-        raise GlymphError(f"the {what} must be a 3D image; it has {image.data.ndim} dimensions (pass one volume)")
-    if not np.all(np.isfinite(image.data)):
-        raise GlymphError(f"the {what} contains NaN or infinite values")
-    if not np.any(image.data):
-        raise GlymphError(f"the {what} is all zero")
-
-
 def _check_overlap(t1: Volume, t2: Volume) -> None:
     """T1 and T2 must cover a common region of space (before registration refines it)."""
     (a0, a1), (b0, b1) = t1.world_bounds(), t2.world_bounds()
@@ -130,9 +121,9 @@ def run_epvs(
     from glymph.segmentation import SegmentationInputs, get_method
 
     segmenter = get_method(method)
-    _check_3d(t1, "T1")
+    check_image(t1, "T1")
     if t2 is not None:
-        _check_3d(t2, "T2")
+        check_image(t2, "T2")
         _check_overlap(t1, t2)
     if min_length_mm < 0:
         raise GlymphError("--min-length-mm must be >= 0")
@@ -142,9 +133,7 @@ def run_epvs(
         with step("brain extraction (deepbet)"):
             mask, brain_source = brain_mask_deepbet(t1, model_dir)
     else:
-        if mask.data.ndim != 3 or not mask.same_grid(t1):
-            raise GlymphError("the mask is on another grid than the T1; resample it onto the T1 grid first")
-        mask = Volume(np.asarray(mask.data) > 0, mask.affine)
+        mask = mask_on_grid(mask, t1, "T1")
         brain_source = {"name": "given"}
     brain_mm3 = float(np.asarray(mask.data, bool).sum()) * t1.voxel_volume_mm3
     if not BRAIN_VOLUME_RANGE_MM3[0] <= brain_mm3 <= BRAIN_VOLUME_RANGE_MM3[1]:

@@ -13,7 +13,7 @@ Definitions (all in mm, on the analysis grid):
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -82,10 +82,7 @@ def measure_lesions(labels: np.ndarray, grid: Volume, regions: np.ndarray | None
         length, axis = _extent(points)
         across = points - np.outer(points @ axis, axis)
         width, _ = _extent(across)
-        region = 0
-        if regions is not None:
-            counts = np.bincount(regions[tuple(ijk.T)], minlength=4)
-            region = int(np.argmax(counts)) if counts.any() else 0
+        region = 0 if regions is None else int(np.argmax(np.bincount(regions[tuple(ijk.T)])))
         centroid = points.mean(axis=0)
         lesions.append(
             Lesion(
@@ -108,5 +105,5 @@ def remove_short(labels: np.ndarray, lesions: list[Lesion], min_length_mm: float
     renumbered = []
     for new_id, lesion in enumerate(kept, start=1):
         lookup[lesion.id] = new_id
-        renumbered.append(Lesion(new_id, *list(asdict(lesion).values())[1:]))
+        renumbered.append(replace(lesion, id=new_id))
     return lookup[labels], renumbered

@@ -8,7 +8,17 @@ import numpy as np
 
 from glymph.errors import GlymphError
 from glymph.image_io import read_volume
-from glymph.volume import Volume, axis_codes, reoriented
+from glymph.volume import Volume, axis_codes, mask_on_grid, reoriented
+
+
+def largest_component(mask: np.ndarray) -> np.ndarray:
+    """The largest face-connected component of a boolean array (the array itself when empty)."""
+    from scipy import ndimage
+
+    labels, n = ndimage.label(mask)
+    if n == 0:
+        return np.asarray(mask, dtype=bool)
+    return labels == (np.argmax(np.bincount(labels.ravel())[1:]) + 1)
 
 
 def brain_mask_from_b0(b0: Volume) -> Volume:
@@ -22,25 +32,15 @@ def brain_mask_from_b0(b0: Volume) -> Volume:
 
     canonical = reoriented(b0, "RAS")
     _, mask = median_otsu(np.asarray(canonical.data, dtype=np.float32), median_radius=2, numpass=1)
-    labels, n = ndimage.label(mask)
-    if n == 0:
+    if not mask.any():
         raise GlymphError("the automatic brain mask is empty; check the b0 image or give --mask")
-    largest = np.argmax(np.bincount(labels.ravel())[1:]) + 1
-    mask = ndimage.binary_fill_holes(labels == largest)
+    mask = ndimage.binary_fill_holes(largest_component(mask))
     return reoriented(canonical.with_data(mask), axis_codes(b0.affine))
 
 
 def read_mask(path: str | os.PathLike, grid: Volume) -> Volume:
     """Read a binary mask (non-zero = inside) and check it lies on the same grid as ``grid``."""
-    mask = read_volume(path, "mask")
-    if mask.data.ndim != 3:
-        raise GlymphError(f"mask {path} must be a 3D image, it has {mask.data.ndim} dimensions")
-    if not mask.same_grid(grid):
-        raise GlymphError(
-            f"mask {path} is on another grid than the DWI (shape {mask.shape} vs {grid.shape}, or a "
-            "different position); resample it onto the DWI grid first"
-        )
-    inside = mask.data > 0
-    if not inside.any():
+    mask = mask_on_grid(read_volume(path, "mask"), grid, "DWI")
+    if not mask.data.any():
         raise GlymphError(f"mask {path} is empty")
-    return Volume(inside, grid.affine)
+    return mask

@@ -77,8 +77,9 @@ def find_midline(image: np.ndarray, brain: np.ndarray, affine: np.ndarray) -> Mi
     offset = np.array([(masked.shape[0] - 1) / 2 - ci, (masked.shape[1] - 1) / 2 - cj])
     centred = shift(masked, offset, order=1, mode="constant")
     coarse = max(ANGLES_DEG, key=lambda a: _symmetry(centred, a, spacing)[1])
-    fine = max(np.arange(coarse - 1.0, coarse + 1.01, 0.25), key=lambda a: _symmetry(centred, a, spacing)[1])
-    column, _ = _symmetry(centred, fine, spacing)
+    refined = {a: _symmetry(centred, a, spacing) for a in np.arange(coarse - 1.0, coarse + 1.01, 0.25)}
+    fine = max(refined, key=lambda a: refined[a][1])
+    column = refined[fine][0]
     # the mirror axis is the column `column` of the image rotated by `fine` degrees about its centre
     theta = np.deg2rad(fine)
     centre = (np.array(centred.shape) - 1) / 2

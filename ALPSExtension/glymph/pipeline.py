@@ -21,7 +21,7 @@ from glymph.progress import step
 from glymph.registration import Registration
 from glymph.rois import DEFAULT_DIAMETER_MM, LABELS, RoiSet, builtin_roi_set, roi_label_map, sphere_masks
 from glymph.tensor import FSL_ORDER, TensorFit, TensorModel
-from glymph.volume import Volume, axis_codes
+from glymph.volume import Volume, axis_codes, mask_on_grid
 
 DEFAULT_MAX_B = 1500.0  # s/mm^2: the tensor is fitted on shells up to this b-value
 DTI_FILES = ("tensor.nii.gz", "fa.nii.gz", "md.nii.gz", "colour_fa.nii.gz", "mask.nii.gz", "dti.json")
@@ -63,9 +63,7 @@ class DTIResult:
         data = np.asarray(tensor.data, dtype=np.float32)
         if data.ndim != 4 or data.shape[3] != 6:
             raise GlymphError("tensors must be a 4D image with 6 components (xx, xy, xz, yy, yz, zz)")
-        if mask is not None and not mask.same_grid(tensor):
-            raise GlymphError("the mask is on another grid than the tensors; resample it first")
-        inside = np.any(data != 0, axis=3) if mask is None else np.asarray(mask.data, dtype=bool)
+        inside = np.any(data != 0, axis=3) if mask is None else mask_on_grid(mask, tensor, "tensors").data
         if not inside.any():
             raise GlymphError("the tensor volume is empty (all zero)")
         fit = TensorFit(
@@ -131,8 +129,8 @@ def fit_dti(
         with step("brain mask from the b0"):
             mask = brain_mask_from_b0(used.mean_b0())
         mask_source = "auto: dipy median_otsu (radius 2, 1 pass) on the mean b0, largest component, holes filled"
-    elif not mask.same_grid(dwi.volume):
-        raise GlymphError("the mask is on another grid than the DWI; resample it onto the DWI grid first")
+    else:
+        mask = mask_on_grid(mask, dwi.volume, "DWI")
     inside = np.asarray(mask.data, dtype=bool)
     with step(f"fitting tensors in {int(inside.sum()):,} voxels ({used.bvals.size} volumes)"):
         fit = TensorModel(used.bvals, used.bvecs, iterations=iterations).fit(used.data, inside)

@@ -19,7 +19,7 @@ def n4_bias_correction(image: Volume, mask: Volume | None = None) -> Volume:
     """N4 bias-field correction (SimpleITK, Tustison et al. 2010) inside ``mask``."""
     import SimpleITK as sitk
 
-    from glymph.registration import to_sitk
+    from glymph.registration import sitk_mask, to_sitk
 
     data = np.asarray(image.data, dtype=np.float32)
     if np.any(data < 0):
@@ -29,8 +29,7 @@ def n4_bias_correction(image: Volume, mask: Volume | None = None) -> Volume:
     corrector = sitk.N4BiasFieldCorrectionImageFilter()
     corrector.SetMaximumNumberOfIterations(list(N4_ITERATIONS))
     if mask is not None:
-        mask_image = sitk.Cast(to_sitk(mask.with_data(mask.data.astype(np.float32))), sitk.sitkUInt8)
-        corrector.Execute(small, sitk.Shrink(mask_image, [N4_SHRINK] * 3))
+        corrector.Execute(small, sitk.Shrink(sitk_mask(mask), [N4_SHRINK] * 3))
     else:
         corrector.Execute(small)
     log_field = corrector.GetLogBiasFieldAsImage(full)

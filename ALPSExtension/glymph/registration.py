@@ -161,7 +161,7 @@ def register_to_mni(image: Volume, brain_mask: Volume, contrast: str = "fa") -> 
     if target is None:
         raise GlymphError(f"unknown registration contrast '{contrast}'; use 'fa', 'b0' or 't1'")
     fixed = to_sitk(target)
-    fixed_mask = _sitk_mask(template.brain_mask)
+    fixed_mask = sitk_mask(template.brain_mask)
     masked = image.with_data(np.where(brain_mask.data, image.data, 0.0).astype(np.float32))
     moving = to_sitk(reoriented(masked, "RAS"))
 
@@ -189,7 +189,7 @@ def register_rigid(moving: Volume, fixed: Volume, fixed_mask: Volume | None = No
 
     fixed_image = to_sitk(reoriented(fixed, "RAS"))
     moving_image = to_sitk(reoriented(moving, "RAS"))
-    mask = _sitk_mask(reoriented(fixed_mask, "RAS")) if fixed_mask is not None else None
+    mask = sitk_mask(reoriented(fixed_mask, "RAS")) if fixed_mask is not None else None
     with _one_thread():
         rigid = sitk.CenteredTransformInitializer(
             fixed_image, moving_image, sitk.Euler3DTransform(), sitk.CenteredTransformInitializerFilter.GEOMETRY
@@ -198,7 +198,7 @@ def register_rigid(moving: Volume, fixed: Volume, fixed_mask: Volume | None = No
     return AffineMap(_affine_from_sitk(rigid))
 
 
-def _sitk_mask(mask: Volume):
+def sitk_mask(mask: Volume):
     """A uint8 SimpleITK mask image of a boolean volume."""
     import SimpleITK as sitk
 

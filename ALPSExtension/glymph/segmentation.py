@@ -1,6 +1,6 @@
 """EPVS segmentation methods behind one interface: ``segment(method, inputs) -> bool mask``.
 
-``classical`` needs no trained model: multi-scale Frangi vesselness (scikit-image) for dark tubes
+``classical`` needs no trained model: multi-scale Frangi vesselness (``vesselness``, equal to scikit-image's) for dark tubes
 on the T1 and, when given, bright tubes on the T2, combined by the geometric mean, thresholded
 with hysteresis, and kept only where the voxel is CSF-like (darker than white matter on the T1)
 inside the search region (``search_region``): white matter, basal ganglia and midbrain, away

@@ -23,7 +23,7 @@ from glymph.errors import GlymphError
 from glymph.midline import Midline
 from glymph.progress import step
 from glymph.vein_morphometry import Vein
-from glymph.volume import Volume
+from glymph.volume import Volume, check_image, mask_on_grid
 
 DEFAULT_SLAB_MM = 20.0
 VEIN_FILES = (
@@ -66,13 +66,13 @@ class VeinResult:
 
     def hemisphere_rows(self) -> list[dict[str, object]]:
         """One row per hemisphere: count, mean and median diameter and tortuosity."""
+
+        def stat(values: list[float], how) -> float:
+            return float(how(values)) if values else float("nan")
+
         rows = []
         for hemisphere in HEMISPHERES:
             side = [v for v in self.veins if v.hemisphere == hemisphere]
-
-            def stat(values: list[float], how) -> float:
-                return float(how(values)) if values else float("nan")
-
             diameters = [v.diameter_mm for v in side]
             tortuosities = [v.tortuosity for v in side]
             rows.append(
@@ -124,17 +124,14 @@ def run_vein(
     from glymph.vein_segmentation import VeinInputs, get_method
 
     segmenter = get_method(method)
-    if swi.data.ndim != 3:
-        raise GlymphError(f"the SWI must be a 3D image (or a 2D MinIP); it has {swi.data.ndim} dimensions")
-    if not np.all(np.isfinite(swi.data)) or not np.any(swi.data):
-        raise GlymphError("the SWI is empty or holds NaN values")
+    check_image(swi, "SWI", "or a 2D MinIP")
     with step("reslicing to axial and brain mask"):
         axial = axial_ras(swi)
+        two_d = axial.shape[2] == 1
         if mask is not None:
-            if mask.data.ndim != 3 or not mask.same_grid(swi):
-                raise GlymphError("the mask is on another grid than the SWI; resample it onto the SWI grid first")
-            brain = resample(Volume((np.asarray(mask.data) > 0).astype(np.uint8), mask.affine), axial, order=0).data > 0
-        elif axial.shape[2] == 1:
+            inside = mask_on_grid(mask, swi, "SWI")
+            brain = resample(inside.with_data(inside.data.astype(np.uint8)), axial, order=0).data > 0
+        elif two_d:
             from glymph.mask import brain_mask_from_b0
 
             brain = brain_mask_from_b0(axial).data
@@ -142,16 +139,10 @@ def run_vein(
             brain = brain_mask_swi(axial)
         if not brain.any():
             raise GlymphError("the brain mask is empty; check the image or give --mask")
-    two_d = axial.shape[2] == 1
     with step("MinIP at the analysis level"):
         if two_d:
-            k, reason, minip, brain_plane, volume = (
-                0,
-                "2D MinIP input",
-                np.asarray(axial.data[:, :, 0], np.float32),
-                brain[:, :, 0],
-                None,
-            )
+            k, reason, volume = 0, "2D MinIP input", None
+            minip, brain_plane = np.asarray(axial.data[:, :, 0], np.float32), brain[:, :, 0]
         else:
             half = slab_slices(axial, slab_mm) // 2
             k, reason = (

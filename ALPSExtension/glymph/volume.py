@@ -97,6 +97,27 @@ class Volume:
         return self.shape == other.shape and bool(np.allclose(self.affine, other.affine, atol=tol_mm))
 
 
+def check_image(image: Volume, what: str, hint: str = "pass one volume") -> None:
+    """Raise GlymphError unless ``image`` (named ``what``: "T1", "SWI") is 3D, finite and not all zero."""
+    if image.data.ndim != 3:
+        raise GlymphError(f"the {what} must be a 3D image; it has {image.data.ndim} dimensions ({hint})")
+    if not np.all(np.isfinite(image.data)):
+        raise GlymphError(f"the {what} contains NaN or infinite values")
+    if not np.any(image.data):
+        raise GlymphError(f"the {what} is all zero")
+
+
+def mask_on_grid(mask: Volume, grid: Volume, what: str) -> Volume:
+    """``mask`` (non-zero = inside) as a boolean volume, after checking that it is a 3D image on the
+    voxel grid of ``grid`` (the image it masks, named ``what`` in the error)."""
+    if mask.data.ndim != 3 or not mask.same_grid(grid):
+        raise GlymphError(
+            f"the mask is on another grid than the {what} (shape {mask.shape} vs {grid.shape}, or a different "
+            f"position); resample it onto the {what} grid first"
+        )
+    return Volume(np.asarray(mask.data) > 0, grid.affine)
+
+
 def axis_codes(affine: np.ndarray) -> str:
     """Nearest anatomical direction of each voxel axis, e.g. 'RAS', 'LAS', 'PSR'."""
     from nibabel.orientations import aff2axcodes

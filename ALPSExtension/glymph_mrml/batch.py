@@ -5,12 +5,15 @@ runs its module's logic and writes that command's files::
 
     exit_with(run("alps", script_arguments(), work))
 
-where ``work(args, scene)`` does the module-specific part and returns the result to report.
+where ``work(args, scene)`` reads the inputs into nodes and runs the module logic (the part each
+module has of its own) and returns the result; ``run`` then writes and reports it exactly as the
+``glymph`` command does (``glymph.cli.finish_*``).
 """
 
 from __future__ import annotations
 
 import sys
+import time
 import traceback
 from collections.abc import Callable
 
@@ -22,18 +25,21 @@ def script_arguments() -> list[str]:
 
 
 def run(command: str, argv: list[str], work: Callable) -> int:
-    """Parse ``argv`` as ``glymph COMMAND``'s options, run ``work(args, scene)``; return the exit status
-    (0 done, 2 user error reported on one line, 1 anything else, with its traceback)."""
+    """Parse ``argv`` as ``glymph COMMAND``'s options, run ``work(args, scene)``, write its result as
+    ``glymph COMMAND`` does; return the exit status (0 done, 2 user error reported on one line,
+    1 anything else, with its traceback)."""
     import slicer
 
-    from glymph.cli import build_parser, setup_logging
+    from glymph import cli
     from glymph.errors import GlymphError
 
-    args = build_parser().parse_args([command, *argv])
-    setup_logging(getattr(args, "quiet", False))
+    args = cli.build_parser().parse_args([command, *argv])
+    cli.setup_logging(getattr(args, "quiet", False))
+    finish = {"alps": cli.finish_alps, "epvs": cli.finish_epvs, "vein": cli.finish_vein}[command]
     scene = getattr(slicer, "mrmlScene", None) or slicer.vtkMRMLScene()
+    started = time.perf_counter()
     try:
-        work(args, scene)
+        finish(args, work(args, scene), started)
     except GlymphError as error:
         print(f"glymph: error: {error}", file=sys.stderr)
         return 2

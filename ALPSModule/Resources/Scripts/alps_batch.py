@@ -11,7 +11,6 @@ with plain Python where the slicer-core wheel provides the MRML classes.
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 
@@ -23,14 +22,13 @@ def _make_importable() -> None:
             sys.path.insert(0, str(folder))
 
 
-def work(args, scene) -> None:
+def work(args, scene):
+    """The DWI, mask and ROI markups as nodes, through the module logic: the ALPS result."""
     from ALPSLib import AlpsNodeLogic, AlpsOptions
 
-    from glymph.cli import alps_provenance, alps_subject, read_alps_request, report
-    from glymph.pipeline import write_alps
+    from glymph.cli import alps_subject, read_alps_request
     from glymph_mrml import dwi_to_node, mask_to_node, rois_to_markups_node
 
-    started = time.perf_counter()
     dwi, mask, rois = read_alps_request(args)
     subject = alps_subject(args)
     dwi_node = dwi_to_node(dwi, scene, subject)
@@ -46,9 +44,7 @@ def work(args, scene) -> None:
         subject=subject,
     )
     result, _ = AlpsNodeLogic(scene).run(dwi_node, options, mask_node, markups_node)
-    inputs, parameters = alps_provenance(args)
-    write_alps(result, args.out, inputs=inputs, parameters=parameters, started=started, force=args.force)
-    report(result)
+    return result
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ provides the MRML classes.
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 
@@ -23,23 +22,20 @@ def _make_importable() -> None:
             sys.path.insert(0, str(folder))
 
 
-def work(args, scene) -> None:
+def work(args, scene):
+    """The T1, T2 and mask as nodes, through the module logic: the EPVS result."""
     from EPVSLib import EpvsNodeLogic, EpvsOptions
 
-    from glymph.cli import epvs_provenance, read_epvs_request, report_epvs
-    from glymph.epvs import write_epvs
+    from glymph.cli import read_epvs_request
     from glymph_mrml import mask_to_node, volume_to_node
 
-    started = time.perf_counter()
     t1, t2, mask, subject = read_epvs_request(args)
     t1_node = volume_to_node(t1, scene, subject)
     t2_node = volume_to_node(t2, scene, f"{subject} T2") if t2 is not None else None
     mask_node = mask_to_node(mask, scene, f"{subject} mask") if mask is not None else None
     options = EpvsOptions(method=args.method, min_length_mm=args.min_length_mm, subject=subject)
     result, _ = EpvsNodeLogic(scene).run(t1_node, options, t2_node, mask_node, model_dir=args.model_dir)
-    inputs, parameters = epvs_provenance(args)
-    write_epvs(result, args.out, inputs=inputs, parameters=parameters, started=started, force=args.force)
-    report_epvs(result, args.out)
+    return result
 
 
 if __name__ == "__main__":

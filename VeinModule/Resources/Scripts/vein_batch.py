@@ -11,7 +11,6 @@ provides the MRML classes.
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 
@@ -23,22 +22,19 @@ def _make_importable() -> None:
             sys.path.insert(0, str(folder))
 
 
-def work(args, scene) -> None:
+def work(args, scene):
+    """The SWI and mask as nodes, through the module logic: the vein result."""
     from VeinLib import VeinNodeLogic, VeinOptions
 
-    from glymph.cli import read_vein_request, report_vein, vein_provenance
-    from glymph.vein import write_vein
+    from glymph.cli import read_vein_request
     from glymph_mrml import mask_to_node, volume_to_node
 
-    started = time.perf_counter()
     swi, mask, subject = read_vein_request(args)
     swi_node = volume_to_node(swi, scene, subject)
     mask_node = mask_to_node(mask, scene, f"{subject} mask") if mask is not None else None
     options = VeinOptions(slab_mm=args.slab_mm, slab_center_mm=args.slab_center_mm, method=args.method, subject=subject)
     result, _ = VeinNodeLogic(scene).run(swi_node, options, mask_node)
-    inputs, parameters = vein_provenance(args)
-    write_vein(result, args.out, inputs=inputs, parameters=parameters, started=started, force=args.force)
-    report_vein(result, args.out)
+    return result
 
 
 if __name__ == "__main__":

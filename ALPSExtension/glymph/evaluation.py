@@ -110,11 +110,9 @@ def bland_altman_plot(
     what: str = "volume (mm3)",
 ) -> None:
     """The Bland-Altman plot: difference against mean, bias and limits drawn."""
-    import matplotlib
+    from glymph.qc import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     predicted, reference = np.asarray(predicted, float), np.asarray(reference, float)
     means, differences = (predicted + reference) / 2, predicted - reference
     fig, ax = plt.subplots(figsize=(6, 4.5))
@@ -202,19 +200,15 @@ def evaluate_paths(predicted: Path, reference: Path, column: str = "total_volume
         ]
         return EvaluationReport(rows, bland_altman(pred, ref), pred, ref, column)
     if predicted.is_dir() and reference.is_dir():
-        rows = [
-            {"subject": name, **agreement(read_volume(p, "prediction"), read_volume(r, "reference")).as_dict()}
-            for name, p, r in image_pairs(predicted, reference)
-        ]
+        pairs = image_pairs(predicted, reference)
     elif predicted.is_file() and reference.is_file():
-        rows = [
-            {
-                "subject": predicted.name,
-                **agreement(read_volume(predicted, "prediction"), read_volume(reference, "reference")).as_dict(),
-            }
-        ]
+        pairs = [(predicted.name, predicted, reference)]
     else:
         raise GlymphError("give two label maps, two folders of label maps, or two CSV tables")
+    rows = [
+        {"subject": name, **agreement(read_volume(p, "prediction"), read_volume(r, "reference")).as_dict()}
+        for name, p, r in pairs
+    ]
     pred = np.array([row["predicted_volume_mm3"] for row in rows])
     ref = np.array([row["reference_volume_mm3"] for row in rows])
     return EvaluationReport(rows, bland_altman(pred, ref) if len(rows) > 1 else None, pred, ref, "volume (mm3)")

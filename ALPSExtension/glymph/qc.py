@@ -18,6 +18,28 @@ from glymph.rois import LABELS
 if TYPE_CHECKING:
     from glymph.pipeline import AlpsResult
 
+
+def pyplot():
+    """``matplotlib.pyplot`` on the file-only Agg backend (no display: clusters, headless Slicer)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _label_sides(ax, anterior: bool = False) -> None:
+    """Mark the subject's right (left edge) and left (right edge), optionally anterior (top); no ticks."""
+    style = {"transform": ax.transAxes, "color": "w", "fontsize": 14, "weight": "bold"}
+    ax.text(0.01, 0.5, "R", va="center", **style)
+    ax.text(0.97, 0.5, "L", va="center", **style)
+    if anterior:
+        ax.text(0.5, 0.97, "A", ha="center", va="top", **style)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
 _ROI_COLOURS = {"proj_L": "#ffffff", "proj_R": "#ffffff", "assoc_L": "#ffff00", "assoc_R": "#ffff00"}
 
 
@@ -43,11 +65,9 @@ def _slice(
 
 def alps_qc_figure(result: AlpsResult, path: str | os.PathLike) -> None:
     """Write the ALPS QC picture (PNG): full slice, zoom on the ROIs, and the values."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.patches import Circle
+
+    plt = pyplot()
 
     dti = result.dti
     axes = result.registration.transform.rotation if result.registration else np.eye(3)
@@ -86,13 +106,7 @@ def alps_qc_figure(result: AlpsResult, path: str | os.PathLike) -> None:
                 panel.annotate(
                     label, (u, v + radius + 1.0), color=_ROI_COLOURS[label], ha="center", fontsize=10, weight="bold"
                 )
-        panel.text(0.01, 0.5, "R", transform=panel.transAxes, color="w", fontsize=14, weight="bold", va="center")
-        panel.text(0.97, 0.5, "L", transform=panel.transAxes, color="w", fontsize=14, weight="bold", va="center")
-        panel.text(
-            0.5, 0.97, "A", transform=panel.transAxes, color="w", fontsize=14, weight="bold", ha="center", va="top"
-        )
-        panel.set_xticks([])
-        panel.set_yticks([])
+        _label_sides(panel, anterior=True)
     panels[0].add_patch(plt.Rectangle((-56, -30), 112, 60, fill=False, color="w", lw=0.8, ls="--"))
 
     index = result.index
@@ -116,12 +130,9 @@ def alps_qc_figure(result: AlpsResult, path: str | os.PathLike) -> None:
 def epvs_qc_figure(result, path: str | os.PathLike) -> None:
     """Axial T1 slices through the basal ganglia and the centrum semiovale, EPVS outlined in red,
     region borders in yellow (basal ganglia) and cyan (centrum semiovale); subject's right on the left."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from glymph.volume import reoriented
+
+    plt = pyplot()
 
     t1 = reoriented(result.grid_t1, "RAS")
     labels = reoriented(result.grid_t1.with_data(result.labels > 0), "RAS").data
@@ -147,10 +158,7 @@ def epvs_qc_figure(result, path: str | os.PathLike) -> None:
             if mask.any():
                 panel.contour(mask.T[:, ::-1].astype(float), [0.5], colors=colour, linewidths=width)
         panel.set_title(f"{name} (slice {k})")
-        panel.text(0.01, 0.5, "R", transform=panel.transAxes, color="w", fontsize=14, weight="bold", va="center")
-        panel.text(0.97, 0.5, "L", transform=panel.transAxes, color="w", fontsize=14, weight="bold", va="center")
-        panel.set_xticks([])
-        panel.set_yticks([])
+        _label_sides(panel)
     fig.text(
         0.01,
         0.01,
@@ -169,11 +177,7 @@ def epvs_qc_figure(result, path: str | os.PathLike) -> None:
 
 def vein_qc_figure(result, path: str | os.PathLike) -> None:
     """The MinIP (subject's right on the left) with each vein coloured and numbered, and the mid-line."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     minip = result.minip.data[:, :, 0]
     a = result.plane_affine
     shape = minip.shape
@@ -191,25 +195,19 @@ def vein_qc_figure(result, path: str | os.PathLike) -> None:
         vmax=np.percentile(brain_values, 99.5) if brain_values.size else None,
     )
     colours = plt.get_cmap("tab20")
+    overlay = np.zeros((*shape, 4))
     for vein in result.veins:
-        mask = np.ma.masked_where(result.labels != vein.id, np.ones(shape))
-        ax.imshow(
-            mask.T,
-            cmap=matplotlib.colors.ListedColormap([colours(vein.id % 20)]),
-            origin="lower",
-            extent=(x0, x1, y0, y1),
-            alpha=0.85,
-        )
+        overlay[result.labels == vein.id] = colours(vein.id % 20)
+    overlay[..., 3] *= 0.85
+    ax.imshow(overlay.transpose(1, 0, 2), origin="lower", extent=(x0, x1, y0, y1))
+    for vein in result.veins:
         ax.annotate(str(vein.id), vein.centroid, color="yellow", fontsize=9, weight="bold", ha="center", va="center")
     p, d = np.array(result.midline.point), np.array(result.midline.direction)
     ends = np.array([p - 150 * d, p + 150 * d])
     ax.plot(ends[:, 0], ends[:, 1], color="cyan", lw=1, ls="--")
     ax.set_xlim(x1, x0)
     ax.set_ylim(y0, y1)
-    ax.text(0.01, 0.5, "R", transform=ax.transAxes, color="w", fontsize=14, weight="bold", va="center")
-    ax.text(0.97, 0.5, "L", transform=ax.transAxes, color="w", fontsize=14, weight="bold", va="center")
-    ax.set_xticks([])
-    ax.set_yticks([])
+    _label_sides(ax)
     rows = {row["hemisphere"]: row for row in result.hemisphere_rows()}
     ax.set_title(
         f"{result.subject}: MinIP {result.slab_mm:g} mm at z = {result.level_z_mm:.1f} mm ({result.level_reason})\n"

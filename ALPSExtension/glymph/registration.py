@@ -134,9 +134,10 @@ ADVICE = {
 @contextmanager
 def _one_thread():
     """Run SimpleITK single-threaded: ITK adds per-thread partial sums (image moments, the metric)
-    in the order the threads finish, so with two threads the same registration gave transforms up
-    to 4 mm apart on a 1 mm head. A cluster runs one subject per core anyway; the cost here is
-    1.9 -> 3.2 s for the ALPS registration."""
+    in the order the threads finish, so with two threads three identical registrations of a 1 mm
+    head moved points by up to 5.3 mm; with one they are identical. Cost: 12 -> 20 s on that head,
+    2.5 -> 3.6 s for the ALPS registration (benchmarks/registration_threads.py, alps_pipeline.py);
+    a cluster runs one subject per core anyway."""
     import SimpleITK as sitk
 
     threads = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()

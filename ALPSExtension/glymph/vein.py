@@ -213,10 +213,9 @@ def write_vein(
     force: bool = False,
 ) -> Path:
     """Write ``VEIN_FILES`` into ``out``, atomically."""
-    import matplotlib
+    from glymph.qc import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     from glymph.image_io import write_nifti
     from glymph.outputs import atomic_out_dir, write_csv, write_sidecar

@@ -16,7 +16,14 @@ from glymph.dwi import B0_THRESHOLD, DWI, check_gradients, check_signal
 from glymph.errors import GlymphError
 from glymph.tensor import from_matrix, to_matrix
 from glymph.volume import Volume
-from glymph_mrml.volumes import array_to_image, ijk_to_ras, image_to_array, matrix_to_numpy, numpy_to_matrix
+from glymph_mrml.volumes import (
+    array_to_image,
+    check_untransformed,
+    ijk_to_ras,
+    image_to_array,
+    matrix_to_numpy,
+    numpy_to_matrix,
+)
 
 
 def measurement_frame(node) -> np.ndarray:
@@ -30,8 +37,7 @@ def dwi_from_node(node, b0_threshold: float = B0_THRESHOLD) -> DWI:
     """A glymph DWI from a diffusion-weighted volume node (gradients converted to RAS)."""
     if node is None or not node.IsA("vtkMRMLDiffusionWeightedVolumeNode"):
         raise GlymphError("expected a diffusion-weighted volume node (load the DWI as 'Diffusion-weighted volume')")
-    if node.GetParentTransformNode() is not None:
-        raise GlymphError(f"DWI '{node.GetName()}' is under a transform; harden the transform first (Data module)")
+    check_untransformed(node, "DWI")
     data = image_to_array(node.GetImageData()).astype(np.float32)
     if data.ndim != 4:
         raise GlymphError(f"DWI '{node.GetName()}' has a single component; a DWI needs one per gradient")
@@ -68,8 +74,7 @@ def tensor_from_node(node) -> Volume:
     """(I, J, K, 6) FSL-order tensors in the RAS frame (mm^2/s) from a diffusion tensor volume node."""
     if node is None or not node.IsA("vtkMRMLDiffusionTensorVolumeNode"):
         raise GlymphError("expected a diffusion tensor volume node")
-    if node.GetParentTransformNode() is not None:
-        raise GlymphError(f"DTI '{node.GetName()}' is under a transform; harden the transform first (Data module)")
+    check_untransformed(node, "DTI")
     image = node.GetImageData()
     tensors = image.GetPointData().GetTensors() if image is not None else None
     if tensors is None:
@@ -82,14 +87,7 @@ def tensor_from_node(node) -> Volume:
 
 def tensor_image(tensor: Volume) -> vtk.vtkImageData:
     """vtkImageData with (I, J, K, 6) FSL-order tensors as 9-component point-data tensors."""
-    matrices = to_matrix(np.asarray(tensor.data, dtype=np.float32)).reshape(*tensor.shape, 9)
-    image = vtk.vtkImageData()
-    image.SetDimensions(*tensor.shape)
-    flat = np.ascontiguousarray(matrices.transpose(2, 1, 0, 3)).reshape(-1, 9)
-    array = numpy_support.numpy_to_vtk(flat, deep=True)
-    array.SetName("tensors")
-    image.GetPointData().SetTensors(array)
-    return image
+    return array_to_image(to_matrix(np.asarray(tensor.data, dtype=np.float32)).reshape(*tensor.shape, 9), tensors=True)
 
 
 def tensor_to_node(tensor: Volume, scene, name: str, node=None):

@@ -6,6 +6,7 @@ import numpy as np
 
 from glymph.errors import GlymphError
 from glymph.rois import LABELS, RoiSet
+from glymph_mrml.volumes import check_untransformed
 
 
 def rois_to_markups_node(rois: RoiSet, scene, name: str, node=None):
@@ -35,8 +36,7 @@ def rois_from_markups_node(node, diameter_mm: float | None = None) -> RoiSet:
     """
     if node is None or not node.IsA("vtkMRMLMarkupsNode"):
         raise GlymphError("expected a markups point list holding the ROIs")
-    if node.GetParentTransformNode() is not None:
-        raise GlymphError(f"markups '{node.GetName()}' is under a transform; harden the transform first (Data module)")
+    check_untransformed(node, "markups")
     points: dict[str, list[tuple[float, float, float]]] = {}
     for n in range(node.GetNumberOfControlPoints()):
         if node.GetNthControlPointPositionStatus(n) != node.PositionDefined:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import vtk
 
 from glymph.errors import GlymphError
 from glymph.volume import Volume
@@ -71,7 +72,7 @@ def segmentation_to_labelmap(node, reference: Volume, names: list[str]) -> Volum
             segment_id = segmentation.GetSegmentIdBySegmentName(segment_name)
             if not segment_id:
                 raise GlymphError(f"segmentation '{node.GetName()}' has no segment '{segment_name}'")
-            ids = __import__("vtk").vtkStringArray()
+            ids = vtk.vtkStringArray()
             ids.InsertNextValue(segment_id)
             if not slicer.vtkSlicerSegmentationsModuleLogic.ExportSegmentsToLabelmapNode(node, ids, labelmap, labelmap):
                 raise GlymphError(f"could not export segment '{segment_name}'")

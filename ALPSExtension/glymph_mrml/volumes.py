@@ -46,8 +46,9 @@ def image_to_array(image: vtk.vtkImageData, array: vtk.vtkDataArray | None = Non
     return np.ascontiguousarray(values[..., 0] if components == 1 else values)
 
 
-def array_to_image(array: np.ndarray) -> vtk.vtkImageData:
-    """vtkImageData holding an (I, J, K) or (I, J, K, C) array as scalars."""
+def array_to_image(array: np.ndarray, tensors: bool = False) -> vtk.vtkImageData:
+    """vtkImageData holding an (I, J, K) or (I, J, K, C) array as scalars, or (``tensors``, C = 9)
+    as point-data tensors."""
     array = np.asarray(array)
     components = 1 if array.ndim == 3 else array.shape[3]
     image = vtk.vtkImageData()
@@ -55,16 +56,26 @@ def array_to_image(array: np.ndarray) -> vtk.vtkImageData:
     flat = np.ascontiguousarray(array.reshape(*array.shape[:3], components).transpose(2, 1, 0, 3)).reshape(
         -1, components
     )
-    image.GetPointData().SetScalars(numpy_support.numpy_to_vtk(flat, deep=True))
+    values = numpy_support.numpy_to_vtk(flat, deep=True)
+    if tensors:
+        values.SetName("tensors")
+        image.GetPointData().SetTensors(values)
+    else:
+        image.GetPointData().SetScalars(values)
     return image
+
+
+def check_untransformed(node, kind: str = "volume") -> None:
+    """glymph reads a node's own coordinates (IJK-to-RAS, control points): a parent transform must be hardened first."""
+    if node.GetParentTransformNode() is not None:
+        raise GlymphError(f"{kind} '{node.GetName()}' is under a transform; harden the transform first (Data module)")
 
 
 def volume_from_node(node) -> Volume:
     """A glymph Volume (RAS) from a scalar, label map or vector volume node."""
     if node is None or not node.IsA("vtkMRMLVolumeNode"):
         raise GlymphError("expected a volume node")
-    if node.GetParentTransformNode() is not None:
-        raise GlymphError(f"volume '{node.GetName()}' is under a transform; harden the transform first (Data module)")
+    check_untransformed(node)
     return Volume(image_to_array(node.GetImageData()), ijk_to_ras(node))
 
 

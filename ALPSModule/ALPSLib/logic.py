@@ -21,7 +21,7 @@ from glymph.errors import GlymphError
 from glymph.pipeline import AlpsResult, DTIResult, alps_from_dti, alps_from_rois, fit_dti
 from glymph.registration import Registration
 from glymph.rois import RoiSet
-from glymph.volume import Volume
+from glymph.volume import Volume, mask_on_grid
 from glymph_mrml import (
     dti_maps_with_slicer,
     dwi_from_node,
@@ -119,12 +119,7 @@ class AlpsNodeLogic:
         else:
             raise GlymphError(f"'{input_node.GetName()}' is neither a DWI nor a DTI volume")
         if mask_node is not None:
-            mask = volume_from_node(mask_node)
-            if not mask.same_grid(grid):
-                raise GlymphError(
-                    f"mask '{mask_node.GetName()}' is on another grid than '{input_node.GetName()}'; resample it first"
-                )
-            inputs.mask = Volume(mask.data > 0, mask.affine)
+            inputs.mask = mask_on_grid(volume_from_node(mask_node), grid, f"'{input_node.GetName()}'")
         if options.placement == "markups":
             if markups_node is None:
                 raise GlymphError(
@@ -194,12 +189,8 @@ class AlpsNodeLogic:
         """The index for the ROI points as they are now (moved by the user), without registering again."""
         if outputs.markups is None or outputs.tensor is None:
             raise GlymphError("run ALPS once (Apply) before recomputing from moved ROIs")
-        tensor = tensor_from_node(outputs.tensor)
-        mask = None
-        if mask_node is not None:
-            m = volume_from_node(mask_node)
-            mask = Volume(m.data > 0, m.affine)
-        dti = DTIResult.from_tensor(tensor, mask)
+        mask = volume_from_node(mask_node) if mask_node is not None else None
+        dti = DTIResult.from_tensor(tensor_from_node(outputs.tensor), mask)
         stored = outputs.markups.GetAttribute(REGISTRATION_ATTRIBUTE)
         registration = Registration.from_dict(json.loads(stored)) if stored else None
         frame = frame or outputs.markups.GetAttribute(FRAME_ATTRIBUTE) or "image"

@@ -85,14 +85,21 @@ class EPVSResult:
         ]
 
     def labels_on_input_grid(self) -> Volume:
-        from glymph.preprocess import resample
-
-        return resample(self.grid_t1.with_data(self.labels.astype(np.int32)), self.t1, order=0)
+        """Lesion ids on the input T1's grid (nearest neighbour)."""
+        return self._on_input_grid("labels", np.int32)
 
     def regions_on_input_grid(self) -> Volume:
+        """Region labels on the input T1's grid (nearest neighbour)."""
+        return self._on_input_grid("regions", np.uint8)
+
+    def _on_input_grid(self, name: str, dtype: type) -> Volume:
+        """Resampled once per result: the module's segmentation and the written files both need them."""
         from glymph.preprocess import resample
 
-        return resample(self.grid_t1.with_data(self.regions.astype(np.uint8)), self.t1, order=0)
+        cache = self.__dict__.setdefault("_input_grid", {})  # a frozen dataclass may still keep a cache
+        if name not in cache:
+            cache[name] = resample(self.grid_t1.with_data(getattr(self, name).astype(dtype)), self.t1, order=0)
+        return cache[name]
 
 
 def _check_overlap(t1: Volume, t2: Volume) -> None:

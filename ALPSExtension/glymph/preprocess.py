@@ -59,10 +59,12 @@ def resample(image: Volume, grid: Volume, order: int = 1, world_to_image: np.nda
     """
     from scipy.ndimage import affine_transform
 
-    to_image = np.eye(4) if world_to_image is None else world_to_image
-    voxel_map = np.linalg.inv(image.affine) @ to_image @ grid.affine
     data = np.asarray(image.data)
     out_dtype = data.dtype if order == 0 else np.float32
+    if world_to_image is None and image.same_grid(grid):  # the same voxel centres: nothing to interpolate
+        return Volume(data.astype(out_dtype), grid.affine)
+    to_image = np.eye(4) if world_to_image is None else world_to_image
+    voxel_map = np.linalg.inv(image.affine) @ to_image @ grid.affine
     resampled = affine_transform(
         data.astype(np.float32) if order else data,
         voxel_map[:3, :3],

@@ -66,7 +66,7 @@ def search_region(inputs: SegmentationInputs) -> np.ndarray:
 
 def scikit_image_vesselness(image: np.ndarray, dark: bool) -> np.ndarray:
     """``skimage.filters.frangi`` with the scales and parameters of ``vesselness`` on a whole 1 mm
-    image: the reference ``vesselness`` is tested and benchmarked against (about 45 s per brain)."""
+    image: the reference ``vesselness`` is tested and benchmarked against (about 50 s per brain)."""
     from skimage.filters import frangi
 
     return frangi(
@@ -85,8 +85,8 @@ def vesselness(image: np.ndarray, region: np.ndarray, dark: bool, spacing_mm: fl
 
     The Hessian is made of Gaussian derivatives (scipy) on the region's bounding box and the
     vesselness is evaluated only at region voxels. Written here because ``skimage.filters.frangi``
-    evaluates every voxel with a slower derivative filter (about 45 s for a 1 mm brain against
-    about 3 s here); the test suite checks both agree inside the region.
+    evaluates every voxel with a slower derivative filter (47-56 s for a 1 mm brain against
+    3-4 s here, benchmarks/epvs.py); the test suite checks both agree inside the region.
     """
     from scipy.ndimage import gaussian_filter
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import slicer
+from glymph import defaults
 from glymph_gui.widget import GlymphModuleWidget
 from slicer import (
     vtkMRMLDiffusionTensorVolumeNode,
@@ -61,11 +62,13 @@ class ALPSParameterNode:
 
     inputVolume: vtkMRMLVolumeNode
     maskVolume: vtkMRMLScalarVolumeNode
-    roiSet: Annotated[str, Choice(["chen2025", "jhu"])] = "chen2025"
-    roiDiameter: Annotated[float, WithinRange(1.0, 20.0)] = 5.0
-    frame: Annotated[str, Choice(["image", "anatomical"])] = "image"
-    placement: Annotated[str, Choice(["atlas", "markups"])] = "atlas"
-    registrationContrast: Annotated[str, Choice(["fa", "b0"])] = "fa"
+    roiSet: Annotated[str, Choice(list(defaults.ROI_SETS))] = defaults.ROI_SET
+    roiDiameter: Annotated[float, WithinRange(1.0, 20.0)] = defaults.ROI_DIAMETER_MM
+    frame: Annotated[str, Choice(list(defaults.FRAMES))] = defaults.FRAME
+    placement: Annotated[str, Choice(list(defaults.PLACEMENTS))] = defaults.PLACEMENT
+    registrationContrast: Annotated[str, Choice(list(defaults.REGISTRATION_CONTRASTS))] = (
+        defaults.REGISTRATION_CONTRAST
+    )
     roiMarkups: vtkMRMLMarkupsFiducialNode
     tensorVolume: vtkMRMLDiffusionTensorVolumeNode
     faVolume: vtkMRMLScalarVolumeNode
@@ -98,8 +101,24 @@ class ALPSWidget(GlymphModuleWidget):
         return self.logic.nodeLogic().compute, (inputs, options)
 
     def showResult(self, result) -> str:
-        self.logic.showResult(result, self._parameterNode)
+        outputs = self.logic.storeResult(result, self._parameterNode)
+        slicer.app.layoutManager().setLayout(slicer.vtkMRMLLayoutNode.SlicerLayoutFourUpTableView)
+        slicer.util.setSliceViewerLayers(background=outputs.colour_fa, fit=True)
+        applicationLogic = slicer.app.applicationLogic()
+        applicationLogic.GetSelectionNode().SetActiveTableID(outputs.table.GetID())
+        applicationLogic.PropagateTableSelection()
+        self._centreOnRois(outputs.markups)
         return self.logic.summary(result)
+
+    @staticmethod
+    def _centreOnRois(markups) -> None:
+        centre = [0.0, 0.0, 0.0]
+        n = markups.GetNumberOfControlPoints()
+        for i in range(n):
+            p = [0.0, 0.0, 0.0]
+            markups.GetNthControlPointPosition(i, p)
+            centre = [c + v / n for c, v in zip(centre, p, strict=True)]
+        slicer.modules.markups.logic().JumpSlicesToLocation(*centre, True)
 
     def onRecomputeButton(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Could not recompute the index."), waitCursor=True):
@@ -145,15 +164,12 @@ class ALPSLogic(ScriptedLoadableModuleLogic):
         self._remember(outputs, p)
         return result
 
-    def showResult(self, result, parameterNode) -> None:
+    def storeResult(self, result, parameterNode):
+        """Put a result computed in the background into the output nodes (created when missing),
+        remembered in the parameter node; returns the ``AlpsOutputs``. Views are the widget's."""
         outputs = self.nodeLogic().show(result, self.outputs(parameterNode), parameterNode.inputVolume)
         self._remember(outputs, parameterNode)
-        slicer.app.layoutManager().setLayout(slicer.vtkMRMLLayoutNode.SlicerLayoutFourUpTableView)
-        slicer.util.setSliceViewerLayers(background=outputs.colour_fa, fit=True)
-        applicationLogic = slicer.app.applicationLogic()
-        applicationLogic.GetSelectionNode().SetActiveTableID(outputs.table.GetID())
-        applicationLogic.PropagateTableSelection()
-        self._centreOnRois(outputs.markups)
+        return outputs
 
     def recompute(self, parameterNode):
         return self.nodeLogic().recompute(self.outputs(parameterNode), parameterNode.frame, parameterNode.maskVolume)
@@ -173,16 +189,6 @@ class ALPSLogic(ScriptedLoadableModuleLogic):
             outputs.colour_fa,
             outputs.table,
         )
-
-    @staticmethod
-    def _centreOnRois(markups) -> None:
-        centre = [0.0, 0.0, 0.0]
-        n = markups.GetNumberOfControlPoints()
-        for i in range(n):
-            p = [0.0, 0.0, 0.0]
-            markups.GetNthControlPointPosition(i, p)
-            centre = [c + v / n for c, v in zip(centre, p, strict=True)]
-        slicer.modules.markups.logic().JumpSlicesToLocation(*centre, True)
 
 
 class ALPSTest(ScriptedLoadableModuleTest):

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import slicer
+from glymph import defaults
 from glymph_gui.widget import GlymphModuleWidget
 from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode, vtkMRMLTableNode
 from slicer.i18n import tr as _
@@ -52,8 +53,8 @@ class EPVSParameterNode:
     t1Volume: vtkMRMLScalarVolumeNode
     t2Volume: vtkMRMLScalarVolumeNode
     maskVolume: vtkMRMLScalarVolumeNode
-    method: Annotated[str, Choice(["classical"])] = "classical"
-    minLength: Annotated[float, WithinRange(0.0, 20.0)] = 2.0
+    method: Annotated[str, Choice(list(defaults.EPVS_METHODS.names))] = defaults.EPVS_METHOD
+    minLength: Annotated[float, WithinRange(0.0, 20.0)] = defaults.MIN_LENGTH_MM
     segmentation: vtkMRMLSegmentationNode
     summaryTable: vtkMRMLTableNode
     lesionTable: vtkMRMLTableNode
@@ -77,12 +78,10 @@ class EPVSWidget(GlymphModuleWidget):
     def updateModuleButtons(self, p, busy: bool) -> None:
         self.ui.lesionTableView.setMRMLTableNode(p.lesionTable if p else None)
 
-    def ensureDependencies(self) -> bool:
-        from glymph_gui import ensure_torch
+    def installPlan(self) -> list:
+        from EPVSLib import install_plan
 
-        if not super().ensureDependencies():
-            return False
-        return self._parameterNode.maskVolume is not None or ensure_torch("EPVS brain extraction")
+        return install_plan(mask_given=self._parameterNode.maskVolume is not None)
 
     def task(self, p):
         options = self.logic.options(p)
@@ -90,7 +89,11 @@ class EPVSWidget(GlymphModuleWidget):
         return self.logic.nodeLogic().compute, (inputs, options)
 
     def showResult(self, result) -> str:
-        self.logic.showResult(result, self._parameterNode)
+        outputs = self.logic.storeResult(result, self._parameterNode)
+        slicer.util.setSliceViewerLayers(background=self._parameterNode.t1Volume, fit=True)
+        applicationLogic = slicer.app.applicationLogic()
+        applicationLogic.GetSelectionNode().SetActiveTableID(outputs.summary_table.GetID())
+        applicationLogic.PropagateTableSelection()
         summary = result.summary()
         return _("{count} EPVS, {volume:.0f} mm3").format(count=summary["count"], volume=summary["total_volume_mm3"])
 
@@ -137,13 +140,12 @@ class EPVSLogic(ScriptedLoadableModuleLogic):
         self._remember(outputs, p)
         return result
 
-    def showResult(self, result, parameterNode) -> None:
+    def storeResult(self, result, parameterNode):
+        """Put a result computed in the background into the output nodes (created when missing),
+        remembered in the parameter node; returns the ``EpvsOutputs``. Views are the widget's."""
         outputs = self.nodeLogic().show(result, self.outputs(parameterNode))
         self._remember(outputs, parameterNode)
-        slicer.util.setSliceViewerLayers(background=parameterNode.t1Volume, fit=True)
-        applicationLogic = slicer.app.applicationLogic()
-        applicationLogic.GetSelectionNode().SetActiveTableID(outputs.summary_table.GetID())
-        applicationLogic.PropagateTableSelection()
+        return outputs
 
     @staticmethod
     def _remember(outputs, p) -> None:
@@ -167,7 +169,7 @@ class EPVSTest(ScriptedLoadableModuleTest):
     def test_phantom_lesions(self):
         import numpy as np
 
-        from glymph.epvs_phantom import epvs_phantom
+        from glymph.phantoms import epvs_phantom
         from glymph.preprocess import isotropic_grid, resample
         from glymph.registration import AffineMap
         from glymph.templates import mni152

@@ -127,7 +127,9 @@ def test_module_requirements_are_project_dependencies(name):
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     dependencies = project["dependencies"] + [d for extra in project["optional-dependencies"].values() for d in extra]
     declared = {re.match(r"[A-Za-z0-9_.-]+", d).group(0).lower() for d in dependencies}
-    lines = (MODULES[name] / "Resources" / "requirements.txt").read_text().splitlines()
+    files = sorted((MODULES[name] / "Resources").glob("requirements*.txt"))
+    assert files
+    lines = [line for path in files for line in path.read_text().splitlines()]
     required = {
         re.match(r"[A-Za-z0-9_.-]+", line).group(0).lower()
         for line in lines

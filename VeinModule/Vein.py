@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import slicer
+from glymph import defaults
 from glymph_gui.widget import GlymphModuleWidget
 from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode, vtkMRMLTableNode
 from slicer.i18n import tr as _
@@ -52,10 +53,10 @@ class VeinParameterNode:
 
     swiVolume: vtkMRMLScalarVolumeNode
     maskVolume: vtkMRMLScalarVolumeNode
-    slabThickness: Annotated[float, WithinRange(2.0, 60.0)] = 20.0
+    slabThickness: Annotated[float, WithinRange(2.0, 60.0)] = defaults.SLAB_MM
     automaticLevel: bool = True
     slabCenter: Annotated[float, WithinRange(-200.0, 200.0)] = 0.0
-    method: Annotated[str, Choice(["classical"])] = "classical"
+    method: Annotated[str, Choice(list(defaults.VEIN_METHODS.names))] = defaults.VEIN_METHOD
     minipVolume: vtkMRMLScalarVolumeNode
     segmentation: vtkMRMLSegmentationNode
     hemisphereTable: vtkMRMLTableNode
@@ -83,7 +84,11 @@ class VeinWidget(GlymphModuleWidget):
         return self.logic.nodeLogic().compute, (inputs, options)
 
     def showResult(self, result) -> str:
-        self.logic.showResult(result, self._parameterNode)
+        outputs = self.logic.storeResult(result, self._parameterNode)
+        slicer.util.setSliceViewerLayers(background=outputs.minip, fit=True)
+        applicationLogic = slicer.app.applicationLogic()
+        applicationLogic.GetSelectionNode().SetActiveTableID(outputs.hemisphere_table.GetID())
+        applicationLogic.PropagateTableSelection()
         rows = {row["hemisphere"]: row for row in result.hemisphere_rows()}
         return _("left {left} veins, right {right} veins (MinIP at z = {z:.1f} mm)").format(
             left=rows["left"]["count"], right=rows["right"]["count"], z=result.level_z_mm
@@ -92,10 +97,6 @@ class VeinWidget(GlymphModuleWidget):
 
 class VeinLogic(ScriptedLoadableModuleLogic):
     """Thin wrapper: parameter node <-> ``VeinLib.VeinNodeLogic``. Usable without the widget."""
-
-    def __init__(self) -> None:
-        ScriptedLoadableModuleLogic.__init__(self)
-        self._curves = []
 
     def getParameterNode(self):
         return VeinParameterNode(super().getParameterNode())
@@ -115,11 +116,12 @@ class VeinLogic(ScriptedLoadableModuleLogic):
             slab_mm=p.slabThickness, slab_center_mm=None if p.automaticLevel else p.slabCenter, method=p.method
         )
 
-    def outputs(self, parameterNode):
+    @staticmethod
+    def outputs(parameterNode):
         from VeinLib import VeinOutputs
 
         p = parameterNode
-        return VeinOutputs(p.minipVolume, p.segmentation, p.hemisphereTable, p.veinTable, list(self._curves))
+        return VeinOutputs(p.minipVolume, p.segmentation, p.hemisphereTable, p.veinTable)
 
     def process(self, parameterNode):
         """Run everything in the calling thread (scripts and the self-test); returns the glymph result."""
@@ -128,22 +130,22 @@ class VeinLogic(ScriptedLoadableModuleLogic):
         self._remember(outputs, p)
         return result
 
-    def showResult(self, result, parameterNode) -> None:
+    def storeResult(self, result, parameterNode):
+        """Put a result computed in the background into the output nodes (created when missing),
+        remembered in the parameter node; returns the ``VeinOutputs``. Views are the widget's."""
         outputs = self.nodeLogic().show(result, self.outputs(parameterNode))
         self._remember(outputs, parameterNode)
-        slicer.util.setSliceViewerLayers(background=outputs.minip, fit=True)
-        applicationLogic = slicer.app.applicationLogic()
-        applicationLogic.GetSelectionNode().SetActiveTableID(outputs.hemisphere_table.GetID())
-        applicationLogic.PropagateTableSelection()
+        return outputs
 
-    def _remember(self, outputs, p) -> None:
+    @staticmethod
+    def _remember(outputs, p) -> None:
+        """The output nodes into the parameter node (the curves hang off the segmentation node)."""
         p.minipVolume, p.segmentation, p.hemisphereTable, p.veinTable = (
             outputs.minip,
             outputs.segmentation,
             outputs.hemisphere_table,
             outputs.vein_table,
         )
-        self._curves = outputs.curves
 
 
 class VeinTest(ScriptedLoadableModuleTest):
@@ -157,7 +159,7 @@ class VeinTest(ScriptedLoadableModuleTest):
         self.test_phantom_veins()
 
     def test_phantom_veins(self):
-        from glymph.vein_phantom import swi_phantom
+        from glymph.phantoms import swi_phantom
         from glymph_mrml import volume_to_node
 
         self.delayDisplay("Building an SWI phantom: 6 veins on the left, 5 on the right")

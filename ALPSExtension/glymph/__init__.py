@@ -10,7 +10,8 @@ The backend of the glymph 3D Slicer extension, usable on its own::
     veins = glymph.run_vein(glymph.read_volume("sub-01_swi.nii.gz"))
 
 World coordinates are RAS millimetres, diffusivities mm^2/s. Heavy packages are imported only
-where they are used, so ``import glymph`` and ``glymph --help`` stay fast.
+where they are used, so ``import glymph`` and ``glymph --help`` stay fast. The packages and the way
+data flows through them: ``docs/architecture.md``.
 """
 
 from importlib import import_module
@@ -20,31 +21,31 @@ __version__ = "0.1.0"
 _API = {
     "GlymphError": "glymph.errors",
     "Volume": "glymph.volume",
-    "DWI": "glymph.dwi",
-    "read_dwi": "glymph.dwi",
     "read_volume": "glymph.image_io",
-    "TensorModel": "glymph.tensor",
-    "TensorFit": "glymph.tensor",
-    "RoiSet": "glymph.rois",
-    "builtin_roi_set": "glymph.rois",
-    "read_markups": "glymph.markups",
-    "write_markups": "glymph.markups",
-    "alps_index": "glymph.alps",
-    "AlpsIndex": "glymph.alps",
-    "DTIResult": "glymph.pipeline",
-    "AlpsResult": "glymph.pipeline",
-    "fit_dti": "glymph.pipeline",
-    "run_alps": "glymph.pipeline",
-    "alps_from_dti": "glymph.pipeline",
-    "alps_from_rois": "glymph.pipeline",
-    "write_dti": "glymph.pipeline",
-    "write_alps": "glymph.pipeline",
-    "run_epvs": "glymph.epvs",
-    "write_epvs": "glymph.epvs",
-    "EPVSResult": "glymph.epvs",
-    "run_vein": "glymph.vein",
-    "write_vein": "glymph.vein",
-    "VeinResult": "glymph.vein",
+    "DWI": "glymph.dti.dwi",
+    "read_dwi": "glymph.dti.dwi",
+    "TensorModel": "glymph.dti.tensor",
+    "TensorFit": "glymph.dti.tensor",
+    "DTIResult": "glymph.dti.pipeline",
+    "fit_dti": "glymph.dti.pipeline",
+    "write_dti": "glymph.dti.files",
+    "RoiSet": "glymph.alps.rois",
+    "builtin_roi_set": "glymph.alps.rois",
+    "read_markups": "glymph.alps.markups",
+    "write_markups": "glymph.alps.markups",
+    "alps_index": "glymph.alps.index",
+    "AlpsIndex": "glymph.alps.index",
+    "AlpsResult": "glymph.alps.pipeline",
+    "run_alps": "glymph.alps.pipeline",
+    "alps_from_dti": "glymph.alps.pipeline",
+    "alps_from_rois": "glymph.alps.pipeline",
+    "write_alps": "glymph.alps.files",
+    "run_epvs": "glymph.epvs.pipeline",
+    "EPVSResult": "glymph.epvs.pipeline",
+    "write_epvs": "glymph.epvs.files",
+    "run_vein": "glymph.vein.pipeline",
+    "VeinResult": "glymph.vein.pipeline",
+    "write_vein": "glymph.vein.files",
     "agreement": "glymph.evaluation",
     "bland_altman": "glymph.evaluation",
 }

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from glymph.components import label_components
 from glymph.errors import GlymphError
-from glymph.lesions import label_components
 from glymph.volume import Volume
 
 
@@ -110,7 +110,7 @@ def bland_altman_plot(
     what: str = "volume (mm3)",
 ) -> None:
     """The Bland-Altman plot: difference against mean, bias and limits drawn."""
-    from glymph.qc import pyplot
+    from glymph.plotting import pyplot
 
     plt = pyplot()
     predicted, reference = np.asarray(predicted, float), np.asarray(reference, float)

@@ -20,7 +20,20 @@ from pathlib import Path
 
 from glymph.errors import GlymphError
 
-SOFTWARE = ("numpy", "scipy", "nibabel", "dipy", "SimpleITK", "pynrrd", "matplotlib")
+# every package a result can depend on; the sidecar records each one's version, or "not installed"
+SOFTWARE = (
+    "numpy",
+    "scipy",
+    "nibabel",
+    "pynrrd",
+    "SimpleITK",
+    "dipy",
+    "scikit-image",
+    "networkx",
+    "matplotlib",
+    "torch",
+    "deepbet",
+)
 
 
 def check_out_dir(out: str | os.PathLike, names: tuple[str, ...], force: bool) -> Path:

@@ -1,6 +1,7 @@
 """Helpers shared by the glymph module widgets (imports slicer and qt: for the GUI only).
 
-``ensure_requirements`` installs a module's Python dependencies on first use, after asking;
+``ensure_dependencies`` installs what a module's install plan lists (PyTorch through the PyTorch
+extension, then requirement files) on first use, after asking;
 ``TaskPoller`` runs a ``glymph.progress.BackgroundTask`` and reports it to the widget through a
 QTimer, so long steps never freeze the interface.
 """
@@ -76,6 +77,17 @@ def ensure_torch(requester: str) -> bool:
     ):
         return False
     return PyTorchUtils.PyTorchUtilsLogic().installTorch(askConfirmation=False) is not None
+
+
+def ensure_dependencies(plan: list[str | Path], requester: str) -> bool:
+    """Go through a module's install plan in order: ``"torch"`` is PyTorch from the PyTorch extension
+    (``ensure_torch``), a path is a requirements file (``ensure_requirements``). False when the user
+    declines or a step fails."""
+    for step in plan:
+        done = ensure_torch(requester) if step == "torch" else ensure_requirements(Path(step), requester)
+        if not done:
+            return False
+    return True
 
 
 class TaskPoller:

@@ -10,7 +10,7 @@ import vtk
 from slicer.ScriptedLoadableModule import ScriptedLoadableModuleWidget
 from slicer.util import VTKObservationMixin
 
-from glymph_gui import TaskPoller, ensure_requirements
+from glymph_gui import TaskPoller, ensure_dependencies
 
 
 class GlymphModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
@@ -49,8 +49,12 @@ class GlymphModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def updateModuleButtons(self, parameterNode, busy: bool) -> None:
         """Enable or disable the module's own widgets."""
 
+    def installPlan(self) -> list:
+        """What Apply makes sure is installed first, in order (see ``glymph_gui.ensure_dependencies``)."""
+        return [] if self.REQUIREMENTS is None else [self.REQUIREMENTS]
+
     def ensureDependencies(self) -> bool:
-        return self.REQUIREMENTS is None or ensure_requirements(self.REQUIREMENTS, self.TITLE)
+        return ensure_dependencies(self.installPlan(), self.TITLE)
 
     # --- shared behaviour
     def setup(self) -> None:

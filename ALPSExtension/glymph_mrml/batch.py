@@ -7,7 +7,7 @@ runs its module's logic and writes that command's files::
 
 where ``work(args, scene)`` reads the inputs into nodes and runs the module logic (the part each
 module has of its own) and returns the result; ``run`` then writes and reports it exactly as the
-``glymph`` command does (``glymph.cli.finish_*``).
+``glymph`` command does (``glymph.cli.requests.finish_*``).
 """
 
 from __future__ import annotations
@@ -30,12 +30,13 @@ def run(command: str, argv: list[str], work: Callable) -> int:
     1 anything else, with its traceback)."""
     import slicer
 
-    from glymph import cli
+    from glymph.cli import build_parser, setup_logging
+    from glymph.cli.requests import FINISH
     from glymph.errors import GlymphError
 
-    args = cli.build_parser().parse_args([command, *argv])
-    cli.setup_logging(getattr(args, "quiet", False))
-    finish = {"alps": cli.finish_alps, "epvs": cli.finish_epvs, "vein": cli.finish_vein}[command]
+    args = build_parser().parse_args([command, *argv])
+    setup_logging(getattr(args, "quiet", False))
+    finish = FINISH[command]
     scene = getattr(slicer, "mrmlScene", None) or slicer.vtkMRMLScene()
     started = time.perf_counter()
     try:

@@ -12,9 +12,11 @@ import numpy as np
 import vtk
 from vtk.util import numpy_support
 
-from glymph.dwi import B0_THRESHOLD, DWI, check_gradients, check_signal
+from glymph.defaults import B0_THRESHOLD
+from glymph.dti.dwi import DWI, check_signal
+from glymph.dti.gradients import check_gradients
+from glymph.dti.tensor import from_matrix, to_matrix
 from glymph.errors import GlymphError
-from glymph.tensor import from_matrix, to_matrix
 from glymph.volume import Volume
 from glymph_mrml.volumes import (
     array_to_image,

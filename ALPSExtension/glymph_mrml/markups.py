@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from glymph.alps.rois import LABELS, RoiSet
+from glymph.defaults import ROI_DIAMETER_MM
 from glymph.errors import GlymphError
-from glymph.rois import LABELS, RoiSet
 from glymph_mrml.volumes import check_untransformed
 
 
@@ -32,7 +33,7 @@ def rois_from_markups_node(node, diameter_mm: float | None = None) -> RoiSet:
     """The four labelled ROI centres (RAS mm) of a point-list node.
 
     The diameter is ``diameter_mm`` if given, else the one stored on the node by
-    ``rois_to_markups_node``, else 5 mm.
+    ``rois_to_markups_node``, else the default (``glymph.defaults.ROI_DIAMETER_MM``).
     """
     if node is None or not node.IsA("vtkMRMLMarkupsNode"):
         raise GlymphError("expected a markups point list holding the ROIs")
@@ -54,6 +55,6 @@ def rois_from_markups_node(node, diameter_mm: float | None = None) -> RoiSet:
         raise GlymphError(f"markups '{node.GetName()}' has more than one point labelled {', '.join(repeated)}")
     if diameter_mm is None:
         stored = node.GetAttribute("glymph.roi_diameter_mm")
-        diameter_mm = float(stored) if stored else 5.0
+        diameter_mm = float(stored) if stored else ROI_DIAMETER_MM
     centres = {label: tuple(float(v) for v in np.asarray(points[label][0])) for label in LABELS}
     return RoiSet(centres, diameter_mm, "subject", "manual")

@@ -16,11 +16,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from glymph.dwi import DWI
+from glymph import defaults
+from glymph.alps import AlpsResult, RoiSet, alps_from_dti, alps_from_rois
+from glymph.dti import DWI, DTIResult, fit_dti
 from glymph.errors import GlymphError
-from glymph.pipeline import AlpsResult, DTIResult, alps_from_dti, alps_from_rois, fit_dti
 from glymph.registration import Registration
-from glymph.rois import RoiSet
 from glymph.volume import Volume, mask_on_grid
 from glymph_mrml import (
     dti_maps_with_slicer,
@@ -43,12 +43,12 @@ FRAME_ATTRIBUTE = "glymph.frame"
 class AlpsOptions:
     """What to compute (the parameter node's values)."""
 
-    roi_set: str = "chen2025"
-    roi_diameter_mm: float = 5.0
-    frame: str = "image"  # "image" or "anatomical"
-    placement: str = "atlas"  # "atlas" or "markups" (centres from an existing point list)
-    registration_contrast: str = "fa"
-    max_b: float = 1500.0
+    roi_set: str = defaults.ROI_SET
+    roi_diameter_mm: float = defaults.ROI_DIAMETER_MM
+    frame: str = defaults.FRAME  # one of defaults.FRAMES
+    placement: str = defaults.PLACEMENT  # "atlas", or "markups": centres from an existing point list
+    registration_contrast: str = defaults.REGISTRATION_CONTRAST
+    max_b: float = defaults.MAX_B
     subject: str = ""
 
 
@@ -126,8 +126,10 @@ class AlpsNodeLogic:
                     "ROI placement 'from markups' needs a point list with proj_L, proj_R, assoc_L, assoc_R"
                 )
             inputs.rois = rois_from_markups_node(markups_node, options.roi_diameter_mm)
-        elif options.placement != "atlas":
-            raise GlymphError(f"unknown ROI placement '{options.placement}'; use 'atlas' or 'markups'")
+        elif options.placement not in defaults.PLACEMENTS:
+            raise GlymphError(
+                f"unknown ROI placement '{options.placement}'; choose one of: {', '.join(defaults.PLACEMENTS)}"
+            )
         return inputs
 
     # 2. glymph only
@@ -193,7 +195,7 @@ class AlpsNodeLogic:
         dti = DTIResult.from_tensor(tensor_from_node(outputs.tensor), mask)
         stored = outputs.markups.GetAttribute(REGISTRATION_ATTRIBUTE)
         registration = Registration.from_dict(json.loads(stored)) if stored else None
-        frame = frame or outputs.markups.GetAttribute(FRAME_ATTRIBUTE) or "image"
+        frame = frame or outputs.markups.GetAttribute(FRAME_ATTRIBUTE) or defaults.FRAME
         rois = rois_from_markups_node(outputs.markups)
         subject = outputs.markups.GetAttribute("glymph.subject") or "subject"
         result = alps_from_rois(dti, rois, registration, frame, subject, "manual")

@@ -9,11 +9,13 @@ viewer can jump to it).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
-from glymph.epvs import LESION_COLUMNS as CSV_LESION_COLUMNS
+from glymph import defaults
 from glymph.epvs import EPVSResult, run_epvs
+from glymph.epvs.files import LESION_COLUMNS as CSV_LESION_COLUMNS
 from glymph.errors import GlymphError
 from glymph.volume import Volume
 from glymph_mrml import fill, labelmap_to_segmentation, rows_from_table, table_from_rows, volume_from_node
@@ -21,14 +23,27 @@ from glymph_mrml import fill, labelmap_to_segmentation, rows_from_table, table_f
 SEGMENTS = {1: "EPVS", 2: "basal ganglia", 3: "centrum semiovale", 4: "midbrain"}
 COLOURS = {1: (0.9, 0.1, 0.1), 2: (0.95, 0.85, 0.2), 3: (0.2, 0.8, 0.9), 4: (0.6, 0.4, 0.9)}
 LESION_COLUMNS = tuple(c for c in CSV_LESION_COLUMNS if c not in ("subject", "region"))  # of the lesion table
+RESOURCES = Path(__file__).resolve().parents[1] / "Resources"
+
+
+def install_plan(mask_given: bool) -> list[str | Path]:
+    """What the panel makes sure is installed before a run, in order (``glymph_gui.ensure_dependencies``).
+
+    Without a mask, deepbet's networks extract the brain: ``"torch"`` (PyTorch from Slicer's PyTorch
+    extension, the right build for this computer) comes first, so that deepbet's own requirement on
+    torch is already met and pip never pulls a build from PyPI. With a mask no network runs, and
+    neither torch nor deepbet is installed.
+    """
+    packages = RESOURCES / "requirements.txt"
+    return [packages] if mask_given else ["torch", packages, RESOURCES / "requirements-brain-extraction.txt"]
 
 
 @dataclass(frozen=True)
 class EpvsOptions:
     """What to compute (the parameter node's values)."""
 
-    method: str = "classical"
-    min_length_mm: float = 2.0
+    method: str = defaults.EPVS_METHOD
+    min_length_mm: float = defaults.MIN_LENGTH_MM
     subject: str = ""
 
 

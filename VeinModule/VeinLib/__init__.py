@@ -1,5 +1,5 @@
 """Vein module logic on MRML nodes (no qt): what the widget and the batch script call."""
 
-from VeinLib.logic import VeinNodeLogic, VeinOptions, VeinOutputs
+from VeinLib.logic import VeinNodeLogic, VeinOptions, VeinOutputs, centreline_curves
 
-__all__ = ["VeinNodeLogic", "VeinOptions", "VeinOutputs"]
+__all__ = ["VeinNodeLogic", "VeinOptions", "VeinOutputs", "centreline_curves"]

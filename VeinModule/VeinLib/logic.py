@@ -11,12 +11,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from glymph import defaults
 from glymph.errors import GlymphError
 from glymph.vein import VeinResult, run_vein
 from glymph.volume import Volume
 from glymph_mrml import fill, labelmap_to_segmentation, table_from_rows, volume_from_node, volume_to_node
 
 CURVE_COLOURS = {"left": (0.2, 0.6, 1.0), "right": (1.0, 0.45, 0.2)}
+CURVE_REFERENCE = "glymph.centreline"  # node-reference role: the vein segmentation -> its centreline curves
 VEIN_COLUMNS = (
     "id",
     "name",
@@ -33,9 +35,9 @@ VEIN_COLUMNS = (
 
 @dataclass(frozen=True)
 class VeinOptions:
-    slab_mm: float = 20.0
+    slab_mm: float = defaults.SLAB_MM
     slab_center_mm: float | None = None
-    method: str = "classical"
+    method: str = defaults.VEIN_METHOD
     subject: str = ""
 
 
@@ -48,7 +50,9 @@ class VeinInputs:
 
 @dataclass
 class VeinOutputs:
-    """The nodes the results go into; ``None`` ones are created by ``show``."""
+    """The nodes the results go into; ``None`` ones are created by ``show``. The centreline curves
+    are found from the segmentation node (node references, saved with the scene) and replaced on
+    every run."""
 
     minip: object = None
     segmentation: object = None
@@ -70,6 +74,15 @@ def vein_rows(result: VeinResult) -> list[dict[str, object]]:
         row["name"] = vein_name(vein)
         rows.append({column: row[column] for column in VEIN_COLUMNS})
     return rows
+
+
+def centreline_curves(segmentation_node) -> list:
+    """The centreline curve nodes of the veins in a vein segmentation node (none for None)."""
+    if segmentation_node is None:
+        return []
+    n = segmentation_node.GetNumberOfNodeReferences(CURVE_REFERENCE)
+    curves = (segmentation_node.GetNthNodeReference(CURVE_REFERENCE, i) for i in range(n))
+    return [curve for curve in curves if curve is not None]
 
 
 class VeinNodeLogic:
@@ -103,9 +116,12 @@ class VeinNodeLogic:
             lambda n: labelmap_to_segmentation(labels, names, scene, f"{base} veins", colours, n),
             created,
         )
-        for curve in outputs.curves:  # curves of an earlier run are replaced
+        for curve in centreline_curves(outputs.segmentation):  # the curves of an earlier run are replaced
             scene.RemoveNode(curve)
+        outputs.segmentation.RemoveNodeReferenceIDs(CURVE_REFERENCE)
         outputs.curves = [self._curve(vein, result.level_z_mm) for vein in result.veins]
+        for curve in outputs.curves:
+            outputs.segmentation.AddNodeReferenceID(CURVE_REFERENCE, curve.GetID())
         created += [curve.GetID() for curve in outputs.curves]
         outputs.hemisphere_table = fill(
             outputs.hemisphere_table,

@@ -26,7 +26,7 @@ def work(args, scene):
     """The DWI, mask and ROI markups as nodes, through the module logic: the ALPS result."""
     from ALPSLib import AlpsNodeLogic, AlpsOptions
 
-    from glymph.cli import alps_subject, read_alps_request
+    from glymph.cli.requests import alps_roi_set, alps_subject, read_alps_request
     from glymph_mrml import dwi_to_node, mask_to_node, rois_to_markups_node
 
     dwi, mask, rois = read_alps_request(args)
@@ -35,7 +35,7 @@ def work(args, scene):
     mask_node = mask_to_node(mask, scene, f"{subject} mask") if mask is not None else None
     markups_node = rois_to_markups_node(rois, scene, f"{subject} ROIs") if rois else None
     options = AlpsOptions(
-        roi_set=args.roi_set or "chen2025",
+        roi_set=alps_roi_set(args),
         roi_diameter_mm=args.roi_diameter,
         frame=args.frame,
         placement="markups" if rois else "atlas",

@@ -26,7 +26,7 @@ def work(args, scene):
     """The T1, T2 and mask as nodes, through the module logic: the EPVS result."""
     from EPVSLib import EpvsNodeLogic, EpvsOptions
 
-    from glymph.cli import read_epvs_request
+    from glymph.cli.requests import read_epvs_request
     from glymph_mrml import mask_to_node, volume_to_node
 
     t1, t2, mask, subject = read_epvs_request(args)

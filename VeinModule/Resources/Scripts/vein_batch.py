@@ -26,7 +26,7 @@ def work(args, scene):
     """The SWI and mask as nodes, through the module logic: the vein result."""
     from VeinLib import VeinNodeLogic, VeinOptions
 
-    from glymph.cli import read_vein_request
+    from glymph.cli.requests import read_vein_request
     from glymph_mrml import mask_to_node, volume_to_node
 
     swi, mask, subject = read_vein_request(args)

@@ -1,0 +1,81 @@
+"""An ALPS result folder: ``alps.csv``, ``alps.json``, the ROIs (markups and label map), tensors,
+FA and the QC picture, written atomically."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from glymph.alps.index import CSV_COLUMNS
+from glymph.alps.markups import write_markups
+from glymph.alps.pipeline import AlpsResult
+from glymph.alps.qc import alps_qc_figure
+from glymph.alps.rois import LABELS, roi_label_map
+from glymph.image_io import write_nifti
+from glymph.outputs import atomic_out_dir, write_csv, write_sidecar
+from glymph.progress import step
+from glymph.templates import template_provenance
+from glymph.volume import axis_codes
+
+ALPS_FILES = ("alps.csv", "alps.json", "rois.mrk.json", "rois.nii.gz", "tensor.nii.gz", "fa.nii.gz", "qc_alps.png")
+
+
+def alps_table_row(result: AlpsResult) -> dict[str, object]:
+    """One CSV row: subject, the FSL-script-compatible columns, then FA, MD and voxel counts per ROI, and the frame."""
+    index = result.index
+    row: dict[str, object] = {"subject": result.subject, **index.columns()}
+    for measure in ("fa", "md", "n_voxels"):
+        for label in LABELS:
+            row[f"{'n' if measure == 'n_voxels' else measure}_{label}"] = getattr(index.rois[label], measure)
+    row["frame"] = index.frame
+    return row
+
+
+def write_alps(
+    result: AlpsResult,
+    out: str | os.PathLike,
+    *,
+    inputs: dict | None = None,
+    parameters: dict | None = None,
+    started: float | None = None,
+    force: bool = False,
+) -> Path:
+    """Write ``alps.csv``, ``alps.json``, ``rois.mrk.json``, ``rois.nii.gz``, ``tensor.nii.gz``,
+    ``fa.nii.gz`` and ``qc_alps.png`` into ``out`` (atomically)."""
+    started = time.perf_counter() if started is None else started
+    with step(f"writing results to {out}"), atomic_out_dir(out, ALPS_FILES, force) as tmp:
+        write_csv(tmp / "alps.csv", [alps_table_row(result)])
+        write_markups(result.rois, tmp / "rois.mrk.json")
+        write_nifti(result.dti.mask.with_data(roi_label_map(result.roi_masks)), tmp / "rois.nii.gz", np.uint8)
+        write_nifti(result.dti.tensor, tmp / "tensor.nii.gz")
+        write_nifti(result.dti.fa(), tmp / "fa.nii.gz")
+        alps_qc_figure(result, tmp / "qc_alps.png")
+        results = {
+            "subject": result.subject,
+            "alps": {
+                "frame_in_csv": result.frame,
+                "image": result.image.as_dict(),
+                "anatomical": result.anatomical.as_dict() if result.anatomical else None,
+            },
+            "rois": {
+                "placement": result.placement,
+                "set": result.mni_rois.name if result.mni_rois else "manual",
+                "diameter_mm": result.rois.diameter_mm,
+                "subject_ras_mm": {k: [round(v, 3) for v in c] for k, c in result.rois.centres.items()},
+                "mni_ras_mm": result.mni_rois.centres if result.mni_rois else None,
+            },
+            "registration": result.registration.as_dict() if result.registration else None,
+            "dti": result.dti.describe(),
+            "image": {
+                "shape": list(result.dti.mask.shape),
+                "voxel_mm": result.dti.mask.spacing.round(4).tolist(),
+                "storage": axis_codes(result.dti.affine),
+            },
+            "csv_columns": ["subject", *CSV_COLUMNS],
+        }
+        models = {"template": template_provenance()}
+        write_sidecar(tmp / "alps.json", "alps", started, inputs, parameters, models, **results)
+    return Path(out)

@@ -1,0 +1,150 @@
+"""DTI-ALPS from a DWI or fitted tensors: registration to MNI152, ROI placement, the index in both frames.
+
+``run_alps`` -> ``AlpsResult``; ``alps_from_dti`` starts from tensors; ``alps_from_rois``
+recomputes the index from moved ROIs without registering again. ``glymph.alps.files`` writes a
+result folder.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from glymph.alps.index import AlpsIndex, alps_index, check_frame
+from glymph.alps.rois import RoiSet, builtin_roi_set, sphere_masks
+from glymph.defaults import FRAME, MAX_B, REGISTRATION_CONTRAST, ROI_DIAMETER_MM, ROI_SET
+from glymph.dti.dwi import DWI
+from glymph.dti.pipeline import DTIResult, fit_dti
+from glymph.errors import GlymphError
+from glymph.progress import step
+from glymph.registration import Registration, register_to_mni
+from glymph.volume import Volume
+
+log = logging.getLogger("glymph")
+
+
+@dataclass(frozen=True)
+class AlpsResult:
+    """The DTI-ALPS index of one scan in both frames, with everything needed to check it."""
+
+    subject: str
+    dti: DTIResult
+    rois: RoiSet  # subject space, RAS mm
+    roi_masks: dict[str, np.ndarray] = field(repr=False)
+    registration: Registration | None
+    image: AlpsIndex
+    anatomical: AlpsIndex | None
+    frame: str  # the frame reported in the CSV
+    placement: str  # "atlas" or "manual"
+    mni_rois: RoiSet | None = None
+
+    @property
+    def index(self) -> AlpsIndex:
+        """The index in the chosen frame."""
+        return self.anatomical if self.frame == "anatomical" else self.image  # type: ignore[return-value]
+
+
+def map_rois_to_subject(roi_set: RoiSet, registration: Registration) -> RoiSet:
+    """MNI152 ROI centres mapped into the subject through the registration."""
+    return roi_set.mapped(registration.transform.to_subject(roi_set.array()), "subject")
+
+
+def alps_from_rois(
+    dti: DTIResult,
+    rois: RoiSet,
+    registration: Registration | None,
+    frame: str = FRAME,
+    subject: str = "subject",
+    placement: str = "manual",
+    mni_rois: RoiSet | None = None,
+) -> AlpsResult:
+    """The ALPS index for subject-space ROIs (no registration is run here).
+
+    The anatomical frame needs ``registration``; without it only the image frame is computed and
+    asking for ``frame='anatomical'`` is an error.
+    """
+    if frame == "anatomical" and registration is None:
+        raise GlymphError("--frame anatomical needs a registration to the template, which failed or was not run")
+    masks = sphere_masks(rois, dti.mask, dti.fit.mask)
+    fa, md = dti.fit.fa(), dti.fit.md()
+    image = alps_index(dti.fit.tensor, fa, md, masks, "image")
+    anatomical = (
+        alps_index(dti.fit.tensor, fa, md, masks, "anatomical", registration.transform.rotation)
+        if registration
+        else None
+    )
+    return AlpsResult(subject, dti, rois, masks, registration, image, anatomical, frame, placement, mni_rois)
+
+
+def register_dti(dti: DTIResult, contrast: str = REGISTRATION_CONTRAST, b0: Volume | None = None) -> Registration:
+    """Affine registration of the FA (or of ``b0``) to MNI152, with the DTI's brain mask."""
+    if contrast == "b0" and b0 is None:
+        raise GlymphError("registration on the b0 needs the DWI; with tensors only, register the FA")
+    with step(f"affine registration of the {contrast.upper()} to MNI152"):
+        image = dti.fa() if contrast == "fa" else b0
+        return register_to_mni(image, dti.mask, contrast)  # type: ignore[arg-type]
+
+
+def alps_from_dti(
+    dti: DTIResult,
+    *,
+    b0: Volume | None = None,
+    roi_set: str = ROI_SET,
+    rois: RoiSet | None = None,
+    roi_diameter_mm: float = ROI_DIAMETER_MM,
+    frame: str = FRAME,
+    contrast: str = REGISTRATION_CONTRAST,
+    subject: str = "subject",
+) -> AlpsResult:
+    """DTI-ALPS from fitted tensors: registration to MNI152, ROI placement, the index in both frames.
+
+    ``rois`` (subject space, e.g. from ``read_markups``) replaces the atlas placement of
+    ``roi_set``; the registration still runs for the anatomical frame, and if it fails with
+    manual ROIs only the image frame is reported (with a warning).
+    """
+    check_frame(frame)
+    mni_rois = None if rois is not None else builtin_roi_set(roi_set, roi_diameter_mm)
+    try:
+        registration: Registration | None = register_dti(dti, contrast, b0)
+    except GlymphError as error:
+        if rois is None:
+            raise
+        log.warning("%s; reporting the image frame only", error)
+        registration = None
+    if rois is None:
+        rois = map_rois_to_subject(mni_rois, registration)  # type: ignore[arg-type]
+        placement = "atlas"
+    else:
+        rois = RoiSet(rois.centres, roi_diameter_mm, "subject", rois.name)
+        placement = "manual"
+    return alps_from_rois(dti, rois, registration, frame, subject, placement, mni_rois)
+
+
+def run_alps(
+    dwi: DWI,
+    *,
+    mask: Volume | None = None,
+    roi_set: str = ROI_SET,
+    rois: RoiSet | None = None,
+    roi_diameter_mm: float = ROI_DIAMETER_MM,
+    frame: str = FRAME,
+    contrast: str = REGISTRATION_CONTRAST,
+    max_b: float = MAX_B,
+    subject: str = "subject",
+    mask_source: str | None = None,
+) -> AlpsResult:
+    """DTI-ALPS from a DWI: tensor fit (``fit_dti``), then ``alps_from_dti``."""
+    check_frame(frame)
+    dti = fit_dti(dwi, mask, max_b, mask_source=mask_source)
+    return alps_from_dti(
+        dti,
+        b0=dwi.mean_b0(),
+        roi_set=roi_set,
+        rois=rois,
+        roi_diameter_mm=roi_diameter_mm,
+        frame=frame,
+        contrast=contrast,
+        subject=subject,
+    )

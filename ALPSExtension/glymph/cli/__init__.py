@@ -1,0 +1,54 @@
+"""The ``glymph`` command line.
+
+``parser`` builds the argument parser (nothing heavy imported, so ``glymph --help`` is fast),
+``commands`` runs each command, ``requests`` holds the steps before and after computing that the
+headless Slicer batch scripts share with the commands. ``main`` turns a user error into one line
+on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from glymph.cli.parser import build_parser
+from glymph.errors import GlymphError
+
+__all__ = ["build_parser", "main", "setup_logging"]
+
+log = logging.getLogger("glymph")
+
+
+class _Formatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        prefix = "glymph: " if record.levelno < logging.WARNING else f"glymph: {record.levelname.lower()}: "
+        return prefix + record.getMessage()
+
+
+def setup_logging(quiet: bool = False) -> None:
+    """Progress and warnings of the ``glymph`` logger on stderr, prefixed ``glymph:``."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Formatter())
+    log.handlers[:] = [handler]
+    log.setLevel(logging.WARNING if quiet else logging.INFO)
+    log.propagate = False
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``glymph`` command; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    for i in range(len(argv) - 1):  # `glymph vein import-labelme` is its own command
+        if argv[i : i + 2] == ["vein", "import-labelme"]:
+            argv[i : i + 2] = ["vein-import-labelme"]
+            break
+    args = build_parser().parse_args(argv)
+    setup_logging(args.quiet)
+    try:
+        args.run(args)
+    except GlymphError as error:
+        print(f"glymph: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("glymph: interrupted", file=sys.stderr)
+        return 130
+    return 0

@@ -1,0 +1,132 @@
+"""The ``glymph`` commands, one function each, called with the parsed arguments. Heavy packages
+are imported inside them, so building the parser stays fast."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from pathlib import Path
+
+from glymph.errors import GlymphError
+
+log = logging.getLogger("glymph")
+
+
+def run_dti(args: argparse.Namespace) -> None:
+    from glymph.cli.requests import gradient_paths, read_dti_request
+    from glymph.dti import fit_dti, write_dti
+    from glymph.outputs import describe_inputs
+
+    started = time.perf_counter()
+    dwi, mask = read_dti_request(args)
+    dti = fit_dti(dwi, mask, args.max_b, mask_source=args.mask)
+    inputs = describe_inputs({"dwi": args.dwi, **gradient_paths(args), "mask": args.mask})
+    parameters = {"max_b": args.max_b, "b0_threshold": args.b0_threshold}
+    write_dti(dti, args.out, inputs=inputs, parameters=parameters, started=started, force=args.force)
+    log.info("wrote %s", args.out)
+
+
+def run_alps(args: argparse.Namespace) -> None:
+    from glymph.alps import run_alps as compute
+    from glymph.cli.requests import alps_roi_set, alps_subject, finish_alps, read_alps_request
+
+    started = time.perf_counter()
+    dwi, mask, rois = read_alps_request(args)
+    result = compute(
+        dwi,
+        mask=mask,
+        roi_set=alps_roi_set(args),
+        rois=rois,
+        roi_diameter_mm=args.roi_diameter,
+        frame=args.frame,
+        contrast=args.registration_contrast,
+        max_b=args.max_b,
+        subject=alps_subject(args),
+        mask_source=args.mask,
+    )
+    finish_alps(args, result, started)
+
+
+def run_epvs(args: argparse.Namespace) -> None:
+    from glymph.cli.requests import finish_epvs, read_epvs_request
+    from glymph.epvs import run_epvs as compute
+
+    started = time.perf_counter()
+    t1, t2, mask, subject = read_epvs_request(args)
+    result = compute(t1, t2, mask, args.method, args.min_length_mm, subject, args.model_dir)
+    finish_epvs(args, result, started)
+
+
+def run_vein(args: argparse.Namespace) -> None:
+    from glymph.cli.requests import finish_vein, read_vein_request
+    from glymph.vein import run_vein as compute
+
+    started = time.perf_counter()
+    swi, mask, subject = read_vein_request(args)
+    result = compute(swi, mask, args.slab_mm, args.slab_center_mm, args.method, subject)
+    finish_vein(args, result, started)
+
+
+def run_import_labelme(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from glymph.image_io import read_volume, write_nifti
+    from glymph.outputs import atomic_out_dir
+    from glymph.vein.labelme import labelme_to_labels
+
+    reference = read_volume(args.reference, "reference MinIP")
+    if reference.data.ndim == 2:
+        reference = reference.with_data(reference.data[:, :, None])
+    names = tuple(Path(f).name.removesuffix(".json") + ".nii.gz" for f in args.files)
+    maps = [labelme_to_labels(f, reference, tuple(args.label) if args.label else None) for f in args.files]
+    with atomic_out_dir(args.out, names, args.force) as tmp:
+        for name, labels in zip(names, maps, strict=True):
+            write_nifti(labels, tmp / name, np.uint16)
+    for name, labels in zip(names, maps, strict=True):
+        print(f"{name}: {int(labels.data.max())} polygons")
+
+
+def run_evaluate(args: argparse.Namespace) -> None:
+    from glymph.evaluation import bland_altman_plot, evaluate_paths
+    from glymph.outputs import write_table
+
+    out = Path(args.out) if args.out else None
+    if out is not None:
+        if out.suffix not in (".csv", ".json"):
+            raise GlymphError("--out must end in .csv or .json")
+        if out.exists() and not args.force:
+            raise GlymphError(f"{out} exists; pass --force to replace it")
+    report = evaluate_paths(Path(args.predicted), Path(args.reference), args.column)
+    for row in report.rows:
+        print("  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+    ba = report.bland_altman
+    if ba is not None:
+        print(
+            f"Bland-Altman (n={ba.n}): bias {ba.bias:.4g}, limits of agreement {ba.lower_limit:.4g} to {ba.upper_limit:.4g}"
+        )
+    if out is not None:
+        write_table(report.rows, out, {"bland_altman": ba.as_dict()} if ba else None)
+        if ba is not None:
+            bland_altman_plot(
+                report.predicted, report.reference, ba, out.with_name(out.stem + "_bland_altman.png"), report.quantity
+            )
+
+
+def run_demo(args: argparse.Namespace) -> None:
+    from glymph.cli.parser import build_parser
+    from glymph.phantoms import HeadPose, alps_phantom, write_fsl
+
+    out = Path(args.out)
+    (out / "phantom").mkdir(parents=True, exist_ok=True)
+    pose = HeadPose(tilt_deg=(8.0, -6.0, 4.0), shift_mm=(4.0, -6.0, 10.0), scale=1.05)
+    log.info("building a DWI phantom on MNI152 anatomy (true ALPS: left 1.30, right 1.60; head tilted)")
+    phantom = alps_phantom(alps_left=1.3, alps_right=1.6, pose=pose, snr=30.0, seed=7)
+    dwi_path, _, _ = write_fsl(phantom.dwi, str(out / "phantom" / "dwi.nii.gz"), storage="LAS")
+    argv = ["alps", dwi_path, "--out", str(out), "--subject", "phantom", "--frame", "anatomical", "--force"]
+    log.info("running: glymph %s", " ".join(argv))
+    alps_args = build_parser().parse_args(argv)
+    alps_args.run(alps_args)
+    print(
+        f"truth:   ALPS left {phantom.alps_left:.4f}  right {phantom.alps_right:.4f}  mean {phantom.alps:.4f}; QC picture: {out / 'qc_alps.png'}"
+    )

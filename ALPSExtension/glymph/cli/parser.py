@@ -1,0 +1,209 @@
+"""The argument parser of the ``glymph`` command: one function per command, defaults from
+``glymph.defaults``. Imports nothing heavy, so ``glymph --help`` answers at once."""
+
+from __future__ import annotations
+
+import argparse
+
+from glymph import __version__, defaults
+from glymph.cli import commands
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of ``glymph COMMAND ...``; each command's ``run`` default is its function."""
+    parser = argparse.ArgumentParser(
+        prog="glymph",
+        description="Quantitative glymphatic MRI: the DTI-ALPS index, enlarged perivascular spaces and superficial veins.",
+    )
+    parser.add_argument("--version", action="version", version=f"glymph {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print warnings and errors only")
+    subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_add_alps, _add_dti, _add_epvs, _add_vein, _add_import_labelme, _add_evaluate, _add_demo):
+        add(subcommands)
+    return parser
+
+
+def _add_run_arguments(
+    p: argparse.ArgumentParser, out_help: str = "folder for the results (created if needed)"
+) -> None:
+    """What every result-writing command takes: --out, --force and -q (also accepted after the command)."""
+    p.add_argument("--out", required=True, help=out_help)
+    p.add_argument("--force", action="store_true", help="replace results already in --out")
+    p.add_argument(
+        "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="print warnings and errors only"
+    )
+
+
+def _add_dwi_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dwi", help="diffusion-weighted image: NIfTI (.nii, .nii.gz) with FSL bval/bvec, or Slicer NRRD DWI")
+    p.add_argument("--bval", help="FSL b-values (default: the DWI name with .bval)")
+    p.add_argument("--bvec", help="FSL b-vectors (default: the DWI name with .bvec)")
+    _add_run_arguments(p)
+    p.add_argument("--mask", help="brain mask on the DWI grid (default: automatic from the b0)")
+    p.add_argument(
+        "--max-b",
+        type=float,
+        default=defaults.MAX_B,
+        metavar="B",
+        help="fit the tensor on shells with b <= B s/mm^2 (default %(default)g)",
+    )
+    p.add_argument(
+        "--b0-threshold",
+        type=float,
+        default=defaults.B0_THRESHOLD,
+        metavar="B",
+        help="volumes with b <= B count as b0 (default %(default)g)",
+    )
+
+
+def _add_alps(subcommands) -> None:
+    p = subcommands.add_parser(
+        "alps",
+        help="DTI-ALPS index from a DWI",
+        description="Fit tensors, place the four ALPS ROIs (atlas registration or --rois) and compute the ALPS index.",
+    )
+    _add_dwi_arguments(p)
+    p.add_argument(
+        "--roi-set", choices=tuple(defaults.ROI_SETS), help=f"built-in MNI152 ROI centres (default {defaults.ROI_SET})"
+    )
+    p.add_argument(
+        "--rois",
+        metavar="F.mrk.json",
+        help="Slicer markups with points proj_L, proj_R, assoc_L, assoc_R (subject space); replaces the atlas placement",
+    )
+    p.add_argument(
+        "--roi-diameter",
+        type=float,
+        default=defaults.ROI_DIAMETER_MM,
+        metavar="MM",
+        help="ROI sphere diameter in mm (default %(default)g)",
+    )
+    p.add_argument(
+        "--frame",
+        choices=defaults.FRAMES,
+        default=defaults.FRAME,
+        help="axes of Dxx, Dyy, Dzz in alps.csv: scanner RAS (image, classic) or template-aligned (anatomical, tilt-corrected); alps.json holds both",
+    )
+    p.add_argument(
+        "--registration-contrast",
+        choices=defaults.REGISTRATION_CONTRASTS,
+        default=defaults.REGISTRATION_CONTRAST,
+        help="register the FA (to the MNI152 white matter map, default) or the b0 (to the MNI152 T1)",
+    )
+    p.add_argument("--subject", help="subject ID in alps.csv (default: the DWI file name)")
+    p.set_defaults(run=commands.run_alps)
+
+
+def _add_dti(subcommands) -> None:
+    p = subcommands.add_parser(
+        "dti",
+        help="tensor, FA, MD and colour-FA from a DWI",
+        description="Fit diffusion tensors (weighted least squares) and write tensor, FA, MD, colour-FA and mask.",
+    )
+    _add_dwi_arguments(p)
+    p.set_defaults(run=commands.run_dti)
+
+
+def _add_epvs(subcommands) -> None:
+    p = subcommands.add_parser(
+        "epvs",
+        help="enlarged perivascular spaces from a T1 (and T2)",
+        description="Segment, count and measure enlarged perivascular spaces (EPVS) in a T1, optionally with a T2.",
+    )
+    p.add_argument("t1", help="T1-weighted image (NIfTI or NRRD)")
+    p.add_argument("--t2", help="T2-weighted image of the same session (registered to the T1 here)")
+    _add_run_arguments(p)
+    p.add_argument("--mask", help="brain mask on the T1 grid (default: deepbet brain extraction)")
+    p.add_argument(
+        "--method",
+        default=defaults.EPVS_METHOD,
+        help=f"segmentation method: {', '.join(defaults.EPVS_METHODS.names)} (default %(default)s)",
+    )
+    p.add_argument(
+        "--min-length-mm",
+        type=float,
+        default=defaults.MIN_LENGTH_MM,
+        metavar="MM",
+        help="remove components shorter than this (default %(default)g)",
+    )
+    p.add_argument("--subject", help="subject ID in the tables (default: the T1 file name)")
+    p.add_argument(
+        "--model-dir",
+        help="folder (or file) holding the brain-extraction networks (default: cache, then the deepbet package)",
+    )
+    p.set_defaults(run=commands.run_epvs)
+
+
+def _add_vein(subcommands) -> None:
+    p = subcommands.add_parser(
+        "vein",
+        help="superficial cerebral veins on SWI (also: glymph vein import-labelme ...)",
+        description="MinIP of an SWI magnitude over an axial slab, mid-line, vein segmentation and per-hemisphere morphometry. "
+        "`glymph vein import-labelme FILES... --reference minip.nii.gz --out DIR` turns Labelme polygons into label maps.",
+    )
+    p.add_argument("swi", help="SWI magnitude (3D NIfTI or NRRD, any orientation) or a 2D MinIP")
+    _add_run_arguments(p)
+    p.add_argument(
+        "--slab-mm",
+        type=float,
+        default=defaults.SLAB_MM,
+        metavar="MM",
+        help="MinIP slab thickness (default %(default)g)",
+    )
+    p.add_argument(
+        "--slab-center-mm",
+        type=float,
+        metavar="Z",
+        help="RAS z of the slab centre (default: lateral ventricle bodies, largest brain section)",
+    )
+    p.add_argument(
+        "--method",
+        default=defaults.VEIN_METHOD,
+        help=f"segmentation method: {', '.join(defaults.VEIN_METHODS.names)} (default %(default)s)",
+    )
+    p.add_argument("--mask", help="brain mask on the SWI grid (default: automatic)")
+    p.add_argument("--subject", help="subject ID in the tables (default: the SWI file name)")
+    p.set_defaults(run=commands.run_vein)
+
+
+def _add_import_labelme(subcommands) -> None:
+    """`glymph vein import-labelme` (``main`` turns those two words into this hidden command)."""
+    p = subcommands.add_parser(
+        "vein-import-labelme",
+        help=argparse.SUPPRESS,
+        description="Labelme polygons (drawn on minip.png) to label maps on the MinIP grid.",
+    )
+    p.add_argument("files", nargs="+", help="Labelme JSON files")
+    p.add_argument("--reference", required=True, help="the minip.nii.gz the annotations were drawn on (its minip.png)")
+    _add_run_arguments(p, "folder for the label maps (<file name>.nii.gz)")
+    p.add_argument("--label", action="append", help="keep only shapes with this label (repeatable; default all)")
+    p.set_defaults(run=commands.run_import_labelme)
+
+
+def _add_evaluate(subcommands) -> None:
+    p = subcommands.add_parser(
+        "evaluate",
+        help="agreement of a segmentation with a reference",
+        description="Dice, recall, precision, lesion-level sensitivity/precision/F1 and volume differences of PRED against REF "
+        "(two label maps, or two folders of same-named label maps); Bland-Altman for cohorts (two folders, or two CSV files with --column).",
+    )
+    p.add_argument("predicted", help="label map, folder of label maps, or CSV (subject column)")
+    p.add_argument("reference", help="the same kind as PRED")
+    p.add_argument(
+        "--column", default="total_volume_mm3", help="CSV column compared by Bland-Altman (default %(default)s)"
+    )
+    p.add_argument(
+        "--out", help="write the results to F (.csv or .json); cohorts also get F's name + _bland_altman.png"
+    )
+    p.add_argument("--force", action="store_true", help="replace --out if it exists")
+    p.set_defaults(run=commands.run_evaluate)
+
+
+def _add_demo(subcommands) -> None:
+    p = subcommands.add_parser(
+        "demo",
+        help="compute ALPS on a phantom and write the results",
+        description="Build a DWI phantom on MNI152 anatomy with a known ALPS index and run 'glymph alps' on it.",
+    )
+    p.add_argument("--out", default="demo-output", help="folder for the phantom and the results (default %(default)s)")
+    p.set_defaults(run=commands.run_demo)

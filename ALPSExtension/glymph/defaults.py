@@ -1,0 +1,60 @@
+"""Every default a user can change, and every list of choices, defined once.
+
+The ``glymph`` command line, the Slicer module panels, their module logic and the headless batch
+scripts all read them from here, so no two of them can drift apart. Plain Python: importing this
+loads no numpy, so ``glymph --help`` and the panels pay nothing for it.
+"""
+
+from __future__ import annotations
+
+from glymph.methods import MethodRegistry
+
+# --- diffusion tensors (glymph dti, glymph alps)
+MAX_B = 1500.0  # s/mm^2: the tensor is fitted on the shells up to this b-value
+B0_THRESHOLD = 50.0  # s/mm^2: volumes at or below this b-value are b0
+
+# --- DTI-ALPS
+# The built-in ROI centres, MNI152 RAS mm (x > 0 is the subject's right; every ROI is labelled by
+# the sign of its x, see glymph.alps.rois for the conventions and sources).
+ROI_SETS: dict[str, dict[str, tuple[float, float, float]]] = {
+    # Chen et al. 2025 (Front. Aging Neurosci. 17:1621106, after Zhang et al. 2021)
+    "chen2025": {
+        "proj_L": (-28.0, -12.0, 24.0),
+        "proj_R": (24.0, -12.0, 24.0),
+        "assoc_L": (-40.0, -12.0, 24.0),
+        "assoc_R": (36.0, -12.0, 24.0),
+    },
+    # the FSL-based ALPS script (Liu et al. 2024, after the JHU white-matter atlas)
+    "jhu": {
+        "proj_L": (-26.0, -16.0, 27.0),
+        "proj_R": (26.0, -16.0, 27.0),
+        "assoc_L": (-38.0, -16.0, 27.0),
+        "assoc_R": (38.0, -16.0, 27.0),
+    },
+}
+ROI_SET = "chen2025"
+ROI_DIAMETER_MM = 5.0
+FRAMES = ("image", "anatomical")  # axes of Dxx, Dyy, Dzz: scanner RAS, or template-aligned by registration
+FRAME = "image"
+PLACEMENTS = ("atlas", "markups")  # ROI centres from the registered atlas, or from the user's point list
+PLACEMENT = "atlas"
+REGISTRATION_CONTRASTS = ("fa", "b0")  # FA to the MNI152 white matter, or the b0 to the MNI152 T1
+REGISTRATION_CONTRAST = "fa"
+
+# --- EPVS
+EPVS_METHODS = MethodRegistry(
+    "EPVS segmentation",
+    {"classical": "glymph.epvs.segmentation:segment_classical"},
+    planned={"learned": "a trained network is not shipped yet"},
+)
+EPVS_METHOD = "classical"
+MIN_LENGTH_MM = 2.0  # EPVS components shorter than this are removed (Chen et al. 2025)
+
+# --- superficial veins
+VEIN_METHODS = MethodRegistry(
+    "vein segmentation",
+    {"classical": "glymph.vein.segmentation:segment_classical"},
+    planned={"learned": "a trained DeepLabV3+ network is not shipped yet"},
+)
+VEIN_METHOD = "classical"
+SLAB_MM = 20.0  # MinIP slab thickness (SCV study)

@@ -1,0 +1,97 @@
+"""Tensors from a DWI: ``fit_dti`` -> ``DTIResult`` (tensors in the RAS frame, FA, MD, colour-FA, mask)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from glymph.defaults import MAX_B
+from glymph.dti.dwi import DWI
+from glymph.dti.tensor import FSL_ORDER, TensorFit, TensorModel
+from glymph.errors import GlymphError
+from glymph.progress import step
+from glymph.volume import Volume, mask_on_grid
+
+
+@dataclass(frozen=True)
+class DTIResult:
+    """A tensor fit on the DWI grid: tensors (FSL order, RAS frame, mm^2/s), FA, MD, colour-FA, mask."""
+
+    fit: TensorFit
+    affine: np.ndarray
+    bvals_used: np.ndarray
+    mask_source: str  # "auto (median_otsu)" or the mask file
+    iterations: int
+
+    def _volume(self, data: np.ndarray) -> Volume:
+        return Volume(data, self.affine)
+
+    @property
+    def tensor(self) -> Volume:
+        return self._volume(self.fit.tensor)
+
+    @property
+    def mask(self) -> Volume:
+        return self._volume(self.fit.mask)
+
+    @classmethod
+    def from_tensor(cls, tensor: Volume, mask: Volume | None = None) -> DTIResult:
+        """Wrap tensors fitted elsewhere (e.g. a Slicer DTI node): (I, J, K, 6), FSL order, RAS, mm^2/s.
+
+        Without ``mask`` the fitted voxels are those with a non-zero tensor.
+        """
+        data = np.asarray(tensor.data, dtype=np.float32)
+        if data.ndim != 4 or data.shape[3] != 6:
+            raise GlymphError("tensors must be a 4D image with 6 components (xx, xy, xz, yy, yz, zz)")
+        inside = np.any(data != 0, axis=3) if mask is None else mask_on_grid(mask, tensor, "tensors").data
+        if not inside.any():
+            raise GlymphError("the tensor volume is empty (all zero)")
+        fit = TensorFit(
+            np.where(inside[..., None], data, 0.0).astype(np.float32), np.zeros(inside.shape, np.float32), inside
+        )
+        return cls(fit, tensor.affine, np.zeros(0), "given" if mask is not None else "non-zero tensors", 0)
+
+    def fa(self) -> Volume:
+        return self._volume(self.fit.fa().astype(np.float32))
+
+    def md(self) -> Volume:
+        return self._volume(self.fit.md().astype(np.float32))
+
+    def colour_fa(self) -> Volume:
+        return self._volume(self.fit.colour_fa().astype(np.float32))
+
+    def describe(self) -> dict:
+        return {
+            "fit": f"weighted linear least squares: OLS start, {self.iterations} reweighting(s) by the predicted signal",
+            "tensor_file_order": ",".join(FSL_ORDER),
+            "tensor_frame": "RAS world (scanner) axes",
+            "units": "mm^2/s",
+            "volumes_used": int(self.bvals_used.size),
+            "b_values_used": sorted({round(float(b)) for b in self.bvals_used}),
+            "mask": self.mask_source,
+            "mask_voxels": int(self.fit.mask.sum()),
+        }
+
+
+def fit_dti(
+    dwi: DWI,
+    mask: Volume | None = None,
+    max_b: float = MAX_B,
+    iterations: int = 1,
+    mask_source: str | None = None,
+) -> DTIResult:
+    """Fit tensors by WLS on shells up to ``max_b`` s/mm^2, inside ``mask`` or an automatic brain mask."""
+    from glymph.masks import brain_mask_from_b0
+
+    used = dwi.up_to_b(max_b)
+    if mask is None:
+        with step("brain mask from the b0"):
+            mask = brain_mask_from_b0(used.mean_b0())
+        mask_source = "auto: dipy median_otsu (radius 2, 1 pass) on the mean b0, largest component, holes filled"
+    else:
+        mask = mask_on_grid(mask, dwi.volume, "DWI")
+    inside = np.asarray(mask.data, dtype=bool)
+    with step(f"fitting tensors in {int(inside.sum()):,} voxels ({used.bvals.size} volumes)"):
+        fit = TensorModel(used.bvals, used.bvecs, iterations=iterations).fit(used.data, inside)
+    return DTIResult(fit, dwi.affine, used.bvals, mask_source or "given", iterations)

@@ -1,0 +1,92 @@
+"""EPVS preprocessing, the same for every segmentation method (after Chen et al. 2025).
+
+Brain mask (deepbet, or given) -> N4 bias correction -> 1 mm isotropic resampling -> intensities
+divided by the brain median -> the T2, if given, rigidly registered to the T1 and treated alike ->
+affine registration to MNI152 to map the regions -> three tissue classes. ``prepare`` runs them all
+and returns a ``Prepared`` subject on the analysis grid.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from glymph.epvs.regions import regions_in_subject
+from glymph.errors import GlymphError
+from glymph.preprocess import isotropic_grid, n4_bias_correction, normalise_intensity, resample, tissue_classes
+from glymph.progress import step
+from glymph.registration import Registration, register_rigid, register_to_mni
+from glymph.volume import Volume, check_image, mask_on_grid
+
+ANALYSIS_SPACING_MM = 1.0
+BRAIN_VOLUME_RANGE_MM3 = (500e3, 2500e3)  # outside this the image is not an adult head (or the mask failed)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A subject ready for segmentation, on the 1 mm analysis grid (RAS, the T1's axes)."""
+
+    t1: Volume  # bias-corrected, divided by the brain median
+    t2: Volume | None  # registered to the T1, bias-corrected, divided by its brain median
+    brain: Volume = field(repr=False)  # bool
+    tissues: Volume = field(repr=False)  # 0 background, 1 CSF, 2 grey matter, 3 white matter
+    regions: Volume = field(repr=False)  # 1 basal ganglia, 2 centrum semiovale, 3 midbrain
+    registration: Registration  # MNI152 -> subject, which placed the regions
+    brain_source: dict  # how the brain mask was made (network files and checksums, or "given")
+
+
+def check_images(t1: Volume, t2: Volume | None) -> None:
+    """Each image is a 3D finite non-empty volume, and a T2 overlaps the T1 in space."""
+    check_image(t1, "T1")
+    if t2 is None:
+        return
+    check_image(t2, "T2")
+    (a0, a1), (b0, b1) = t1.world_bounds(), t2.world_bounds()
+    common = np.clip(np.minimum(a1, b1) - np.maximum(a0, b0), 0, None)
+    if np.prod(common) < 0.25 * min(np.prod(a1 - a0), np.prod(b1 - b0)):
+        raise GlymphError(
+            "the T1 and T2 do not overlap in space (their fields of view share less than a quarter); are they from the same session?"
+        )
+
+
+def brain_mask(t1: Volume, mask: Volume | None, model_dir: str | os.PathLike | None = None) -> tuple[Volume, dict]:
+    """The brain mask on the T1 grid (given, or by deepbet) and its provenance; an implausible
+    brain volume is an error."""
+    if mask is None:
+        from glymph.models.deepbet import brain_mask_deepbet
+
+        with step("brain extraction (deepbet)"):
+            mask, source = brain_mask_deepbet(t1, model_dir)
+    else:
+        mask, source = mask_on_grid(mask, t1, "T1"), {"name": "given"}
+    brain_mm3 = float(np.asarray(mask.data, bool).sum()) * t1.voxel_volume_mm3
+    if not BRAIN_VOLUME_RANGE_MM3[0] <= brain_mm3 <= BRAIN_VOLUME_RANGE_MM3[1]:
+        raise GlymphError(
+            f"the brain mask holds {brain_mm3 / 1000:.0f} cm^3, not an adult brain (500-2500 cm^3); is this a T1 of a head, and the mask right?"
+        )
+    return mask, source
+
+
+def prepare(
+    t1: Volume, t2: Volume | None = None, mask: Volume | None = None, model_dir: str | os.PathLike | None = None
+) -> Prepared:
+    """Every preprocessing step (see the module docstring)."""
+    check_images(t1, t2)
+    mask, source = brain_mask(t1, mask, model_dir)
+    with step("bias correction and 1 mm resampling"):
+        corrected = n4_bias_correction(t1, mask)
+        grid = isotropic_grid(t1, ANALYSIS_SPACING_MM)
+        brain = grid.with_data(resample(mask.with_data(mask.data.astype(np.uint8)), grid, order=0).data > 0)
+        grid_t1 = normalise_intensity(resample(corrected, grid, order=1), brain)
+    grid_t2 = None
+    if t2 is not None:
+        with step("rigid registration of the T2 to the T1"):
+            t1_to_t2 = register_rigid(n4_bias_correction(t2), corrected, mask)
+            grid_t2 = normalise_intensity(resample(t2, grid, order=1, world_to_image=t1_to_t2.matrix), brain)
+    with step("affine registration of the T1 to MNI152 (regions)"):
+        registration = register_to_mni(grid_t1, brain, "t1")
+        regions = regions_in_subject(grid, registration.transform)
+    tissues = tissue_classes(grid_t1, brain)
+    return Prepared(grid_t1, grid_t2, brain, tissues, regions, registration, source)

@@ -1,0 +1,23 @@
+"""Synthetic data with known truth, built on real anatomy: for tests, benchmarks and training.
+
+``dwi`` (DTI-ALPS phantoms on MNI152), ``epvs`` (perivascular spaces inserted into a real T1),
+``swi`` (superficial veins on an SWI head) and their shared ``geometry``. Computation packages
+never import this package.
+"""
+
+from glymph.phantoms.dwi import DWIPhantom, HeadPose, alps_phantom, write_fsl
+from glymph.phantoms.epvs import EPVSPhantom, epvs_phantom
+from glymph.phantoms.geometry import rotation_matrix
+from glymph.phantoms.swi import SWIPhantom, swi_phantom
+
+__all__ = [
+    "DWIPhantom",
+    "EPVSPhantom",
+    "HeadPose",
+    "SWIPhantom",
+    "alps_phantom",
+    "epvs_phantom",
+    "rotation_matrix",
+    "swi_phantom",
+    "write_fsl",
+]

@@ -1,0 +1,236 @@
+"""DWI phantoms with a known DTI-ALPS index, built on the real MNI152 anatomy shipped with glymph.
+
+``alps_phantom`` makes a DWI whose tissue contrast (b0 and diffusivities) follows the MNI152 grey
+and white matter maps, posed in the scanner with a chosen head pose, with a known DTI-ALPS index
+per hemisphere. The truth is set in template (anatomical) axes in four boxes around the
+ALPS ROI positions of both built-in ROI sets, at the level of the lateral ventricle bodies:
+
+* projection fibres (|x| in [16, 31.5) mm): principal direction S-I,
+* association fibres (|x| in [31.5, 48] mm): principal direction A-P,
+
+with y in [-30, 6] mm and z in [14, 34] mm (MNI). In each box the tissue is pure white matter
+with eigenvalues lambda_par along the fibre, and ``alps * lambda_perp`` along L-R and lambda_perp
+along the remaining axis, so ``mean(Dxx_proj, Dxx_assoc) / mean(Dyy_proj, Dzz_assoc)`` equals
+``alps`` in that hemisphere (x < 0 is left).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from glymph.dti.dwi import DWI
+from glymph.dti.gradients import world_to_fsl
+from glymph.image_io import strip_image_suffix, write_nifti
+from glymph.phantoms.geometry import rotation_matrix
+from glymph.templates import mni152
+from glymph.volume import Volume, reoriented
+
+LAMBDA_PAR = 1.7e-3  # mm^2/s, white matter axial diffusivity
+LAMBDA_PERP = 0.3e-3  # mm^2/s, white matter radial diffusivity
+GM_DIFFUSIVITY = 0.8e-3
+CSF_DIFFUSIVITY = 3.0e-3
+S0 = {"wm": 700.0, "gm": 850.0, "csf": 1600.0}  # T2-weighted b0 contrast
+ZONE_Y = (-30.0, 6.0)
+ZONE_Z = (14.0, 34.0)
+PROJ_ASSOC_BORDER = 31.5  # |x| mm
+ZONE_X = (16.0, 48.0)
+
+
+@dataclass(frozen=True)
+class HeadPose:
+    """Where the head sits in the scanner: template RAS -> scanner RAS = shift + R (scale x)."""
+
+    tilt_deg: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    shift_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    scale: float = 1.0
+
+    @property
+    def rotation(self) -> np.ndarray:
+        return rotation_matrix(self.tilt_deg)
+
+    def matrix(self) -> np.ndarray:
+        """4x4 map from template RAS mm to scanner RAS mm."""
+        m = np.eye(4)
+        m[:3, :3] = self.rotation * self.scale
+        m[:3, 3] = self.shift_mm
+        return m
+
+    @classmethod
+    def random(
+        cls,
+        rng: np.random.Generator,
+        max_tilt_deg: float = 15.0,
+        max_shift_mm: float = 10.0,
+        max_scale_change: float = 0.1,
+    ) -> HeadPose:
+        """A random pose: each angle, shift and the scale change drawn uniformly within the limits."""
+        return cls(
+            tuple(rng.uniform(-max_tilt_deg, max_tilt_deg, 3)),
+            tuple(rng.uniform(-max_shift_mm, max_shift_mm, 3)),
+            float(1.0 + rng.uniform(-max_scale_change, max_scale_change)),
+        )
+
+
+@dataclass(frozen=True)
+class DWIPhantom:
+    """A phantom DWI with its truth: the ALPS index per hemisphere in anatomical axes."""
+
+    dwi: DWI
+    alps_left: float
+    alps_right: float
+    pose: HeadPose
+    noise_sigma: float
+    brain_mask: np.ndarray = field(repr=False)
+
+    @property
+    def alps(self) -> float:
+        return (self.alps_left + self.alps_right) / 2
+
+
+def gradient_directions(n: int, seed: int = 0) -> np.ndarray:
+    """(n, 3) unit directions spread over the hemisphere by electrostatic repulsion (dipy)."""
+    from dipy.core.sphere import HemiSphere, disperse_charges
+
+    rng = np.random.default_rng(seed)
+    theta = np.arccos(rng.uniform(0, 1, n))
+    phi = rng.uniform(0, 2 * np.pi, n)
+    hemi, _ = disperse_charges(HemiSphere(theta=theta, phi=phi), 5000)
+    return hemi.vertices
+
+
+def scanner_grid(
+    pose: HeadPose, voxel_mm: float, grid_rotation_deg: tuple[float, float, float], margin_mm: float = 10.0
+) -> tuple[np.ndarray, tuple[int, int, int]]:
+    """Affine and shape of an acquisition grid that covers the posed template brain."""
+    t = mni152()
+    corners = np.array(
+        [[i, j, k] for i in (0, t.t1.shape[0] - 1) for j in (0, t.t1.shape[1] - 1) for k in (0, t.t1.shape[2] - 1)]
+    )
+    inside = np.argwhere(t.brain_mask.data)
+    lo, hi = inside.min(0), inside.max(0)
+    corners = lo + (hi - lo) * (corners > 0)
+    world = pose.matrix()[:3, :3] @ t.t1.voxel_to_world(corners).T + pose.matrix()[:3, 3:]
+    axes = rotation_matrix(grid_rotation_deg)
+    in_grid = axes.T @ world  # corner coordinates along the grid axes
+    start = in_grid.min(1) - margin_mm
+    shape = tuple(int(n) for n in np.ceil((in_grid.max(1) + margin_mm - start) / voxel_mm) + 1)
+    affine = np.eye(4)
+    affine[:3, :3] = axes * voxel_mm
+    affine[:3, 3] = axes @ start
+    return affine, shape  # type: ignore[return-value]
+
+
+def _white_matter_direction(p: np.ndarray, zone: np.ndarray) -> np.ndarray:
+    """Principal fibre direction (template axes) of white matter at template points p (M, 3)."""
+    direction = p - np.array([0.0, -15.0, 10.0])  # elsewhere: fanning out from the centre
+    direction[np.abs(p[:, 0]) < 12.0] = (1.0, 0.0, 0.0)  # midline: commissural, L-R
+    direction[zone == 1] = (0.0, 0.0, 1.0)  # projection: S-I
+    direction[zone == 2] = (0.0, 1.0, 0.0)  # association: A-P
+    norm = np.linalg.norm(direction, axis=1, keepdims=True)
+    return direction / np.where(norm > 0, norm, 1.0)
+
+
+def alps_zone(p: np.ndarray) -> np.ndarray:
+    """0 outside the ALPS boxes, 1 projection, 2 association, for template points p (M, 3) mm."""
+    ax = np.abs(p[:, 0])
+    inside = (
+        (ax >= ZONE_X[0])
+        & (ax <= ZONE_X[1])
+        & (p[:, 1] >= ZONE_Y[0])
+        & (p[:, 1] <= ZONE_Y[1])
+        & (p[:, 2] >= ZONE_Z[0])
+        & (p[:, 2] <= ZONE_Z[1])
+    )
+    return np.where(inside, np.where(ax < PROJ_ASSOC_BORDER, 1, 2), 0)
+
+
+def alps_phantom(
+    alps_left: float = 1.3,
+    alps_right: float = 1.6,
+    pose: HeadPose | None = None,
+    voxel_mm: float = 2.0,
+    n_directions: int = 32,
+    bvalue: float = 1000.0,
+    n_b0: int = 2,
+    snr: float = 30.0,
+    seed: int = 0,
+    grid_rotation_deg: tuple[float, float, float] = (0.0, 0.0, 0.0),
+) -> DWIPhantom:
+    """A DWI phantom on MNI152 anatomy with a known ALPS index per hemisphere.
+
+    ``snr`` is the white-matter b0 signal over the Rician noise sigma (``inf`` for no noise).
+    ``grid_rotation_deg`` tilts the acquisition grid itself (an oblique scan). The DWI is stored
+    with the grid's own axes (RAS-like); use ``glymph.volume.reoriented`` for other storage orders.
+    """
+    from scipy.ndimage import map_coordinates
+
+    pose = pose or HeadPose()
+    t = mni152()
+    affine, shape = scanner_grid(pose, voxel_mm, grid_rotation_deg)
+    grid = Volume(np.zeros(shape, dtype=np.float32), affine)
+    to_template = np.linalg.inv(pose.matrix())
+    scanner_points = grid.voxel_centres().reshape(-1, 3)
+    template_points = scanner_points @ to_template[:3, :3].T + to_template[:3, 3]
+    template_vox = t.t1.world_to_voxel(template_points).T
+
+    def sample(v: Volume) -> np.ndarray:
+        return map_coordinates(v.data.astype(np.float32), template_vox, order=1, mode="constant")
+
+    brain = sample(t.brain_mask.with_data(t.brain_mask.data.astype(np.float32)))
+    inside = brain > 0.5
+    p = template_points[inside]
+    gm, wm = sample(t.gm)[inside], sample(t.wm)[inside]
+    zone = alps_zone(p)
+    wm = np.where(zone > 0, 1.0, wm)
+    gm = np.where(zone > 0, 0.0, gm)
+    csf = np.clip(1.0 - gm - wm, 0.0, 1.0)
+    total = gm + wm + csf
+    gm, wm, csf = gm / total, wm / total, csf / total
+
+    directions = gradient_directions(n_directions, seed=1)
+    bvals = np.concatenate([np.zeros(n_b0), np.full(n_directions, bvalue)])
+    bvecs = np.concatenate([np.zeros((n_b0, 3)), directions])
+    g_template = bvecs @ pose.rotation  # gradients expressed in template axes: R^T g
+    e = _white_matter_direction(p, zone)
+    alps_here = np.where(zone > 0, np.where(p[:, 0] < 0, alps_left, alps_right), 1.0)
+    # D = lperp I + (lpar - lperp) e e^T + (alps - 1) lperp x x^T   (e is perpendicular to x in the zones)
+    gg = (g_template**2).sum(1)
+    eg = e @ g_template.T
+    adc_wm = (
+        LAMBDA_PERP * gg[None, :]
+        + (LAMBDA_PAR - LAMBDA_PERP) * eg**2
+        + ((alps_here - 1.0) * LAMBDA_PERP)[:, None] * g_template[None, :, 0] ** 2
+    )
+    signal = (
+        S0["wm"] * wm[:, None] * np.exp(-bvals[None, :] * adc_wm)
+        + S0["gm"] * gm[:, None] * np.exp(-bvals[None, :] * GM_DIFFUSIVITY)
+        + S0["csf"] * csf[:, None] * np.exp(-bvals[None, :] * CSF_DIFFUSIVITY)
+    )
+    data = np.zeros((inside.size, bvals.size), dtype=np.float64)
+    data[inside] = signal
+    sigma = 0.0 if not np.isfinite(snr) else S0["wm"] / snr
+    if sigma > 0:
+        rng = np.random.default_rng(seed)
+        data = np.sqrt((data + rng.normal(0, sigma, data.shape)) ** 2 + rng.normal(0, sigma, data.shape) ** 2)
+    volume = Volume(data.reshape((*shape, bvals.size)).astype(np.float32), affine)
+    return DWIPhantom(DWI(volume, bvals, bvecs), alps_left, alps_right, pose, sigma, inside.reshape(shape))
+
+
+def write_fsl(dwi: DWI, path: str, storage: str | None = None) -> tuple[str, str, str]:
+    """Write a DWI as NIfTI + FSL bval/bvec, optionally re-stored in another axis order ('LAS', 'PSR').
+
+    The b-vectors are converted from RAS world to FSL's convention for the stored affine.
+    Returns the three paths.
+    """
+    from pathlib import Path
+
+    volume = reoriented(dwi.volume, storage) if storage else dwi.volume
+    out = Path(path)
+    write_nifti(volume, out)
+    stem = out.with_name(strip_image_suffix(out))
+    bval, bvec = stem.with_suffix(".bval"), stem.with_suffix(".bvec")
+    np.savetxt(bval, dwi.bvals[None, :], fmt="%g")
+    np.savetxt(bvec, world_to_fsl(dwi.bvecs, volume.affine).T, fmt="%.8f")
+    return str(out), str(bval), str(bvec)

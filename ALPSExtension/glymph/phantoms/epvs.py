@@ -1,0 +1,154 @@
+"""EPVS phantoms: tubular perivascular spaces of known size, number and position inserted into a
+real T1 (Colin27, the ITK example head, or any T1), with a T2-like contrast from its tissue classes.
+
+Each lesion is a curved tube (quadratic Bezier centreline, radius r, rounded ends) rendered with
+partial volume (4x4x4 sub-samples per voxel). Basal-ganglia tubes run near S-I, like the
+lenticulostriate arteries they surround; centrum-semiovale tubes run near the radial direction
+from the ventricles, like medullary arteries. Lesion voxels take CSF's T1 and T2 intensity in
+proportion to the tube's volume fraction. The truth is the voxels at least half inside a tube,
+and per lesion its region, its geometric length (centreline arc + 2r) and diameter (2r).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from glymph.epvs.regions import regions_in_subject
+from glymph.phantoms.geometry import tube_fraction, voxel_box
+from glymph.preprocess import tissue_classes
+from glymph.registration import AffineMap
+from glymph.volume import Volume
+
+SUBSAMPLES = 4
+T2_OF_CLASS = {1: 1.0, 2: 0.55, 3: 0.35}  # CSF, GM, WM: T2-weighted contrast relative to CSF
+MIN_SEPARATION_MM = 8.0  # lesion centres are at least this far apart (when room allows)
+
+
+@dataclass(frozen=True)
+class TrueLesion:
+    """One inserted tube."""
+
+    id: int
+    region: int
+    length_mm: float  # centreline arc length + 2 r
+    diameter_mm: float
+    centre: tuple[float, float, float]  # RAS mm
+
+
+@dataclass(frozen=True)
+class EPVSPhantom:
+    """A T1 (and T2-like image) with inserted lesions, and their truth."""
+
+    t1: Volume
+    t2: Volume
+    truth: Volume  # lesion id per voxel (0 background)
+    lesions: list[TrueLesion]
+    brain_mask: Volume
+    regions: Volume = field(repr=False)
+
+    def truth_at_least(self, min_length_mm: float) -> list[TrueLesion]:
+        return [lesion for lesion in self.lesions if lesion.length_mm >= min_length_mm]
+
+
+def _bezier(p0: np.ndarray, p1: np.ndarray, p2: np.ndarray, n: int = 24) -> np.ndarray:
+    t = np.linspace(0, 1, n)[:, None]
+    return (1 - t) ** 2 * p0 + 2 * (1 - t) * t * p1 + t**2 * p2
+
+
+def _random_direction(rng: np.random.Generator, around: np.ndarray, spread_deg: float) -> np.ndarray:
+    around = around / np.linalg.norm(around)
+    v = around + np.tan(np.deg2rad(spread_deg)) * rng.normal(size=3) / np.sqrt(3)
+    return v / np.linalg.norm(v)
+
+
+def _t2_like(t1: np.ndarray, classes: np.ndarray, brain: np.ndarray) -> np.ndarray:
+    """A T2-weighted contrast: each voxel's T2 interpolated from its T1 between the class medians."""
+    medians = [float(np.median(t1[classes == c])) for c in (1, 2, 3)]
+    return np.interp(t1, medians, [T2_OF_CLASS[c] for c in (1, 2, 3)]) * brain
+
+
+def _centreline(rng: np.random.Generator, centre: np.ndarray, axis: np.ndarray, arc: float) -> tuple[np.ndarray, float]:
+    """A gently bent tube centreline of chord ``arc`` mm through ``centre`` near ``axis``, and its arc length."""
+    direction = _random_direction(rng, axis, 20.0)
+    bend = np.cross(direction, rng.normal(size=3))
+    bend = bend / np.linalg.norm(bend) * rng.uniform(0, 0.15) * arc
+    line = _bezier(centre - direction * arc / 2, centre + bend, centre + direction * arc / 2)
+    return line, float(np.linalg.norm(np.diff(line, axis=0), axis=1).sum())
+
+
+def epvs_phantom(
+    t1: Volume,
+    brain_mask: Volume,
+    template_to_subject: AffineMap,
+    counts: dict[int, int] | None = None,
+    n_short: int = 4,
+    radius_mm: tuple[float, float] = (0.6, 1.0),
+    length_mm: tuple[float, float] = (4.0, 12.0),
+    noise: float = 0.02,
+    seed: int = 0,
+) -> EPVSPhantom:
+    """Insert ``counts`` lesions per region label (default 8 in the basal ganglia, 12 in the centrum
+    semiovale) plus ``n_short`` lesions shorter than 2 mm into a T1 on its own grid.
+
+    ``template_to_subject`` places the MNI152 regions in the subject (identity for an MNI-aligned
+    T1 such as Colin27). ``noise`` is the Gaussian noise sd relative to the white-matter median.
+    """
+    from scipy import ndimage
+
+    rng = np.random.default_rng(seed)
+    counts = counts or {1: 8, 2: 12}
+    classes = tissue_classes(t1, brain_mask).data
+    regions = regions_in_subject(t1, template_to_subject)
+    data = np.asarray(t1.data, dtype=np.float64)
+    csf_t1 = float(np.median(data[classes == 1]))
+    wm_t1 = float(np.median(data[classes == 3]))
+    t2 = _t2_like(data, classes, np.asarray(brain_mask.data, dtype=bool))
+
+    room = {
+        1: ndimage.binary_erosion(regions.data == 1, iterations=2),
+        2: ndimage.binary_erosion((regions.data == 2) & (classes == 3), iterations=4),
+    }
+    ventricle_centre = template_to_subject.to_subject(np.array([0.0, -15.0, 15.0]))
+    superior = template_to_subject.rotation @ np.array([0.0, 0.0, 1.0])
+    fraction = np.zeros(t1.shape)
+    truth = np.zeros(t1.shape, dtype=np.int32)
+    lesions: list[TrueLesion] = []
+    centres: list[np.ndarray] = []
+    plan = [(region, False) for region, n in counts.items() for _ in range(n)] + [
+        (int(rng.choice(list(counts))), True) for _ in range(n_short)
+    ]
+    for region, short in plan:
+        candidates = np.argwhere(room[region])
+        for _ in range(200):
+            centre = t1.voxel_to_world(candidates[rng.integers(len(candidates))])
+            if all(np.linalg.norm(centre - c) > MIN_SEPARATION_MM for c in centres):
+                break
+        centres.append(centre)
+        radius = rng.uniform(0.5, 0.6) if short else rng.uniform(*radius_mm)
+        arc = rng.uniform(0.3, 0.6) if short else rng.uniform(*length_mm)
+        line, arc_length = _centreline(rng, centre, superior if region == 1 else centre - ventricle_centre, arc)
+        reach = (arc / 2 + radius + 2.0) / t1.spacing
+        at = t1.world_to_voxel(centre)
+        box = voxel_box(np.floor(at - reach), np.ceil(at + reach) + 1, t1.shape)
+        inside = tube_fraction(box, t1.affine, line, radius, SUBSAMPLES)
+        hit = box[inside > 0]
+        fraction[tuple(hit.T)] = np.maximum(fraction[tuple(hit.T)], inside[inside > 0])
+        truth[tuple(box[inside >= 0.5].T)] = len(lesions) + 1
+        lesions.append(
+            TrueLesion(len(lesions) + 1, region, arc_length + 2 * radius, 2 * radius, tuple(float(v) for v in centre))
+        )
+
+    t1_out = (1 - fraction) * data + fraction * csf_t1
+    t2_out = (1 - fraction) * t2 + fraction * T2_OF_CLASS[1]
+    t1_out += rng.normal(0, noise * wm_t1, t1_out.shape)
+    t2_out += rng.normal(0, noise * T2_OF_CLASS[3], t2_out.shape)
+    return EPVSPhantom(
+        t1.with_data(np.clip(t1_out, 0, None).astype(np.float32)),
+        t1.with_data(np.clip(t2_out, 0, None).astype(np.float32)),
+        t1.with_data(truth),
+        lesions,
+        brain_mask,
+        regions,
+    )

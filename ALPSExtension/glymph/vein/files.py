@@ -1,0 +1,107 @@
+"""A vein result folder: per-hemisphere and per-vein tables, the MinIPs (NIfTI, and a PNG to annotate
+in Labelme), the vein label map, ``vein.json`` and the QC picture, written atomically."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from glymph.image_io import write_nifti
+from glymph.outputs import atomic_out_dir, write_csv, write_sidecar
+from glymph.plotting import pyplot
+from glymph.progress import step
+from glymph.vein.pipeline import VeinResult
+from glymph.vein.qc import vein_qc_figure
+
+VEIN_FILES = (
+    "vein.csv",
+    "veins.csv",
+    "minip.nii.gz",
+    "minip_volume.nii.gz",
+    "minip.png",
+    "vein_seg.nii.gz",
+    "vein.json",
+    "qc_vein.png",
+)
+
+
+def minip_png_array(minip: np.ndarray) -> np.ndarray:
+    """The MinIP as displayed (and annotated in Labelme): subject's right on the left, anterior at
+    the top; row r, column c is pixel (i, j) = (I-1-c, J-1-r)."""
+    return minip.T[::-1, ::-1]
+
+
+VEIN_COLUMNS = [
+    "subject",
+    "id",
+    "hemisphere",
+    "length_mm",
+    "total_length_mm",
+    "end_distance_mm",
+    "tortuosity",
+    "tortuosity_vmtk",
+    "area_mm2",
+    "diameter_mm",
+    "branches",
+    "start_x",
+    "start_y",
+    "end_x",
+    "end_y",
+    "centroid_x",
+    "centroid_y",
+]
+
+
+def write_vein(
+    result: VeinResult,
+    out: str | os.PathLike,
+    *,
+    inputs: dict | None = None,
+    parameters: dict | None = None,
+    started: float | None = None,
+    force: bool = False,
+) -> Path:
+    """Write ``VEIN_FILES`` into ``out``, atomically."""
+    plt = pyplot()
+    started = time.perf_counter() if started is None else started
+    with step(f"writing results to {out}"), atomic_out_dir(out, VEIN_FILES, force) as tmp:
+        rows = result.hemisphere_rows()
+        write_csv(tmp / "vein.csv", rows)
+        write_csv(
+            tmp / "veins.csv", [{"subject": result.subject, **vein.as_row()} for vein in result.veins], VEIN_COLUMNS
+        )
+        write_nifti(result.minip, tmp / "minip.nii.gz")
+        write_nifti(
+            result.minip_volume if result.minip_volume is not None else result.minip, tmp / "minip_volume.nii.gz"
+        )
+        write_nifti(
+            result.minip.with_data(result.labels[:, :, None].astype(np.uint16)), tmp / "vein_seg.nii.gz", np.uint16
+        )
+        brain_values = result.minip.data[:, :, 0][result.brain]
+        top = float(np.percentile(brain_values, 99.5)) if brain_values.size else None
+        plt.imsave(tmp / "minip.png", minip_png_array(result.minip.data[:, :, 0]), cmap="gray", vmin=0, vmax=top)
+        vein_qc_figure(result, tmp / "qc_vein.png")
+        write_sidecar(
+            tmp / "vein.json",
+            "vein",
+            started,
+            inputs,
+            {**(parameters or {}), "slab_mm": result.slab_mm, "method": result.method},
+            subject=result.subject,
+            level={"z_mm": result.level_z_mm, "chosen_by": result.level_reason},
+            midline={"point_ras_mm": result.midline.point, "direction_ras": result.midline.direction},
+            hemispheres=rows,
+            veins=[{**vein.as_row(), "centreline_ras_mm": vein.centreline} for vein in result.veins],
+            definitions={
+                "vein": "8-connected component of the segmentation on the MinIP plane",
+                "length_mm": "main trunk (longest end-to-end path of the skeleton graph) length",
+                "tortuosity": "trunk length / distance between its end points",
+                "tortuosity_vmtk": "tortuosity - 1 (VMTK)",
+                "diameter_mm": "vein area / total centreline length (all branches)",
+                "minip.png": "subject's right on the left, anterior at the top (for Labelme)",
+            },
+        )
+    return Path(out)

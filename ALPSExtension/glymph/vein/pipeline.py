@@ -1,0 +1,147 @@
+"""Superficial cerebral veins on SWI: MinIP, hemispheres, segmentation and morphometry.
+
+Pipeline (after the SCV study): the SWI resliced to axial RAS; a brain mask (given, or dipy's
+``median_otsu`` on a 2 mm copy, brought back to the SWI grid); the analysis level (the lateral
+ventricle bodies' slice with the largest brain cross-section, or ``slab_center_mm``); the
+brain-only MinIP over a ``slab_mm`` slab there (voxels outside the brain count as the brain's
+median intensity, so skull and scalp veins never enter; the analysis region is the brain in any
+slab slice); the mid-sagittal line from left-right symmetry; segmentation
+(``method``); per-vein morphometry (``glymph.vein_morphometry``); per-hemisphere summaries.
+A 2D MinIP (one slice) can be the input instead of the SWI: it is analysed as is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from glymph.defaults import SLAB_MM, VEIN_METHOD, VEIN_METHODS
+from glymph.errors import GlymphError
+from glymph.masks import brain_mask_from_b0
+from glymph.preprocess import isotropic_grid, resample
+from glymph.progress import step
+from glymph.vein.midline import Midline, find_midline
+from glymph.vein.minip import analysis_plane, axial_ras, plane_affine
+from glymph.vein.morphometry import Vein, measure_veins
+from glymph.vein.segmentation import VeinInputs
+from glymph.volume import Volume, check_image, mask_on_grid
+
+HEMISPHERES = ("left", "right")
+
+
+@dataclass(frozen=True)
+class VeinResult:
+    subject: str
+    minip: Volume  # the analysis MinIP as a one-slice volume on the axial RAS grid
+    minip_volume: Volume | None  # the sliding MinIP of the whole SWI (None for a 2D input)
+    labels: np.ndarray = field(repr=False)  # vein id per MinIP pixel
+    brain: np.ndarray = field(repr=False)  # brain mask of the MinIP plane
+    veins: list[Vein] = field(repr=False)
+    midline: Midline = field(repr=False)
+    level_z_mm: float
+    level_reason: str
+    slab_mm: float
+    method: str
+
+    @property
+    def plane_affine(self) -> np.ndarray:
+        """3x3 pixel (i, j) -> RAS (x, y) mm of the MinIP plane."""
+        return plane_affine(self.minip.affine)
+
+    def hemisphere_rows(self) -> list[dict[str, object]]:
+        """One row per hemisphere: count, mean and median diameter and tortuosity."""
+
+        def stat(values: list[float], how) -> float:
+            return float(how(values)) if values else float("nan")
+
+        rows = []
+        for hemisphere in HEMISPHERES:
+            side = [v for v in self.veins if v.hemisphere == hemisphere]
+            diameters = [v.diameter_mm for v in side]
+            tortuosities = [v.tortuosity for v in side]
+            rows.append(
+                {
+                    "subject": self.subject,
+                    "hemisphere": hemisphere,
+                    "count": len(side),
+                    "diameter_mm": stat(diameters, np.mean),
+                    "tortuosity": stat(tortuosities, np.mean),
+                    "diameter_median_mm": stat(diameters, np.median),
+                    "tortuosity_median": stat(tortuosities, np.median),
+                    "tortuosity_vmtk": stat([v.tortuosity_vmtk for v in side], np.mean),
+                    "length_mm": stat([v.length_mm for v in side], np.mean),
+                }
+            )
+        return rows
+
+
+BRAIN_MARGIN_MM = 2.0  # the mask is shrunk by this much so that no skull voxel darkens the MinIP
+
+
+def brain_mask_swi(axial: Volume) -> np.ndarray:
+    """Brain mask of an axial SWI: ``median_otsu`` on a 2 mm copy (fast), shrunk by
+    ``BRAIN_MARGIN_MM`` there, brought back to the SWI grid by linear interpolation (smooth edges)."""
+    from scipy import ndimage
+
+    coarse = resample(axial, isotropic_grid(axial, 2.0), order=1)
+    mask = brain_mask_from_b0(coarse)
+    shrunk = ndimage.distance_transform_edt(mask.data, sampling=mask.spacing) > BRAIN_MARGIN_MM
+    return resample(mask.with_data(shrunk.astype(np.float32)), axial, order=1).data > 0.5
+
+
+def axial_brain_mask(swi: Volume, axial: Volume, mask: Volume | None) -> np.ndarray:
+    """The brain on the axial grid of ``axial`` (the SWI resliced): the given ``mask`` (on the SWI's
+    grid) resliced with it, or an automatic mask (of the MinIP itself for a 2D input)."""
+    if mask is not None:
+        inside = mask_on_grid(mask, swi, "SWI")
+        brain = resample(inside.with_data(inside.data.astype(np.uint8)), axial, order=0).data > 0
+    elif axial.shape[2] == 1:
+        brain = brain_mask_from_b0(axial).data
+    else:
+        brain = brain_mask_swi(axial)
+    if not brain.any():
+        raise GlymphError("the brain mask is empty; check the image or give --mask")
+    return brain
+
+
+def run_vein(
+    swi: Volume,
+    mask: Volume | None = None,
+    slab_mm: float = SLAB_MM,
+    slab_center_mm: float | None = None,
+    method: str = VEIN_METHOD,
+    subject: str = "subject",
+) -> VeinResult:
+    """Measure the superficial veins of an SWI magnitude (or of a 2D MinIP). See the module docstring."""
+    segmenter = VEIN_METHODS.get(method)
+    check_image(swi, "SWI", "or a 2D MinIP")
+    with step("reslicing to axial and brain mask"):
+        axial = axial_ras(swi)
+        brain = axial_brain_mask(swi, axial, mask)
+    with step("MinIP at the analysis level"):
+        analysis = analysis_plane(axial, brain, slab_mm, slab_center_mm)
+    minip, brain_plane = analysis.minip.data[:, :, 0], analysis.brain
+    plane = plane_affine(analysis.minip.affine)
+    median = float(np.median(minip[brain_plane])) if brain_plane.any() else 0.0
+    if median <= 0:
+        raise GlymphError("the MinIP is empty inside the brain; check the image and the mask")
+    with step(f"mid-line and vein segmentation ({method})"):
+        midline = find_midline(minip, brain_plane, plane)
+        spacing = float(np.sqrt(abs(np.linalg.det(plane[:2, :2]))))
+        segmentation = segmenter(VeinInputs(minip / median, brain_plane, spacing))
+    with step("vein morphometry"):
+        labels, veins = measure_veins(segmentation, plane, midline.side)
+    return VeinResult(
+        subject,
+        analysis.minip,
+        analysis.sliding,
+        labels,
+        brain_plane,
+        veins,
+        midline,
+        float(analysis.minip.affine[2, 3]),
+        analysis.reason,
+        slab_mm,
+        method,
+    )

@@ -1,0 +1,83 @@
+"""Reference implementations the tests and benchmarks compare glymph against. Not shipped.
+
+* ``dwi2tensor``: MRtrix3's tensor fit (Debian ``mrtrix3``);
+* ``scikit_image_vesselness``: ``skimage.filters.frangi`` with the EPVS method's scales;
+* ``write_labelme``: a Labelme annotation file, to test glymph's reader.
+
+The benchmarks import this file from ``Testing/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from glymph.dti.tensor import FSL_ORDER, MRTRIX_ORDER, reorder
+from glymph.volume import Volume
+
+
+def dwi2tensor(image: str | Path, bval: str | Path, bvec: str | Path, iterations: int = 5) -> np.ndarray:
+    """``dwi2tensor -iter N`` on a NIfTI DWI with FSL ``bval``/``bvec`` files.
+
+    Returns the tensor (X, Y, Z, 6) in mm^2/s, components in glymph's FSL order (xx, xy, xz, yy,
+    yz, zz), in MRtrix's scanner (RAS world) frame. NaN b-vectors (some b0 volumes) are given to
+    MRtrix as zeros.
+    """
+    import nibabel as nib
+
+    vectors = np.nan_to_num(np.loadtxt(bvec))
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        np.savetxt(folder / "b.bvec", vectors if vectors.shape[0] == 3 else vectors.T)
+        np.savetxt(folder / "b.bval", np.atleast_2d(np.loadtxt(bval)))
+        grad = ["-fslgrad", folder / "b.bvec", folder / "b.bval"]
+        subprocess.run(["dwi2tensor", "-quiet", "-iter", str(iterations), *grad, image, folder / "dt.nii"], check=True)
+        return reorder(nib.load(folder / "dt.nii").get_fdata(), MRTRIX_ORDER, FSL_ORDER)
+
+
+def scikit_image_vesselness(image: np.ndarray, dark: bool) -> np.ndarray:
+    """``skimage.filters.frangi`` with the scales and parameters of ``glymph.epvs.segmentation.vesselness``
+    on a whole 1 mm image (about 50 s per brain)."""
+    from skimage.filters import frangi
+
+    from glymph.epvs import segmentation as S
+
+    return frangi(
+        image,
+        sigmas=S.SIGMAS_MM,
+        alpha=S.FRANGI_ALPHA,
+        beta=S.FRANGI_BETA,
+        gamma=S.FRANGI_GAMMA,
+        black_ridges=dark,
+        mode="reflect",
+    )
+
+
+def write_labelme(path: str | os.PathLike, polygons: list[np.ndarray], reference: Volume, label: str = "vein") -> None:
+    """Write polygons given as MinIP pixel coordinates (N, 2; i, j) as a Labelme file."""
+    width, height = reference.shape[0], reference.shape[1]
+    shapes = [
+        {
+            "label": label,
+            "points": [[float(width - i - 0.5), float(height - j - 0.5)] for i, j in poly],
+            "group_id": None,
+            "shape_type": "polygon",
+            "flags": {},
+        }
+        for poly in polygons
+    ]
+    document = {
+        "version": "5.4.1",
+        "flags": {},
+        "shapes": shapes,
+        "imagePath": "minip.png",
+        "imageData": None,
+        "imageHeight": height,
+        "imageWidth": width,
+    }
+    Path(path).write_text(json.dumps(document, indent=2))

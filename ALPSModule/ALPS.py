@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Annotated
 
 import slicer
-from glymph import defaults
 from glymph_gui.widget import GlymphModuleWidget
 from slicer import (
     vtkMRMLDiffusionTensorVolumeNode,
@@ -28,6 +27,8 @@ from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModuleLogic,
     ScriptedLoadableModuleTest,
 )
+
+from glymph import defaults
 
 REQUIREMENTS = Path(__file__).parent / "Resources" / "requirements.txt"
 
@@ -66,9 +67,7 @@ class ALPSParameterNode:
     roiDiameter: Annotated[float, WithinRange(1.0, 20.0)] = defaults.ROI_DIAMETER_MM
     frame: Annotated[str, Choice(list(defaults.FRAMES))] = defaults.FRAME
     placement: Annotated[str, Choice(list(defaults.PLACEMENTS))] = defaults.PLACEMENT
-    registrationContrast: Annotated[str, Choice(list(defaults.REGISTRATION_CONTRASTS))] = (
-        defaults.REGISTRATION_CONTRAST
-    )
+    registrationContrast: Annotated[str, Choice(list(defaults.REGISTRATION_CONTRASTS))] = defaults.REGISTRATION_CONTRAST
     roiMarkups: vtkMRMLMarkupsFiducialNode
     tensorVolume: vtkMRMLDiffusionTensorVolumeNode
     faVolume: vtkMRMLScalarVolumeNode

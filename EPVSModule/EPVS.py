@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Annotated
 
 import slicer
-from glymph import defaults
 from glymph_gui.widget import GlymphModuleWidget
 from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode, vtkMRMLTableNode
 from slicer.i18n import tr as _
@@ -21,6 +20,8 @@ from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModuleLogic,
     ScriptedLoadableModuleTest,
 )
+
+from glymph import defaults
 
 REQUIREMENTS = Path(__file__).parent / "Resources" / "requirements.txt"
 

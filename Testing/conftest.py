@@ -11,9 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from glymph.epvs_phantom import epvs_phantom
 from glymph.image_io import read_volume
-from glymph.phantoms import HeadPose, alps_phantom, write_fsl
+from glymph.phantoms import HeadPose, alps_phantom, epvs_phantom, write_fsl
 from glymph.registration import AffineMap
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -106,7 +105,7 @@ def noisy_phantom_files(tmp_path_factory):
 def colin():
     """Colin27 T1 and its deepbet brain mask."""
     require_module("torch")
-    from glymph.brain import brain_mask_deepbet
+    from glymph.models.deepbet import brain_mask_deepbet
 
     t1 = read_volume(require_file(COLIN27))
     return t1, brain_mask_deepbet(t1)[0]

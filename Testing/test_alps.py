@@ -5,12 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from glymph.alps import alps_index
+from glymph.alps import alps_from_rois, alps_index, run_alps
+from glymph.alps.rois import LABELS
+from glymph.dti.tensor import from_matrix
 from glymph.errors import GlymphError
 from glymph.phantoms import HeadPose, alps_phantom, rotation_matrix
-from glymph.pipeline import alps_from_rois, run_alps
-from glymph.rois import LABELS
-from glymph.tensor import from_matrix
 from glymph.volume import reoriented
 
 

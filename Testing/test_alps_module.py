@@ -14,7 +14,7 @@ from ALPSLib import AlpsNodeLogic, AlpsOptions, AlpsOutputs  # noqa: E402
 from conftest import ROOT, run_batch_script  # noqa: E402
 
 from glymph.cli import main as glymph_main  # noqa: E402
-from glymph.dwi import read_dwi  # noqa: E402
+from glymph.dti.dwi import read_dwi  # noqa: E402
 from glymph.errors import GlymphError  # noqa: E402
 from glymph.volume import Volume  # noqa: E402
 from glymph_mrml import dwi_to_node, rois_to_markups_node, rows_from_table, volume_to_node  # noqa: E402
@@ -95,12 +95,12 @@ def test_dti_node_gives_the_same_index_as_the_dwi(module_run):
 
 def test_recompute_uses_moved_points_without_registering(module_run, monkeypatch):
     _scene, logic, _, result, outputs = module_run
-    import glymph.registration
+    import glymph.alps.pipeline
 
     def no_registration(*_args, **_kwargs):
         raise AssertionError("recompute must not register")
 
-    monkeypatch.setattr(glymph.registration, "register_to_mni", no_registration)
+    monkeypatch.setattr(glymph.alps.pipeline, "register_to_mni", no_registration)
     same = logic.recompute(outputs)
     assert same.anatomical.alps_L == pytest.approx(result.anatomical.alps_L, rel=1e-6)
     position = [0.0, 0.0, 0.0]

@@ -8,7 +8,7 @@ from conftest import COLIN27, ITK_DATA, ITK_T1, require_file, require_module
 
 from glymph.errors import GlymphError
 from glymph.image_io import read_volume
-from glymph.inference import DEEPBET_BRAIN, model_path
+from glymph.models.loader import DEEPBET_BRAIN, model_path
 from glymph.volume import reoriented
 
 
@@ -19,7 +19,7 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
 @pytest.fixture(scope="module")
 def colin_mask():
     require_module("torch")
-    from glymph.brain import brain_mask_deepbet
+    from glymph.models.deepbet import brain_mask_deepbet
 
     t1 = read_volume(require_file(COLIN27))
     return t1, brain_mask_deepbet(t1)
@@ -39,7 +39,7 @@ def test_matches_deepbet_itself_and_the_shipped_bet_mask(colin_mask):
 
 
 def test_storage_order_does_not_change_the_mask(colin_mask):
-    from glymph.brain import brain_mask_deepbet
+    from glymph.models.deepbet import brain_mask_deepbet
 
     t1, (mask, _) = colin_mask
     flipped, _ = brain_mask_deepbet(reoriented(t1, "LPI"))
@@ -48,7 +48,7 @@ def test_storage_order_does_not_change_the_mask(colin_mask):
 
 def test_coronal_low_resolution_t1():
     require_module("torch")
-    from glymph.brain import brain_mask_deepbet
+    from glymph.models.deepbet import brain_mask_deepbet
 
     t1 = read_volume(require_file(ITK_T1))
     reference = read_volume(ITK_DATA / "KmeansTest_T1RawSkullStrip.nii.gz").data > 0
@@ -68,7 +68,7 @@ def test_model_files_are_found_in_a_given_folder_or_the_cache_and_never_download
     assert model_path(DEEPBET_BRAIN, tmp_path / "deepbet") == tmp_path / "deepbet" / "model.pt"
     with pytest.raises(GlymphError, match="not found"):
         model_path(DEEPBET_BRAIN, tmp_path / "nowhere.pt")
-    from glymph.inference import ModelSpec
+    from glymph.models.loader import ModelSpec
 
     with pytest.raises(GlymphError, match="is not installed"):
         model_path(ModelSpec("missing-net", "weights.pt", "no-such-package", "data/weights.pt"))

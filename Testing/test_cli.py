@@ -7,15 +7,18 @@ import json
 import shutil
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pytest
 
+from glymph.alps.markups import read_markups, write_markups
+from glymph.alps.rois import RoiSet
 from glymph.cli import main
-from glymph.markups import read_markups, write_markups
-from glymph.rois import RoiSet
+from glymph.errors import GlymphError
+from glymph.volume import Volume
 
 GLYMPH = str(Path(sys.executable).with_name("glymph"))
 HEADER = "subject,x_proj_L,x_assoc_L,y_proj_L,z_assoc_L,x_proj_R,x_assoc_R,y_proj_R,z_assoc_R,alps_L,alps_R,alps"
@@ -58,6 +61,8 @@ def test_alps_writes_every_output(alps_run):
     assert len(sidecar["inputs"]["dwi"]["sha256"]) == 64 and "bvec" in sidecar["inputs"]
     assert sidecar["registration"]["brain_dice"] > 0.9
     assert sidecar["software"]["glymph"] and sidecar["models"]["template"]["sha256"]
+    for package in ("scikit-image", "networkx", "torch", "dipy", "SimpleITK"):
+        assert sidecar["software"][package] == metadata.version(package), package
     assert sidecar["time_s"] > 0
     assert "ALPS left" in done.stdout
 
@@ -236,6 +241,16 @@ def test_mask_of_another_geometry(small_dwi, tmp_path, capsys):
     )
 
 
+def test_a_mask_error_names_the_image_it_masks(small_dwi, tmp_path):
+    from glymph.masks import read_mask
+
+    img = nib.load(small_dwi[0])
+    nib.save(nib.Nifti1Image(np.ones((3, 3, 3), np.uint8), img.affine), tmp_path / "mask.nii.gz")
+    grid = Volume(np.zeros(img.shape[:3], np.float32), img.affine)
+    with pytest.raises(GlymphError, match="another grid than the T1 "):
+        read_mask(tmp_path / "mask.nii.gz", grid, "T1")
+
+
 def test_markups_missing_a_label(small_dwi, tmp_path, capsys):
     rois = RoiSet(
         {
@@ -278,7 +293,8 @@ def test_rois_outside_the_fov_or_the_brain(noisy_phantom_files, alps_run, tmp_pa
 
 
 def test_failed_registration_is_reported(tmp_path, capsys):
-    from glymph.dwi import DWI, world_to_fsl
+    from glymph.dti.dwi import DWI
+    from glymph.dti.gradients import world_to_fsl
     from glymph.volume import Volume
 
     rng = np.random.default_rng(1)
@@ -314,7 +330,7 @@ def test_earlier_results_are_never_overwritten_without_force(alps_run, noisy_pha
 
 def test_a_failure_after_computing_leaves_earlier_results_intact(small_dwi, tmp_path, capsys, monkeypatch):
     """--force replaces results only when the new run completes: a crash while writing changes nothing."""
-    import glymph.qc
+    import glymph.alps.files
 
     out = tmp_path / "out"
     assert main(["-q", "dti", small_dwi[0], "--out", str(out)]) == 0
@@ -323,7 +339,7 @@ def test_a_failure_after_computing_leaves_earlier_results_intact(small_dwi, tmp_
     def broken_figure(*_):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(glymph.qc, "alps_qc_figure", broken_figure)
+    monkeypatch.setattr(glymph.alps.files, "alps_qc_figure", broken_figure)
     rois = RoiSet(
         {
             "proj_L": (-28.0, -12.0, 24.0),

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from conftest import require_tool
 
-from glymph.dwi import fsl_to_world, read_dwi, world_to_fsl
+from glymph.dti.dwi import read_dwi
+from glymph.dti.gradients import fsl_to_world, world_to_fsl
 from glymph.errors import GlymphError
 from glymph.phantoms import alps_phantom, write_fsl
 
@@ -66,7 +67,7 @@ def test_real_dipy_data_with_nan_b0_vector(small_64d):
 
 
 def test_multishell_is_limited_to_max_b_with_a_warning(caplog):
-    from glymph.dwi import DWI
+    from glymph.dti.dwi import DWI
     from glymph.volume import Volume
 
     bvals = np.array([0, 1000, 1000, 2000, 3000.0])

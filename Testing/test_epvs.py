@@ -10,13 +10,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import ITK_T1, require_file, require_module
+from references import scikit_image_vesselness
 
+from glymph.components import label_components
 from glymph.epvs import run_epvs
-from glymph.epvs_phantom import epvs_phantom
+from glymph.epvs.lesions import measure_lesions, remove_short
 from glymph.errors import GlymphError
 from glymph.evaluation import agreement
 from glymph.image_io import read_volume
-from glymph.lesions import label_components, measure_lesions, remove_short
+from glymph.phantoms import epvs_phantom
 from glymph.volume import Volume
 
 
@@ -60,7 +62,7 @@ def test_colin27_phantom_with_t2(colin_phantom):
 
 def test_itk_head_phantom_in_coronal_storage(tmp_path):
     require_module("torch")
-    from glymph.brain import brain_mask_deepbet
+    from glymph.models.deepbet import brain_mask_deepbet
     from glymph.preprocess import isotropic_grid, n4_bias_correction, normalise_intensity, resample
     from glymph.registration import register_to_mni
 
@@ -107,17 +109,16 @@ def test_lesion_measures_by_hand():
 
 
 def test_unavailable_method_says_so():
-    from glymph.segmentation import get_method
+    from glymph.defaults import EPVS_METHODS
 
     with pytest.raises(GlymphError, match=r"'learned' is not available .*not shipped yet.*available: classical"):
-        get_method("learned")
+        EPVS_METHODS.get("learned")
     with pytest.raises(GlymphError, match="'unet3000' is not available; available: classical"):
-        get_method("unet3000")
+        EPVS_METHODS.get("unet3000")
 
 
 def test_frangi_matches_scikit_image():
-
-    from glymph import segmentation as S
+    from glymph.epvs import segmentation as S
 
     rng = np.random.default_rng(0)
     image = rng.normal(1, 0.05, (40, 40, 40)).astype(np.float32)
@@ -126,6 +127,6 @@ def test_frangi_matches_scikit_image():
     region = np.zeros(image.shape, bool)
     region[8:32, 8:32, 5:35] = True
     ours = S.vesselness(image, region, True, 1.0)
-    reference = S.scikit_image_vesselness(image, dark=True)
+    reference = scikit_image_vesselness(image, dark=True)
     np.testing.assert_allclose(ours[region], reference[region], atol=1e-3)
     assert not ours[~region].any()

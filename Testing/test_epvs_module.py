@@ -11,7 +11,7 @@ slicer = pytest.importorskip("slicer")
 
 from conftest import ROOT, run_batch_script  # noqa: E402
 from EPVSLib import EpvsNodeLogic, EpvsOptions  # noqa: E402
-from EPVSLib.logic import lesion_centroid  # noqa: E402
+from EPVSLib.logic import install_plan, lesion_centroid  # noqa: E402
 
 from glymph.cli import main as glymph_main  # noqa: E402
 from glymph.errors import GlymphError  # noqa: E402
@@ -118,3 +118,18 @@ def test_batch_script_fails_cleanly(tmp_path):
     assert done.returncode == 2
     assert "T1 not found" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "out").exists()
+
+
+def required_packages(plan) -> set[str]:
+    """Package names in the requirement files of an install plan."""
+    lines = [line for step in plan if step != "torch" for line in step.read_text().splitlines()]
+    return {
+        line.split(">")[0].split("=")[0].strip().lower() for line in lines if line.strip() and not line.startswith("#")
+    }
+
+
+def test_install_plan_takes_torch_from_the_pytorch_extension_first_and_only_for_brain_extraction():
+    with_mask, without = install_plan(mask_given=True), install_plan(mask_given=False)
+    assert "torch" not in with_mask and not required_packages(with_mask) & {"torch", "deepbet"}
+    assert without[0] == "torch"  # before any file whose packages need it
+    assert "deepbet" in required_packages(without) and "torch" not in required_packages(without)

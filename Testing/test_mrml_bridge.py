@@ -8,12 +8,12 @@ import pytest
 slicer = pytest.importorskip("slicer")
 vtk = pytest.importorskip("vtk")
 
-from glymph.dwi import read_dwi  # noqa: E402
-from glymph.markups import read_markups, write_markups  # noqa: E402
+from glymph.alps.markups import read_markups, write_markups  # noqa: E402
+from glymph.alps.rois import RoiSet  # noqa: E402
+from glymph.dti import fit_dti  # noqa: E402
+from glymph.dti.dwi import read_dwi  # noqa: E402
+from glymph.dti.tensor import from_matrix, to_matrix  # noqa: E402
 from glymph.phantoms import alps_phantom, rotation_matrix  # noqa: E402
-from glymph.pipeline import fit_dti  # noqa: E402
-from glymph.rois import RoiSet  # noqa: E402
-from glymph.tensor import from_matrix, to_matrix  # noqa: E402
 from glymph.volume import Volume  # noqa: E402
 from glymph_mrml import (  # noqa: E402
     dti_maps_with_slicer,

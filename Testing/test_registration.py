@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from glymph.dwi import DWI
+from glymph.alps.rois import builtin_roi_set
+from glymph.dti import fit_dti
+from glymph.dti.dwi import DWI
 from glymph.errors import GlymphError
-from glymph.mask import brain_mask_from_b0
+from glymph.masks import brain_mask_from_b0
 from glymph.phantoms import HeadPose, alps_phantom
-from glymph.pipeline import fit_dti
 from glymph.registration import AffineMap, register_to_mni, to_sitk
-from glymph.rois import builtin_roi_set
 from glymph.volume import Volume
 
 CENTRES = builtin_roi_set("chen2025").array()

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from conftest import JHU_LABELS, require_file
 
+from glymph.alps.markups import read_markups, write_markups
+from glymph.alps.rois import LABELS, RoiSet, builtin_roi_set, sphere_masks
+from glymph.defaults import ROI_SETS
 from glymph.errors import GlymphError
-from glymph.markups import read_markups, write_markups
-from glymph.rois import LABELS, ROI_SETS, RoiSet, builtin_roi_set, sphere_masks
 from glymph.volume import Volume
 
 EXPECTED_TRACT = {"proj": "Superior_corona_radiata", "assoc": "Superior_longitudinal_fasciculus"}

@@ -178,6 +178,82 @@ def test_backend_never_imports_slicer_or_qt_and_the_bridge_never_qt():
         assert "app" not in attributes and "mrmlScene" not in attributes, path
 
 
+BACKEND = ROOT / "ALPSExtension" / "glymph"
+SUBPACKAGES = sorted(p.parent.name for p in BACKEND.glob("*/__init__.py"))
+# the glymph packages each part of the backend may import, besides the core (the top-level modules)
+ALLOWED = {
+    "core": set(),
+    "models": set(),
+    "dti": set(),
+    "alps": {"dti", "models"},
+    "epvs": {"models"},
+    "vein": {"models"},
+    "phantoms": {"dti", "alps", "epvs", "vein"},
+    "cli": {"dti", "alps", "epvs", "vein", "models", "phantoms"},
+}
+
+
+def part_of(module: str) -> str:
+    """'alps' for glymph.alps.pipeline, 'core' for glymph.volume or glymph itself."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[1] in SUBPACKAGES else "core"
+
+
+def glymph_imports(path: Path) -> set[str]:
+    """Every glymph module a file imports, at its top or inside a function."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name.split(".")[0] == "glymph"}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "glymph":
+            found |= {node.module if node.module != "glymph" else f"glymph.{a.name}" for a in node.names}
+    return found
+
+
+def test_the_backend_has_a_package_per_domain():
+    assert sorted(ALLOWED.keys() - {"core"}) == SUBPACKAGES
+
+
+@pytest.mark.parametrize("part", sorted(ALLOWED))
+def test_package_boundaries(part):
+    """The core imports no package; models no measurement package; no computation package imports
+    phantoms or cli; each package only what its row of ALLOWED says."""
+    files = BACKEND.glob("*.py") if part == "core" else (BACKEND / part).rglob("*.py")
+    for path in files:
+        used = {part_of(module) for module in glymph_imports(path)} - {"core", part}
+        assert used <= ALLOWED[part], (
+            f"{path.relative_to(ROOT)} imports glymph.{', glymph.'.join(sorted(used - ALLOWED[part]))}"
+        )
+
+
+def test_package_boundaries_are_checked_on_real_imports():
+    """The parser sees top-level and function-level imports alike (so the test above can fail)."""
+    assert part_of("glymph.epvs.preprocess") == "epvs" and part_of("glymph.volume") == "core"
+    assert {"glymph.models.deepbet", "glymph.registration"} <= glymph_imports(BACKEND / "epvs" / "preprocess.py")
+    assert "glymph.phantoms" in glymph_imports(BACKEND / "cli" / "commands.py")
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_panel_choices_and_defaults_come_from_the_backend(name):
+    """No hard-coded choice list or default value in a parameter node, and no combo box items in the
+    .ui: they come from ``glymph.defaults`` (the Choice annotation fills the combo box)."""
+    parameter_class = class_named(module_tree(name), f"{name}ParameterNode")
+    for node in parameter_class.body:
+        if not isinstance(node, ast.AnnAssign):
+            continue
+        for call in (
+            n for n in ast.walk(node.annotation) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "Choice"
+        ):
+            assert "defaults" in ast.unparse(call), f"{node.target.id}: {ast.unparse(call)}"
+        if isinstance(node.value, ast.Constant) and isinstance(node.value.value, str | float):
+            assert node.target.id == "slabCenter", f"{node.target.id} = {node.value.value!r}: use glymph.defaults"
+    ui = ET.parse(MODULES[name] / "Resources" / "UI" / f"{name}.ui").getroot()
+    for widget in ui.iter("widget"):
+        bound = any(prop.get("name") == "SlicerParameterName" for prop in widget.findall("property"))
+        if widget.get("class") == "QComboBox" and bound:
+            assert widget.find("item") is None, f"{widget.get('name')} lists its own items"
+
+
 def test_extension_configures_with_cmake(tmp_path):
     """`cmake` configures the extension against a stand-in Slicer package whose macros check every listed file."""
     import subprocess

@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import require_tool
+from references import dwi2tensor
 
-from glymph.dwi import read_dwi
-from glymph.mrtrix import dwi2tensor
-from glymph.phantoms import gradient_directions, rotation_matrix
-from glymph.tensor import FSL_ORDER, MRTRIX_ORDER, TensorModel, from_matrix, reorder, rotate, to_matrix
+from glymph.dti.dwi import read_dwi
+from glymph.dti.tensor import FSL_ORDER, MRTRIX_ORDER, TensorModel, from_matrix, reorder, rotate, to_matrix
+from glymph.phantoms import rotation_matrix
+from glymph.phantoms.dwi import gradient_directions
 
 DIAGONAL = [FSL_ORDER.index(n) for n in ("xx", "yy", "zz")]
 

@@ -8,10 +8,10 @@ from conftest import require_module
 from skimage.draw import disk
 
 from glymph.errors import GlymphError
-from glymph.midline import find_midline
+from glymph.phantoms import swi_phantom
 from glymph.vein import run_vein
-from glymph.vein_morphometry import measure_veins, skeleton_branches
-from glymph.vein_phantom import swi_phantom
+from glymph.vein.midline import find_midline
+from glymph.vein.morphometry import measure_veins, skeleton_branches
 from glymph.volume import Volume, reoriented
 
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
+from references import write_labelme
 
 from glymph.cli import main
 from glymph.image_io import read_volume, write_nifti
-from glymph.labelme import write_labelme
-from glymph.vein_phantom import swi_phantom
+from glymph.phantoms import swi_phantom
 from glymph.volume import Volume
 
 GLYMPH = str(Path(sys.executable).with_name("glymph"))

@@ -9,12 +9,12 @@ import pytest
 slicer = pytest.importorskip("slicer")
 
 from conftest import ROOT, run_batch_script  # noqa: E402
-from VeinLib import VeinNodeLogic, VeinOptions  # noqa: E402
+from VeinLib import VeinNodeLogic, VeinOptions, VeinOutputs, centreline_curves  # noqa: E402
 
 from glymph.cli import main as glymph_main  # noqa: E402
 from glymph.errors import GlymphError  # noqa: E402
 from glymph.image_io import read_volume, write_nifti  # noqa: E402
-from glymph.vein_phantom import swi_phantom  # noqa: E402
+from glymph.phantoms import swi_phantom  # noqa: E402
 from glymph_mrml import rows_from_table, volume_to_node  # noqa: E402
 
 BATCH = ROOT / "VeinModule" / "Resources" / "Scripts" / "vein_batch.py"
@@ -72,6 +72,25 @@ def test_rerun_replaces_the_curves(module_run):
     result, again = VeinNodeLogic(scene).run(swi, VeinOptions(), outputs=outputs)
     assert scene.GetNumberOfNodesByClass("vtkMRMLMarkupsCurveNode") == before == len(result.veins)
     assert again.segmentation is outputs.segmentation
+
+
+def test_curves_belong_to_the_segmentation_in_the_saved_scene(module_run):
+    """The curves are node references of the vein segmentation: a saved and reopened scene still
+    knows them, and a rerun given only the segmentation (what the parameter node holds) replaces
+    them instead of leaving the old ones behind."""
+    scene, swi, result, outputs = module_run
+    scene.SetSaveToXMLString(1)
+    scene.Commit()
+    reopened = slicer.vtkMRMLScene()
+    reopened.SetLoadFromXMLString(1)
+    reopened.SetSceneXMLString(scene.GetSceneXMLString())
+    reopened.Import()
+    segmentation = reopened.GetNodeByID(outputs.segmentation.GetID())
+    assert [c.GetName() for c in centreline_curves(segmentation)] == [f"{v.hemisphere} {v.id}" for v in result.veins]
+    kept = VeinOutputs(outputs.minip, outputs.segmentation, outputs.hemisphere_table, outputs.vein_table)
+    again, replaced = VeinNodeLogic(scene).run(swi, VeinOptions(), outputs=kept)
+    assert scene.GetNumberOfNodesByClass("vtkMRMLMarkupsCurveNode") == len(again.veins)
+    assert centreline_curves(outputs.segmentation) == replaced.curves
 
 
 def test_bad_inputs(module_run):

@@ -14,8 +14,8 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from glymph.brain import brain_mask_deepbet
 from glymph.image_io import read_volume
+from glymph.models.deepbet import brain_mask_deepbet
 
 COLIN27 = Path("/usr/share/mricron/templates/ch2.nii.gz")
 ITK = Path("/usr/share/doc/insighttoolkit5-examples/examples/Data")

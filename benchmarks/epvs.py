@@ -12,18 +12,23 @@ Run: .venv/bin/python benchmarks/epvs.py
 
 from __future__ import annotations
 
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
-from glymph.brain import brain_mask_deepbet
 from glymph.epvs import run_epvs
-from glymph.epvs_phantom import epvs_phantom
+from glymph.epvs.segmentation import HIGH
 from glymph.evaluation import agreement
 from glymph.image_io import read_volume
+from glymph.models.deepbet import brain_mask_deepbet
+from glymph.phantoms import epvs_phantom
 from glymph.preprocess import n4_bias_correction, normalise_intensity
 from glymph.registration import AffineMap
-from glymph.segmentation import HIGH
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "Testing"))  # the reference implementations
+from references import scikit_image_vesselness
 
 COLIN27 = "/usr/share/mricron/templates/ch2.nii.gz"
 
@@ -86,9 +91,9 @@ def long_truth(phantom):
 
 def vesselness_speed(phantom, mask) -> None:
 
-    from glymph import segmentation as S
+    from glymph.epvs import segmentation as S
+    from glymph.epvs.regions import regions_in_subject
     from glymph.preprocess import tissue_classes
-    from glymph.regions import regions_in_subject
 
     image = normalise_intensity(n4_bias_correction(phantom.t1, mask), mask)
     inputs = S.SegmentationInputs(
@@ -102,7 +107,7 @@ def vesselness_speed(phantom, mask) -> None:
     ours = S.vesselness(inputs.t1, region, True, 1.0)
     ours_s = time.perf_counter() - start
     start = time.perf_counter()
-    theirs = S.scikit_image_vesselness(inputs.t1, dark=True)
+    theirs = scikit_image_vesselness(inputs.t1, dark=True)
     theirs_s = time.perf_counter() - start
     print(
         f"vesselness, 3 scales: glymph (search region only) {ours_s:.1f} s, skimage.filters.frangi (whole volume) {theirs_s:.1f} s; largest difference in the region {np.abs(ours - theirs)[region].max():.1e}"

@@ -17,8 +17,8 @@ import time
 import numpy as np
 
 from glymph import registration
-from glymph.brain import brain_mask_deepbet
 from glymph.image_io import read_volume
+from glymph.models.deepbet import brain_mask_deepbet
 from glymph.preprocess import isotropic_grid, n4_bias_correction, normalise_intensity, resample
 
 ITK_T1 = "/usr/share/doc/insighttoolkit5-examples/examples/Data/KmeansTest_T1UCharRaw.nii.gz"

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from glymph.dwi import world_to_fsl
+from glymph.dti.gradients import world_to_fsl
+from glymph.dti.tensor import TensorModel
 from glymph.image_io import write_nifti
-from glymph.mask import brain_mask_from_b0
+from glymph.masks import brain_mask_from_b0
 from glymph.phantoms import alps_phantom
-from glymph.tensor import TensorModel
 from glymph.volume import Volume
 
 SHAPE = (96, 96, 60)
@@ -92,7 +92,7 @@ def main() -> None:
         mrtrix_s = best_of(3, lambda: subprocess.run(command, check=True))
 
         def glymph_from_file() -> None:
-            from glymph.dwi import read_dwi
+            from glymph.dti.dwi import read_dwi
 
             dwi = read_dwi(folder / "dwi.nii", folder / "dwi.bval", folder / "dwi.bvec")
             TensorModel(dwi.bvals, dwi.bvecs).fit(dwi.data, mask)

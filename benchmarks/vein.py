@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from glymph.image_io import write_nifti
+from glymph.phantoms import swi_phantom
 from glymph.vein import run_vein
-from glymph.vein_morphometry import measure_veins
-from glymph.vein_phantom import swi_phantom
-from glymph.vein_segmentation import HIGH
+from glymph.vein.morphometry import measure_veins
+from glymph.vein.segmentation import HIGH
 
 
 def score(labels: np.ndarray, veins, phantom) -> dict:

@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.patches import Circle
 
-from glymph.rois import ROI_SETS
+from glymph.defaults import ROI_SETS
 from glymph.templates import mni152
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,7 +50,7 @@ def alps_icon(path: Path) -> None:
 
 def epvs_icon(path: Path) -> None:
     """Axial T1 at the basal ganglia, their outline in yellow, a few perivascular spaces in red."""
-    from glymph.regions import regions_mni
+    from glymph.epvs.regions import regions_mni
 
     t = mni152()
     k = round(t.t1.world_to_voxel(np.array([0.0, 0.0, 4.0]))[2])

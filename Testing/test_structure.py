@@ -206,7 +206,9 @@ def glymph_imports(path: Path) -> set[str]:
         if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names if alias.name.split(".")[0] == "glymph"}
         elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "glymph":
-            found |= {node.module if node.module != "glymph" else f"glymph.{a.name}" for a in node.names}
+            for alias in node.names:  # `from glymph.cli import commands` imports the module glymph.cli.commands
+                submodule = f"{node.module}.{alias.name}"
+                found.add(submodule if module_file(submodule) else node.module)
     return found
 
 
@@ -231,6 +233,39 @@ def test_package_boundaries_are_checked_on_real_imports():
     assert part_of("glymph.epvs.preprocess") == "epvs" and part_of("glymph.volume") == "core"
     assert {"glymph.models.deepbet", "glymph.registration"} <= glymph_imports(BACKEND / "epvs" / "preprocess.py")
     assert "glymph.phantoms" in glymph_imports(BACKEND / "cli" / "commands.py")
+
+
+def module_file(module: str) -> Path | None:
+    """The file of a glymph module (a package's __init__.py), or None for a name inside a module."""
+    path = BACKEND.parent.joinpath(*module.split("."))
+    for candidate in (path.with_suffix(".py"), path / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def test_no_import_cycles():
+    """No module needs, even inside a function, a module that needs it back (the old pipeline <-> qc)."""
+    graph = {}
+    for path in BACKEND.rglob("*.py"):
+        targets = (module_file(m) or module_file(m.rsplit(".", 1)[0]) for m in glymph_imports(path))
+        graph[path] = {t for t in targets if t is not None and t != path}
+    visiting, done = [], set()
+
+    def visit(node: Path) -> None:
+        if node in done:
+            return
+        assert node not in visiting, "import cycle: " + " -> ".join(
+            str(p.relative_to(BACKEND)) for p in [*visiting[visiting.index(node) :], node]
+        )
+        visiting.append(node)
+        for target in graph.get(node, ()):
+            visit(target)
+        visiting.pop()
+        done.add(node)
+
+    for path in graph:
+        visit(path)
 
 
 @pytest.mark.parametrize("name", sorted(MODULES))

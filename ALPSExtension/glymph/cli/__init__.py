@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import sys
 
+from glymph.cli.commands import COMMANDS
 from glymph.cli.parser import build_parser
 from glymph.errors import GlymphError
 
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.quiet)
     try:
-        args.run(args)
+        COMMANDS[args.command](args)
     except GlymphError as error:
         print(f"glymph: error: {error}", file=sys.stderr)
         return 2

@@ -125,8 +125,18 @@ def run_demo(args: argparse.Namespace) -> None:
     dwi_path, _, _ = write_fsl(phantom.dwi, str(out / "phantom" / "dwi.nii.gz"), storage="LAS")
     argv = ["alps", dwi_path, "--out", str(out), "--subject", "phantom", "--frame", "anatomical", "--force"]
     log.info("running: glymph %s", " ".join(argv))
-    alps_args = build_parser().parse_args(argv)
-    alps_args.run(alps_args)
+    run_alps(build_parser().parse_args(argv))
     print(
         f"truth:   ALPS left {phantom.alps_left:.4f}  right {phantom.alps_right:.4f}  mean {phantom.alps:.4f}; QC picture: {out / 'qc_alps.png'}"
     )
+
+
+COMMANDS = {
+    "alps": run_alps,
+    "dti": run_dti,
+    "epvs": run_epvs,
+    "vein": run_vein,
+    "vein-import-labelme": run_import_labelme,
+    "evaluate": run_evaluate,
+    "demo": run_demo,
+}

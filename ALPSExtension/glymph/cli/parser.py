@@ -1,16 +1,15 @@
 """The argument parser of the ``glymph`` command: one function per command, defaults from
-``glymph.defaults``. Imports nothing heavy, so ``glymph --help`` answers at once."""
+``glymph.defaults``. Imports nothing heavy (nor the commands), so ``glymph --help`` answers at once."""
 
 from __future__ import annotations
 
 import argparse
 
 from glymph import __version__, defaults
-from glymph.cli import commands
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The parser of ``glymph COMMAND ...``; each command's ``run`` default is its function."""
+    """The parser of ``glymph COMMAND ...`` (``args.command`` names the command: ``glymph.cli.commands.COMMANDS``)."""
     parser = argparse.ArgumentParser(
         prog="glymph",
         description="Quantitative glymphatic MRI: the DTI-ALPS index, enlarged perivascular spaces and superficial veins.",
@@ -91,7 +90,6 @@ def _add_alps(subcommands) -> None:
         help="register the FA (to the MNI152 white matter map, default) or the b0 (to the MNI152 T1)",
     )
     p.add_argument("--subject", help="subject ID in alps.csv (default: the DWI file name)")
-    p.set_defaults(run=commands.run_alps)
 
 
 def _add_dti(subcommands) -> None:
@@ -101,7 +99,6 @@ def _add_dti(subcommands) -> None:
         description="Fit diffusion tensors (weighted least squares) and write tensor, FA, MD, colour-FA and mask.",
     )
     _add_dwi_arguments(p)
-    p.set_defaults(run=commands.run_dti)
 
 
 def _add_epvs(subcommands) -> None:
@@ -131,7 +128,6 @@ def _add_epvs(subcommands) -> None:
         "--model-dir",
         help="folder (or file) holding the brain-extraction networks (default: cache, then the deepbet package)",
     )
-    p.set_defaults(run=commands.run_epvs)
 
 
 def _add_vein(subcommands) -> None:
@@ -163,7 +159,6 @@ def _add_vein(subcommands) -> None:
     )
     p.add_argument("--mask", help="brain mask on the SWI grid (default: automatic)")
     p.add_argument("--subject", help="subject ID in the tables (default: the SWI file name)")
-    p.set_defaults(run=commands.run_vein)
 
 
 def _add_import_labelme(subcommands) -> None:
@@ -177,7 +172,6 @@ def _add_import_labelme(subcommands) -> None:
     p.add_argument("--reference", required=True, help="the minip.nii.gz the annotations were drawn on (its minip.png)")
     _add_run_arguments(p, "folder for the label maps (<file name>.nii.gz)")
     p.add_argument("--label", action="append", help="keep only shapes with this label (repeatable; default all)")
-    p.set_defaults(run=commands.run_import_labelme)
 
 
 def _add_evaluate(subcommands) -> None:
@@ -196,7 +190,6 @@ def _add_evaluate(subcommands) -> None:
         "--out", help="write the results to F (.csv or .json); cohorts also get F's name + _bland_altman.png"
     )
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
-    p.set_defaults(run=commands.run_evaluate)
 
 
 def _add_demo(subcommands) -> None:
@@ -206,4 +199,3 @@ def _add_demo(subcommands) -> None:
         description="Build a DWI phantom on MNI152 anatomy with a known ALPS index and run 'glymph alps' on it.",
     )
     p.add_argument("--out", default="demo-output", help="folder for the phantom and the results (default %(default)s)")
-    p.set_defaults(run=commands.run_demo)

@@ -164,35 +164,56 @@ def alps_phantom(
     ``grid_rotation_deg`` tilts the acquisition grid itself (an oblique scan). The DWI is stored
     with the grid's own axes (RAS-like); use ``glymph.volume.reoriented`` for other storage orders.
     """
+    pose = pose or HeadPose()
+    affine, shape = scanner_grid(pose, voxel_mm, grid_rotation_deg)
+    inside, p, fractions = _tissues(Volume(np.zeros(shape, dtype=np.float32), affine), pose)
+    directions = gradient_directions(n_directions, seed=1)
+    bvals = np.concatenate([np.zeros(n_b0), np.full(n_directions, bvalue)])
+    bvecs = np.concatenate([np.zeros((n_b0, 3)), directions])
+    data = np.zeros((inside.size, bvals.size), dtype=np.float64)
+    data[inside] = _signal(p, fractions, bvals, bvecs @ pose.rotation, alps_left, alps_right)
+    sigma = 0.0 if not np.isfinite(snr) else S0["wm"] / snr
+    if sigma > 0:
+        rng = np.random.default_rng(seed)
+        data = np.sqrt((data + rng.normal(0, sigma, data.shape)) ** 2 + rng.normal(0, sigma, data.shape) ** 2)
+    volume = Volume(data.reshape((*shape, bvals.size)).astype(np.float32), affine)
+    return DWIPhantom(DWI(volume, bvals, bvecs), alps_left, alps_right, pose, sigma, inside.reshape(shape))
+
+
+def _tissues(grid: Volume, pose: HeadPose) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Which voxels of ``grid`` lie in the posed template brain, their template positions (mm),
+    and their grey matter, white matter and CSF fractions (pure white matter in the ALPS boxes)."""
     from scipy.ndimage import map_coordinates
 
-    pose = pose or HeadPose()
     t = mni152()
-    affine, shape = scanner_grid(pose, voxel_mm, grid_rotation_deg)
-    grid = Volume(np.zeros(shape, dtype=np.float32), affine)
     to_template = np.linalg.inv(pose.matrix())
-    scanner_points = grid.voxel_centres().reshape(-1, 3)
-    template_points = scanner_points @ to_template[:3, :3].T + to_template[:3, 3]
+    template_points = grid.voxel_centres().reshape(-1, 3) @ to_template[:3, :3].T + to_template[:3, 3]
     template_vox = t.t1.world_to_voxel(template_points).T
 
     def sample(v: Volume) -> np.ndarray:
         return map_coordinates(v.data.astype(np.float32), template_vox, order=1, mode="constant")
 
-    brain = sample(t.brain_mask.with_data(t.brain_mask.data.astype(np.float32)))
-    inside = brain > 0.5
+    inside = sample(t.brain_mask.with_data(t.brain_mask.data.astype(np.float32))) > 0.5
     p = template_points[inside]
-    gm, wm = sample(t.gm)[inside], sample(t.wm)[inside]
     zone = alps_zone(p)
-    wm = np.where(zone > 0, 1.0, wm)
-    gm = np.where(zone > 0, 0.0, gm)
+    wm = np.where(zone > 0, 1.0, sample(t.wm)[inside])
+    gm = np.where(zone > 0, 0.0, sample(t.gm)[inside])
     csf = np.clip(1.0 - gm - wm, 0.0, 1.0)
     total = gm + wm + csf
-    gm, wm, csf = gm / total, wm / total, csf / total
+    return inside, p, {"gm": gm / total, "wm": wm / total, "csf": csf / total}
 
-    directions = gradient_directions(n_directions, seed=1)
-    bvals = np.concatenate([np.zeros(n_b0), np.full(n_directions, bvalue)])
-    bvecs = np.concatenate([np.zeros((n_b0, 3)), directions])
-    g_template = bvecs @ pose.rotation  # gradients expressed in template axes: R^T g
+
+def _signal(
+    p: np.ndarray,
+    fractions: dict[str, np.ndarray],
+    bvals: np.ndarray,
+    g_template: np.ndarray,
+    alps_left: float,
+    alps_right: float,
+) -> np.ndarray:
+    """Noise-free signal (M, N) at template points ``p`` for gradients ``g_template`` expressed in
+    template axes (R^T g): three compartments, the white matter one with the ALPS truth."""
+    zone = alps_zone(p)
     e = _white_matter_direction(p, zone)
     alps_here = np.where(zone > 0, np.where(p[:, 0] < 0, alps_left, alps_right), 1.0)
     # D = lperp I + (lpar - lperp) e e^T + (alps - 1) lperp x x^T   (e is perpendicular to x in the zones)
@@ -203,19 +224,11 @@ def alps_phantom(
         + (LAMBDA_PAR - LAMBDA_PERP) * eg**2
         + ((alps_here - 1.0) * LAMBDA_PERP)[:, None] * g_template[None, :, 0] ** 2
     )
-    signal = (
-        S0["wm"] * wm[:, None] * np.exp(-bvals[None, :] * adc_wm)
-        + S0["gm"] * gm[:, None] * np.exp(-bvals[None, :] * GM_DIFFUSIVITY)
-        + S0["csf"] * csf[:, None] * np.exp(-bvals[None, :] * CSF_DIFFUSIVITY)
+    return (
+        S0["wm"] * fractions["wm"][:, None] * np.exp(-bvals[None, :] * adc_wm)
+        + S0["gm"] * fractions["gm"][:, None] * np.exp(-bvals[None, :] * GM_DIFFUSIVITY)
+        + S0["csf"] * fractions["csf"][:, None] * np.exp(-bvals[None, :] * CSF_DIFFUSIVITY)
     )
-    data = np.zeros((inside.size, bvals.size), dtype=np.float64)
-    data[inside] = signal
-    sigma = 0.0 if not np.isfinite(snr) else S0["wm"] / snr
-    if sigma > 0:
-        rng = np.random.default_rng(seed)
-        data = np.sqrt((data + rng.normal(0, sigma, data.shape)) ** 2 + rng.normal(0, sigma, data.shape) ** 2)
-    volume = Volume(data.reshape((*shape, bvals.size)).astype(np.float32), affine)
-    return DWIPhantom(DWI(volume, bvals, bvecs), alps_left, alps_right, pose, sigma, inside.reshape(shape))
 
 
 def write_fsl(dwi: DWI, path: str, storage: str | None = None) -> tuple[str, str, str]:

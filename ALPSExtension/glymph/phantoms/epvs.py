@@ -78,6 +78,37 @@ def _centreline(rng: np.random.Generator, centre: np.ndarray, axis: np.ndarray, 
     return line, float(np.linalg.norm(np.diff(line, axis=0), axis=1).sum())
 
 
+def _free_centre(rng: np.random.Generator, candidates: np.ndarray, t1: Volume, centres: list[np.ndarray]) -> np.ndarray:
+    """A random candidate voxel's centre (RAS mm) at least ``MIN_SEPARATION_MM`` from ``centres``
+    (the last one tried, after 200 tries)."""
+    for _ in range(200):
+        centre = t1.voxel_to_world(candidates[rng.integers(len(candidates))])
+        if all(np.linalg.norm(centre - c) > MIN_SEPARATION_MM for c in centres):
+            break
+    return centre
+
+
+def _draw_tube(
+    t1: Volume,
+    line: np.ndarray,
+    radius: float,
+    centre: np.ndarray,
+    reach_mm: float,
+    fraction: np.ndarray,
+    truth: np.ndarray,
+    lesion_id: int,
+) -> None:
+    """Draw a tube that lies within ``reach_mm`` of ``centre`` (RAS mm): its volume fraction into
+    ``fraction`` (the larger where tubes meet) and its voxels at least half inside into ``truth``."""
+    at = t1.world_to_voxel(centre)
+    reach = reach_mm / t1.spacing
+    box = voxel_box(np.floor(at - reach), np.ceil(at + reach) + 1, t1.shape)
+    inside = tube_fraction(box, t1.affine, line, radius, SUBSAMPLES)
+    hit = box[inside > 0]
+    fraction[tuple(hit.T)] = np.maximum(fraction[tuple(hit.T)], inside[inside > 0])
+    truth[tuple(box[inside >= 0.5].T)] = lesion_id
+
+
 def epvs_phantom(
     t1: Volume,
     brain_mask: Volume,
@@ -106,7 +137,7 @@ def epvs_phantom(
     wm_t1 = float(np.median(data[classes == 3]))
     t2 = _t2_like(data, classes, np.asarray(brain_mask.data, dtype=bool))
 
-    room = {
+    room = {  # where lesion centres go: inside the basal ganglia, and the centrum semiovale's white matter
         1: ndimage.binary_erosion(regions.data == 1, iterations=2),
         2: ndimage.binary_erosion((regions.data == 2) & (classes == 3), iterations=4),
     }
@@ -120,22 +151,12 @@ def epvs_phantom(
         (int(rng.choice(list(counts))), True) for _ in range(n_short)
     ]
     for region, short in plan:
-        candidates = np.argwhere(room[region])
-        for _ in range(200):
-            centre = t1.voxel_to_world(candidates[rng.integers(len(candidates))])
-            if all(np.linalg.norm(centre - c) > MIN_SEPARATION_MM for c in centres):
-                break
+        centre = _free_centre(rng, np.argwhere(room[region]), t1, centres)
         centres.append(centre)
         radius = rng.uniform(0.5, 0.6) if short else rng.uniform(*radius_mm)
         arc = rng.uniform(0.3, 0.6) if short else rng.uniform(*length_mm)
         line, arc_length = _centreline(rng, centre, superior if region == 1 else centre - ventricle_centre, arc)
-        reach = (arc / 2 + radius + 2.0) / t1.spacing
-        at = t1.world_to_voxel(centre)
-        box = voxel_box(np.floor(at - reach), np.ceil(at + reach) + 1, t1.shape)
-        inside = tube_fraction(box, t1.affine, line, radius, SUBSAMPLES)
-        hit = box[inside > 0]
-        fraction[tuple(hit.T)] = np.maximum(fraction[tuple(hit.T)], inside[inside > 0])
-        truth[tuple(box[inside >= 0.5].T)] = len(lesions) + 1
+        _draw_tube(t1, line, radius, centre, arc / 2 + radius + 2.0, fraction, truth, len(lesions) + 1)
         lesions.append(
             TrueLesion(len(lesions) + 1, region, arc_length + 2 * radius, 2 * radius, tuple(float(v) for v in centre))
         )

@@ -180,6 +180,25 @@ def _scalp_veins(rng: np.random.Generator, scalp: np.ndarray, level_k: int, vein
             vein_map[box] = np.maximum(vein_map[box], scalp[box])
 
 
+def _scanner_grid(voxel_mm: tuple[float, float, float], shift_mm: tuple[float, float]) -> Volume:
+    """An axial grid of 230 x 250 x 120 mm around the shifted head, the level 60 mm above its bottom."""
+    spacing = np.array(voxel_mm)
+    shape = tuple(int(n) for n in np.ceil(np.array([230.0, 250.0, 120.0]) / spacing))
+    affine = np.eye(4)
+    affine[:3, :3] = np.diag(spacing)
+    affine[:3, 3] = [-115.0 + shift_mm[0], -135.0 + shift_mm[1], LEVEL_Z - 60.0]
+    return Volume(np.zeros(shape, np.float32), affine)
+
+
+def _true_vein(vein_id: int, hemisphere: str, curve: np.ndarray, radius: float) -> TrueVein:
+    """The truth of a drawn vein, measured on its projected centreline."""
+    arc = float(np.linalg.norm(np.diff(curve, axis=0), axis=1).sum())
+    chord = float(np.linalg.norm(curve[-1] - curve[0]))
+    return TrueVein(
+        vein_id, hemisphere, arc, 2 * radius, arc / chord, tuple(curve[0]), tuple(curve[-1]), [tuple(p) for p in curve]
+    )
+
+
 def swi_phantom(
     veins_per_hemisphere: tuple[int, int] = (6, 5),
     voxel_mm: tuple[float, float, float] = (0.8, 0.8, 2.0),
@@ -194,12 +213,8 @@ def swi_phantom(
     pose = np.eye(4)
     pose[:3, :3] = rotation
     pose[:3, 3] = [shift_mm[0], shift_mm[1], 0.0]
-    spacing = np.array(voxel_mm)
-    shape = tuple(int(n) for n in np.ceil(np.array([230.0, 250.0, 120.0]) / spacing))
-    affine = np.eye(4)
-    affine[:3, :3] = np.diag(spacing)
-    affine[:3, 3] = [-115.0 + shift_mm[0], -135.0 + shift_mm[1], LEVEL_Z - 60.0]
-    grid = Volume(np.zeros(shape, np.float32), affine)
+    grid = _scanner_grid(voxel_mm, shift_mm)
+    shape = grid.shape
     image, brain, outside = _head(grid, np.linalg.inv(pose))
     level_k = round(grid.world_to_voxel(np.array([0.0, 0.0, LEVEL_Z]))[2])
     plane = _analysis_plane(brain, grid, level_k)
@@ -230,20 +245,7 @@ def swi_phantom(
             made += 1
             vein_id = len(veins) + 1
             _draw_vein(rng, grid, plane, curve, radius, vein_map, truth, vein_id)
-            arc = float(np.linalg.norm(np.diff(curve, axis=0), axis=1).sum())
-            chord = float(np.linalg.norm(curve[-1] - curve[0]))
-            veins.append(
-                TrueVein(
-                    vein_id,
-                    hemisphere,
-                    arc,
-                    2 * radius,
-                    arc / chord,
-                    tuple(curve[0]),
-                    tuple(curve[-1]),
-                    [tuple(p) for p in curve],
-                )
-            )
+            veins.append(_true_vein(vein_id, hemisphere, curve, radius))
 
     _scalp_veins(rng, (outside > SKULL_MM) & (outside <= SCALP_MM), level_k, vein_map)
     image = (1 - vein_map) * image + vein_map * CONTRAST["vein"]

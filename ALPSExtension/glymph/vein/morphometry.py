@@ -133,6 +133,32 @@ def skeleton_branches(skeleton: np.ndarray) -> tuple[np.ndarray, list[np.ndarray
     return coords, branches
 
 
+def _trunk_and_total(branches: list[np.ndarray], coords: np.ndarray, world) -> tuple[np.ndarray, float]:
+    """The main trunk of one vein's skeleton as smoothed RAS points (M, 2), and the length (mm) of
+    all its branches together. ``world`` maps pixel (i, j) to RAS (x, y) mm."""
+    import networkx as nx
+
+    graph = nx.Graph()
+    paths = {}
+    for branch in branches:
+        path = world(smoothed(coords[branch]))
+        a, b = int(branch[0]), int(branch[-1])
+        length = path_length(path)
+        if not graph.has_edge(a, b) or graph[a][b]["length"] < length:  # keep the longer of parallel branches
+            graph.add_edge(a, b, length=length)
+            paths[(a, b)] = path
+            paths[(b, a)] = path[::-1]
+    total = sum(path_length(p) for key, p in paths.items() if key[0] <= key[1])
+    trunk_nodes = _trunk(graph)
+    pieces = []
+    for a, b in itertools.pairwise(trunk_nodes):
+        piece = paths[(a, b)]
+        if np.linalg.norm(piece[0] - world(coords[a])) > np.linalg.norm(piece[-1] - world(coords[a])):
+            piece = piece[::-1]
+        pieces.append(piece if not pieces else piece[1:])
+    return (np.concatenate(pieces) if pieces else world(coords[trunk_nodes])), total
+
+
 def measure_veins(
     segmentation: np.ndarray, affine2d: np.ndarray, side_of, min_length_mm: float = MIN_LENGTH_MM
 ) -> tuple[np.ndarray, list[Vein]]:
@@ -141,7 +167,6 @@ def measure_veins(
     ``affine2d``: 3x3 pixel (i, j) -> RAS (x, y) mm; ``side_of(points (N, 2))`` gives a signed
     distance, > 0 on the subject's right (``glymph.vein.midline.Midline.side``).
     """
-    import networkx as nx
     from skimage.measure import label
     from skimage.morphology import skeletonize
 
@@ -161,25 +186,7 @@ def measure_veins(
     for branches in by_component.values():
         if not branches:
             continue
-        graph = nx.Graph()
-        paths = {}
-        for branch in branches:
-            path = world(smoothed(coords[branch]))
-            a, b = int(branch[0]), int(branch[-1])
-            length = path_length(path)
-            if not graph.has_edge(a, b) or graph[a][b]["length"] < length:  # keep the longer of parallel branches
-                graph.add_edge(a, b, length=length)
-                paths[(a, b)] = path
-                paths[(b, a)] = path[::-1]
-        total = sum(path_length(p) for key, p in paths.items() if key[0] <= key[1])
-        trunk_nodes = _trunk(graph)
-        pieces = []
-        for a, b in itertools.pairwise(trunk_nodes):
-            piece = paths[(a, b)]
-            if np.linalg.norm(piece[0] - world(coords[a])) > np.linalg.norm(piece[-1] - world(coords[a])):
-                piece = piece[::-1]
-            pieces.append(piece if not pieces else piece[1:])
-        trunk_world = np.concatenate(pieces) if pieces else world(coords[trunk_nodes])
+        trunk_world, total = _trunk_and_total(branches, coords, world)
         length = path_length(trunk_world)
         if length < min_length_mm:
             continue

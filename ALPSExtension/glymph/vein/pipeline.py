@@ -5,9 +5,10 @@ Pipeline (after the SCV study): the SWI resliced to axial RAS; a brain mask (giv
 ventricle bodies' slice with the largest brain cross-section, or ``slab_center_mm``); the
 brain-only MinIP over a ``slab_mm`` slab there (voxels outside the brain count as the brain's
 median intensity, so skull and scalp veins never enter; the analysis region is the brain in any
-slab slice); the mid-sagittal line from left-right symmetry; segmentation
-(``method``); per-vein morphometry (``glymph.vein_morphometry``); per-hemisphere summaries.
-A 2D MinIP (one slice) can be the input instead of the SWI: it is analysed as is.
+slab slice; ``glymph.vein.minip``); the mid-sagittal line from left-right symmetry; segmentation
+(``method``, from ``glymph.defaults.VEIN_METHODS``); per-vein morphometry (``glymph.vein.morphometry``);
+per-hemisphere summaries. A 2D MinIP (one slice) can be the input instead of the SWI: it is
+analysed as is. ``glymph.vein.files`` writes the result folder.
 """
 
 from __future__ import annotations

@@ -48,16 +48,27 @@ def require_tool(name: str) -> str:
     return path
 
 
-def require_module(name: str):
-    """Import an optional package (e.g. torch), or skip (fail under CI) when it is missing."""
+def require_module(name: str, module_level: bool = False):
+    """Import an optional package (torch; slicer and vtk from the slicer-core wheel), or skip the
+    test (or, ``module_level``, the whole file) when it is missing; under CI, fail instead."""
     import importlib
 
     try:
         return importlib.import_module(name)
     except ImportError:
+        message = f"{name} is not installed (`make test` installs glymph[test,models])"
         if REQUIRE_REFERENCES:
-            pytest.fail(f"{name} is not installed (`make test` installs glymph[models])")
-        pytest.skip(f"{name} not installed")
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message, allow_module_level=module_level)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Under CI (``GLYMPH_REQUIRE_REFERENCES=1``) a skipped test fails the run, whatever skipped it."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter else []
+    if REQUIRE_REFERENCES and skipped and session.exitstatus == pytest.ExitCode.OK:
+        reporter.write_line(f"GLYMPH_REQUIRE_REFERENCES=1: {len(skipped)} skipped test(s) fail the run", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def require_file(path: Path) -> Path:

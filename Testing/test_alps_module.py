@@ -7,11 +7,11 @@ import json
 
 import numpy as np
 import pytest
+from conftest import ROOT, require_module, run_batch_script
 
-slicer = pytest.importorskip("slicer")
+slicer = require_module("slicer", module_level=True)
 
 from ALPSLib import AlpsNodeLogic, AlpsOptions, AlpsOutputs  # noqa: E402
-from conftest import ROOT, run_batch_script  # noqa: E402
 
 from glymph.cli import main as glymph_main  # noqa: E402
 from glymph.dti.dwi import read_dwi  # noqa: E402

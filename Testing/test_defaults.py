@@ -7,6 +7,7 @@ import argparse
 import dataclasses
 
 import pytest
+from conftest import require_module
 
 from glymph import defaults
 from glymph.alps.rois import LABELS, builtin_roi_set
@@ -60,7 +61,7 @@ def test_every_roi_set_and_method_resolves():
 
 
 def test_module_logic_options_default_to_the_backend_defaults():
-    pytest.importorskip("slicer")
+    require_module("slicer")
     from ALPSLib import AlpsOptions
     from EPVSLib import EpvsOptions
     from VeinLib import VeinOptions

@@ -7,7 +7,7 @@ import subprocess
 import nrrd
 import numpy as np
 import pytest
-from conftest import require_tool
+from conftest import require_module, require_tool
 
 from glymph.dti.dwi import read_dwi
 from glymph.dti.gradients import fsl_to_world, world_to_fsl
@@ -81,7 +81,7 @@ def test_multishell_is_limited_to_max_b_with_a_warning(caplog):
 
 def _slicer_nrrd(dwi, path, frame: np.ndarray) -> None:
     """Write a DWI with Slicer's own NRRD writer (slicer-core), gradients in a rotated measurement frame."""
-    slicer = pytest.importorskip("slicer")
+    slicer = require_module("slicer")
     import vtk
     from vtk.util import numpy_support
 

@@ -6,10 +6,10 @@ import csv
 
 import numpy as np
 import pytest
+from conftest import ROOT, require_module, run_batch_script
 
-slicer = pytest.importorskip("slicer")
+slicer = require_module("slicer", module_level=True)
 
-from conftest import ROOT, run_batch_script  # noqa: E402
 from EPVSLib import EpvsNodeLogic, EpvsOptions  # noqa: E402
 from EPVSLib.logic import install_plan, lesion_centroid  # noqa: E402
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import require_module
 
-slicer = pytest.importorskip("slicer")
-vtk = pytest.importorskip("vtk")
+slicer = require_module("slicer", module_level=True)
+vtk = require_module("vtk", module_level=True)
 
 from glymph.alps.markups import read_markups, write_markups  # noqa: E402
 from glymph.alps.rois import RoiSet  # noqa: E402

@@ -7,7 +7,7 @@ import json
 import nibabel as nib
 import numpy as np
 import pytest
-from conftest import JHU_LABELS, require_file
+from conftest import JHU_LABELS, require_file, require_module
 
 from glymph.alps.markups import read_markups, write_markups
 from glymph.alps.rois import LABELS, RoiSet, builtin_roi_set, sphere_masks
@@ -87,7 +87,7 @@ def test_markups_round_trip_and_open_in_slicer(tmp_path):
     path = tmp_path / "rois.mrk.json"
     write_markups(rois, path)
     assert read_markups(path, 5.0).centres == rois.centres
-    slicer = pytest.importorskip("slicer")
+    slicer = require_module("slicer")
     scene = slicer.vtkMRMLScene()
     node = slicer.vtkMRMLMarkupsFiducialNode()
     scene.AddNode(node)
@@ -103,7 +103,7 @@ def test_markups_round_trip_and_open_in_slicer(tmp_path):
 
 
 def test_markups_written_by_slicer_in_ras_are_read(tmp_path):
-    slicer = pytest.importorskip("slicer")
+    slicer = require_module("slicer")
     scene = slicer.vtkMRMLScene()
     node = slicer.vtkMRMLMarkupsFiducialNode()
     scene.AddNode(node)

@@ -314,3 +314,29 @@ def test_extension_configures_with_cmake(tmp_path):
     installed = set((tmp_path / "installed_files.txt").read_text().split())
     assert str(ROOT / "ALPSExtension" / "glymph" / "data" / "mni152" / "wm.nii.gz") in installed
     assert str(ROOT / "ALPSModule" / "ALPSLib" / "logic.py") in installed
+
+
+@pytest.mark.parametrize("required", [False, True])
+def test_a_skipped_test_fails_the_run_under_ci(tmp_path, required):
+    """With GLYMPH_REQUIRE_REFERENCES=1 (CI) a skip, by importorskip or otherwise, fails the run."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    shutil.copy(ROOT / "Testing" / "conftest.py", tmp_path)
+    (tmp_path / "test_skips.py").write_text(
+        "import pytest\n\ndef test_needs_a_missing_tool():\n    pytest.importorskip('no_such_module_here')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "GLYMPH_REQUIRE_REFERENCES"}
+    if required:
+        env["GLYMPH_REQUIRE_REFERENCES"] = "1"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert "1 skipped" in done.stdout
+    assert (done.returncode != 0) == required, done.stdout

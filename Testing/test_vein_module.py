@@ -5,10 +5,10 @@ from __future__ import annotations
 import csv
 
 import pytest
+from conftest import ROOT, require_module, run_batch_script
 
-slicer = pytest.importorskip("slicer")
+slicer = require_module("slicer", module_level=True)
 
-from conftest import ROOT, run_batch_script  # noqa: E402
 from VeinLib import VeinNodeLogic, VeinOptions, VeinOutputs, centreline_curves  # noqa: E402
 
 from glymph.cli import main as glymph_main  # noqa: E402

@@ -126,3 +126,11 @@ def colin():
 def colin_phantom(colin):
     t1, mask = colin
     return epvs_phantom(t1, mask, AffineMap(np.eye(4)), seed=2)
+
+
+@pytest.fixture(scope="session")
+def colin_result(colin_phantom):
+    """The EPVS pipeline on the Colin27 phantom with its brain mask (run once for the session)."""
+    from glymph.epvs import run_epvs
+
+    return run_epvs(colin_phantom.t1, mask=colin_phantom.brain_mask, subject="colin-2")

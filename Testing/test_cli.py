@@ -343,6 +343,50 @@ def test_rois_outside_the_fov_or_the_brain(noisy_phantom_files, alps_run, tmp_pa
     )
 
 
+def test_force_replaces_earlier_results(alps_run, noisy_phantom_files, tmp_path):
+    """--force on a folder of earlier results: every file is replaced by the new run's, none is left half-written."""
+    _, out, _ = alps_run
+    copy = tmp_path / "alps"
+    shutil.copytree(out, copy)
+    image = noisy_phantom_files[1][0]
+    assert main(["-q", "alps", image, "--out", str(copy), "--frame", "image", "--subject", "again", "--force"]) == 0
+    row = read_row(copy / "alps.csv")
+    assert row["subject"] == "again" and row["frame"] == "image"
+    sidecar = json.loads((copy / "alps.json").read_text())
+    assert sidecar["parameters"]["frame"] == "image" and float(row["alps_L"]) == pytest.approx(
+        sidecar["alps"]["image"]["alps_L"]
+    )
+    assert sorted(p.name for p in copy.iterdir()) == sorted(p.name for p in out.iterdir())
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
+
+
+def test_jhu_roi_set_and_b0_registration_through_the_command_line(small_dwi, tmp_path):
+    """The JHU-placement ROI set on a b0 registration, end to end (4 mm phantom, truth 1.30 / 1.60;
+    measured 1.345 / 1.673, anatomical frame)."""
+    from glymph.defaults import ROI_SETS
+
+    out = tmp_path / "out"
+    argv = ["-q", "alps", small_dwi[0], "--out", str(out), "--roi-set", "jhu", "--registration-contrast", "b0"]
+    assert main([*argv, "--frame", "anatomical"]) == 0
+    sidecar = json.loads((out / "alps.json").read_text())
+    assert sidecar["parameters"]["roi_set"] == "jhu" and sidecar["rois"]["set"] == "jhu"
+    assert {k: list(v) for k, v in ROI_SETS["jhu"].items()} == {
+        k: list(v) for k, v in sidecar["rois"]["mni_ras_mm"].items()
+    }
+    assert sidecar["registration"]["contrast"] == "b0" and sidecar["parameters"]["registration_contrast"] == "b0"
+    index = sidecar["alps"]["anatomical"]
+    assert index["alps_L"] == pytest.approx(1.3, rel=0.08) and index["alps_R"] == pytest.approx(1.6, rel=0.08)
+
+
+def test_a_head_of_implausible_size_is_refused(tmp_path, capsys):
+    """A head 0.6 times the template's size registers (scale 0.59) but fails the 0.67-1.5 scale limit."""
+    from glymph.phantoms import HeadPose, alps_phantom, write_fsl
+
+    phantom = alps_phantom(pose=HeadPose(scale=0.6), voxel_mm=4.0, n_directions=12, snr=40.0)
+    image, _, _ = write_fsl(phantom.dwi, str(tmp_path / "small_head.nii.gz"))
+    expect_error(capsys, ["alps", image, "--out", str(tmp_path / "out")], "implausible scale factors", tmp_path / "out")
+
+
 def test_failed_registration_is_reported(tmp_path, capsys):
     from glymph.dti.dwi import DWI
     from glymph.dti.gradients import world_to_fsl

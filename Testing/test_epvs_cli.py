@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -214,6 +215,42 @@ def test_an_image_that_is_not_a_head(tmp_path, capsys):
         "not an adult brain",
         out,
     )
+
+
+def test_min_length_and_force_through_the_command_line(epvs_run, phantom_files, colin_result, tmp_path):
+    """--min-length-mm 4 (with the mask, so the segmentation is the session's): exactly the lesions
+    of 4 mm or more stay, those just under go; --force replaces the earlier results in place."""
+    copy = tmp_path / "out"
+    shutil.copytree(epvs_run[0], copy)
+    t1, mask = str(phantom_files / "t1.nii.gz"), str(phantom_files / "mask.nii.gz")
+    assert main(["-q", "epvs", t1, "--mask", mask, "--min-length-mm", "4", "--out", str(copy), "--force"]) == 0
+    with open(copy / "lesions.csv") as f:
+        lengths = sorted(float(row["length_mm"]) for row in csv.DictReader(f))
+    expected = sorted(lesion.length_mm for lesion in colin_result.lesions if lesion.length_mm >= 4.0)
+    assert lengths == pytest.approx(expected)
+    under = [lesion.length_mm for lesion in colin_result.lesions if 2.0 <= lesion.length_mm < 4.0]
+    assert under and min(expected) < 5.0  # lesions on both sides of the limit, close to it
+    sidecar = json.loads((copy / "epvs.json").read_text())
+    assert sidecar["parameters"]["min_length_mm"] == 4.0 and sidecar["inputs"]["mask"]
+    assert sorted(p.name for p in copy.iterdir()) == sorted(EPVS_OUTPUTS)
+
+
+def test_a_failure_while_writing_leaves_earlier_results_intact(epvs_run, colin_result, tmp_path, monkeypatch):
+    import glymph.epvs.files
+    from glymph.epvs import write_epvs
+
+    copy = tmp_path / "out"
+    shutil.copytree(epvs_run[0], copy)
+    before = {p.name: p.read_bytes() for p in copy.iterdir()}
+
+    def broken_figure(*_):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(glymph.epvs.files, "epvs_qc_figure", broken_figure)
+    with pytest.raises(RuntimeError, match="disk full"):
+        write_epvs(colin_result, copy, force=True)
+    assert {p.name: p.read_bytes() for p in copy.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no half-written folder left beside it
 
 
 def test_zero_lesions_through_the_command_line(tmp_path):

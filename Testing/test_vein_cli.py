@@ -134,6 +134,35 @@ def test_labelme_polygons_drawn_on_minip_png_land_on_the_veins(run, tmp_path):
     assert json.loads((tmp_path / "e.json").read_text())["rows"][0]["lesion_sensitivity"] > 0.8
 
 
+def test_force_and_a_failure_while_writing(run, tmp_path, monkeypatch):
+    """A write that fails (after computing) changes nothing in a folder of earlier results; one
+    that succeeds with --force replaces them all."""
+    import shutil
+
+    import glymph.vein.files
+    from glymph.vein import run_vein, write_vein
+
+    folder, phantom, _ = run
+    copy = tmp_path / "out"
+    shutil.copytree(folder / "out", copy)
+    before = {p.name: p.read_bytes() for p in copy.iterdir()}
+    result = run_vein(phantom.swi, subject="again", slab_mm=16.0)
+
+    def broken_figure(*_):
+        raise RuntimeError("disk full")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(glymph.vein.files, "vein_qc_figure", broken_figure)
+        with pytest.raises(RuntimeError, match="disk full"):
+            write_vein(result, copy, force=True)
+    assert {p.name: p.read_bytes() for p in copy.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+    write_vein(result, copy, force=True)
+    sidecar = json.loads((copy / "vein.json").read_text())
+    assert sidecar["subject"] == "again" and sidecar["parameters"]["slab_mm"] == 16.0
+    assert sorted(p.name for p in copy.iterdir()) == sorted(VEIN_OUTPUTS)
+
+
 def expect_error(capsys, argv, message):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()

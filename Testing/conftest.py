@@ -23,6 +23,7 @@ sys.path[:0] = [str(d) for d in MODULE_DIRS]  # the modules' Lib packages, as Sl
 REQUIRE_REFERENCES = os.environ.get("GLYMPH_REQUIRE_REFERENCES") == "1"
 MRICRON = Path("/usr/share/mricron/templates")
 JHU_LABELS = MRICRON / "JHU-WhiteMatter-labels-1mm.nii.gz"
+AAL_LABELS = MRICRON / "aal.nii.gz"
 COLIN27 = MRICRON / "ch2.nii.gz"
 ITK_DATA = Path("/usr/share/doc/insighttoolkit5-examples/examples/Data")
 ITK_T1 = ITK_DATA / "KmeansTest_T1UCharRaw.nii.gz"

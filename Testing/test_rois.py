@@ -7,7 +7,7 @@ import json
 import nibabel as nib
 import numpy as np
 import pytest
-from conftest import JHU_LABELS, require_file, require_module
+from conftest import AAL_LABELS, JHU_LABELS, require_file, require_module
 
 from glymph.alps.markups import read_markups, write_markups
 from glymph.alps.rois import LABELS, RoiSet, builtin_roi_set, sphere_masks
@@ -16,6 +16,36 @@ from glymph.errors import GlymphError
 from glymph.volume import Volume
 
 EXPECTED_TRACT = {"proj": "Superior_corona_radiata", "assoc": "Superior_longitudinal_fasciculus"}
+JHU_X_ROW = [-1.0, 0.0, 0.0, 90.0]  # FSL's JHU-ICBM-labels-1mm header; Debian's file says [1, 0, 0, -91]
+
+
+def label_names(path) -> dict[int, str]:
+    """mricron's label list beside an atlas (``aal.nii.txt``: number, name; JHU's: tab separated)."""
+    rows = path.with_name(path.name.replace(".gz", ".txt")).read_text().strip().splitlines()
+    return {int(row.split()[0]): row.split()[1] for row in rows}
+
+
+@pytest.mark.parametrize(("header", "same_side"), [("debian", 0.0), ("fixed", 1.0)])
+def test_the_debian_jhu_header_is_mirrored_against_aal(header, same_side):
+    """Every lateralised JHU label (name ending _L or _R) is mapped to world space and looked up
+    in AAL (whose header places its _L regions at x < 0, the MNI convention): with Debian's header
+    none of ~28,000 such voxels lands on its own side, with the corrected x row all do."""
+    jhu, aal = nib.load(require_file(JHU_LABELS)), nib.load(require_file(AAL_LABELS))
+    jhu_names, aal_names = label_names(JHU_LABELS), label_names(AAL_LABELS)
+    affine = jhu.affine.copy()
+    if header == "fixed":
+        affine[0] = JHU_X_ROW
+    labels = np.asarray(jhu.dataobj)
+    ijk = np.argwhere(labels > 0)
+    world = ijk @ affine[:3, :3].T + affine[:3, 3]
+    to_aal = np.linalg.inv(aal.affine)
+    in_aal = np.rint(world @ to_aal[:3, :3].T + to_aal[:3, 3]).astype(int)
+    aal_labels = np.asarray(aal.dataobj)[tuple(np.clip(in_aal, 0, np.array(aal.shape) - 1).T)]
+    jhu_side = np.array([jhu_names[int(v)][-2:] for v in labels[tuple(ijk.T)]])
+    aal_side = np.array([aal_names.get(int(v), "")[-2:] for v in aal_labels])
+    both = np.isin(jhu_side, ["_L", "_R"]) & np.isin(aal_side, ["_L", "_R"])
+    assert both.sum() > 20000
+    assert (jhu_side[both] == aal_side[both]).mean() == same_side
 
 
 @pytest.mark.parametrize("name", sorted(ROI_SETS))
@@ -24,11 +54,9 @@ def test_roi_centres_lie_in_the_right_tract_and_hemisphere_of_the_jhu_atlas(name
     path = require_file(JHU_LABELS)
     image = nib.load(path)
     affine = image.affine.copy()
-    affine[0] = [-1.0, 0.0, 0.0, 90.0]  # the Debian file's x row is mirrored (see DESIGN.md)
+    affine[0] = JHU_X_ROW  # the Debian file's x row is mirrored (docs/reference-data.md)
     labels = np.asarray(image.dataobj)
-    names = dict(
-        line.split("\t") for line in path.with_name(path.name.replace(".gz", ".txt")).read_text().strip().splitlines()
-    )
+    names = {str(number): name for number, name in label_names(path).items()}
     to_voxel = np.linalg.inv(affine)
     for label, centre in ROI_SETS[name].items():
         kind, hemisphere = label.split("_")

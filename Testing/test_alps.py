@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from glymph.alps import alps_from_rois, alps_index, run_alps
-from glymph.alps.rois import LABELS
+from glymph.alps.rois import LABELS, RoiSet
+from glymph.dti import DTIResult
 from glymph.dti.tensor import from_matrix
 from glymph.errors import GlymphError
 from glymph.phantoms import HeadPose, alps_phantom, rotation_matrix
@@ -109,3 +110,59 @@ def test_anatomical_frame_without_registration_is_an_error(clean_phantom):
     result = run_alps(clean_phantom.dwi)
     with pytest.raises(GlymphError, match="anatomical needs a registration"):
         alps_from_rois(result.dti, result.rois, None, frame="anatomical")
+
+
+def gradient_field(grid_mm: float = 1.0) -> DTIResult:
+    """Tensors whose Dxx grows linearly with RAS x and y (Dxx = 1e-3 + 2e-5 x + 1e-5 y mm^2/s at x, y
+    in mm), Dyy = Dzz = 0.5e-3, stored LPI (voxel axes along -x, -y, -z): a sphere's mean Dxx is
+    the value at its centre, so a known move changes the index by a known amount."""
+    from glymph.dti.tensor import TensorFit
+    from glymph.volume import Volume
+
+    n = int(120 / grid_mm)
+    affine = np.diag([-grid_mm, -grid_mm, -grid_mm, 1.0])
+    affine[:3, 3] = 60.0 - grid_mm / 2
+    grid = Volume(np.zeros((n, n, n), np.float32), affine)
+    x, y, _ = np.moveaxis(grid.voxel_centres(), -1, 0)
+    tensor = np.zeros((n, n, n, 6), np.float32)
+    tensor[..., 0] = 1e-3 + 2e-5 * x + 1e-5 * y
+    tensor[..., 3] = tensor[..., 5] = 0.5e-3
+    fit = TensorFit(tensor, np.ones((n, n, n), np.float32), np.ones((n, n, n), bool))
+    return DTIResult(fit, affine, np.zeros(0), "given", 0)
+
+
+def expected_alps(centres: dict[str, tuple[float, float, float]], hemisphere: str) -> float:
+    dxx = [
+        1e-3 + 2e-5 * centres[f"{kind}_{hemisphere}"][0] + 1e-5 * centres[f"{kind}_{hemisphere}"][1]
+        for kind in ("proj", "assoc")
+    ]
+    return float(np.mean(dxx) / 0.5e-3)
+
+
+@pytest.mark.parametrize("system", ["LPS", "RAS"])
+def test_a_known_move_of_a_markup_changes_the_index_by_the_known_amount(system, tmp_path):
+    """proj_L moved 2 mm to the subject's right and 3 mm anterior, written in a Slicer markups file
+    in LPS (as Slicer saves them) or RAS: its Dxx rises by 2e-5 x 2 + 1e-5 x 3 mm^2/s and ALPS_L by
+    0.07, exactly; the other hemisphere does not change. A sign error in either axis would show."""
+    import json
+
+    from glymph.alps.markups import markups_document, read_markups
+    from glymph.defaults import ROI_SETS
+
+    dti = gradient_field()
+    centres = dict(ROI_SETS["chen2025"])
+    before = alps_from_rois(dti, RoiSet(centres), None).image
+    moved = dict(centres, proj_L=tuple(np.add(centres["proj_L"], (2.0, 3.0, 0.0))))
+    document = markups_document(RoiSet(moved))
+    if system == "RAS":  # the same points as a RAS file
+        markup = document["markups"][0]
+        markup["coordinateSystem"] = "RAS"
+        for point in markup["controlPoints"]:
+            x, y, z = point["position"]
+            point["position"] = [-x, -y, z]
+    (tmp_path / "moved.mrk.json").write_text(json.dumps(document))
+    after = alps_from_rois(dti, read_markups(tmp_path / "moved.mrk.json", 5.0), None).image
+    assert before.alps_L == pytest.approx(expected_alps(centres, "L"), rel=1e-6)
+    assert after.alps_L - before.alps_L == pytest.approx(0.07, rel=1e-4)
+    assert after.alps_L == pytest.approx(expected_alps(moved, "L"), rel=1e-6)
+    assert after.alps_R == before.alps_R

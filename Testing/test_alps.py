@@ -85,8 +85,11 @@ def test_left_and_right_are_never_swapped(seed):
     dwi = type(phantom.dwi)(reoriented(phantom.dwi.volume, storage), phantom.dwi.bvals, phantom.dwi.bvecs)
     result = run_alps(dwi, frame="anatomical")
     assert (result.anatomical.alps_L < result.anatomical.alps_R) == (left < right)
-    assert result.anatomical.alps_L == pytest.approx(left, rel=0.1)
-    assert result.anatomical.alps_R == pytest.approx(right, rel=0.1)
+    # measured, % off the truth (left, right): seed 11 -1.3, -4.4; 12 -4.7, -5.9; 13 2.9, 2.9;
+    # 14 3.2, 2.7. Noise-limited: 7-9 voxels per 5 mm ROI at SNR 40 (the image frame, for
+    # comparison: 11 -15, -17; 12 -2.0, 2.5; 13 -2.2, -7.1; 14 -8.1, -9.0)
+    assert result.anatomical.alps_L == pytest.approx(left, rel=0.065)
+    assert result.anatomical.alps_R == pytest.approx(right, rel=0.065)
     # the left ROIs are on the subject's left: negative x along the anatomical L-R axis
     lr_axis = result.registration.transform.rotation[:, 0]
     mid = result.rois.array().mean(0)

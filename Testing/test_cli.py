@@ -56,11 +56,14 @@ def test_alps_writes_every_output(alps_run):
     assert lines[0].endswith(",frame") and len(lines) == 2
     row = read_row(out / "alps.csv")
     assert row["subject"] == "sub-01" and row["frame"] == "anatomical"
-    assert float(row["alps_L"]) == pytest.approx(1.3, rel=0.1) and float(row["alps_R"]) == pytest.approx(1.6, rel=0.1)
+    # the anatomical frame within 5 % of the truth (measured -4.1 %, +2.8 %); the image frame of the
+    # same run, biased by the head's tilt, misses that bound (measured -8.6 % on the left)
+    assert float(row["alps_L"]) == pytest.approx(1.3, rel=0.05) and float(row["alps_R"]) == pytest.approx(1.6, rel=0.05)
     assert float(row["alps"]) == pytest.approx((float(row["alps_L"]) + float(row["alps_R"])) / 2)
     sidecar = json.loads((out / "alps.json").read_text())
     assert set(sidecar["alps"]) == {"frame_in_csv", "image", "anatomical"}
     assert sidecar["alps"]["anatomical"]["alps_L"] == pytest.approx(float(row["alps_L"]))
+    assert sidecar["alps"]["image"]["alps_L"] != pytest.approx(1.3, rel=0.05)
     assert len(sidecar["inputs"]["dwi"]["sha256"]) == 64 and "bvec" in sidecar["inputs"]
     assert sidecar["registration"]["brain_dice"] > 0.9
     assert sidecar["software"]["glymph"] and sidecar["models"]["template"]["sha256"]

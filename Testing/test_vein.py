@@ -38,28 +38,33 @@ def matches(result, phantom):
 
 
 def test_level_and_midline(result, phantom):
-    assert abs(result.level_z_mm - phantom.level_z_mm) <= 6.0  # the veins lie within 6 mm of the true level
+    # measured (seed 3): level 2.0 mm (one 2 mm slice) below the veins' level, mid-line 0.25 degrees
+    # (the search's finest step) off the head's turn and 0.14 mm from the head's centre
+    assert abs(result.level_z_mm - phantom.level_z_mm) <= phantom.swi.spacing[2] + 1e-6
     assert result.level_reason.startswith("lateral ventricle bodies")
     angle = np.degrees(np.arctan2(result.midline.direction[0], result.midline.direction[1]))
-    assert angle == pytest.approx(-phantom.yaw_deg, abs=1.0)  # the head is turned: not the image's middle column
-    assert abs(result.midline.side(np.array([7.0, -5.0]))) < 1.5  # passes through the head's centre (its shift)
+    assert angle == pytest.approx(-phantom.yaw_deg, abs=0.5)  # the head is turned: not the image's middle column
+    assert abs(result.midline.side(np.array([7.0, -5.0]))) < 0.5  # passes through the head's centre (its shift)
 
 
 def test_counts_hemispheres_and_measures(result, phantom):
     pairs = matches(result, phantom)
-    # measured (seed 3): all 11 found, counts left 6/6 right 5/5, Dice 0.92; length -5 %..+2 %
-    assert len(pairs) >= 0.9 * len(phantom.veins)
+    # measured (seed 3): all 11 found, none split, counts left 6/6 right 5/5, Dice 0.92; length
+    # error median 5.1 % (-17.5 % to +0.1 %); tortuosity error at most 0.075, mean 0.023 (a
+    # constant 1.13 for every vein: at most 0.144, mean 0.075); diameter ratio 0.955-1.129
+    assert len(pairs) == len(phantom.veins)
     for hemisphere in ("left", "right"):
-        assert abs(sum(v.hemisphere == hemisphere for v in result.veins) - phantom.count(hemisphere)) <= 2
+        assert abs(sum(v.hemisphere == hemisphere for v in result.veins) - phantom.count(hemisphere)) <= 1
     assert all(true.hemisphere == found.hemisphere for true, found in pairs)
     truth, found = phantom.truth_2d > 0, result.labels > 0
-    assert 2 * (truth & found).sum() / (truth.sum() + found.sum()) > 0.85
+    assert 2 * (truth & found).sum() / (truth.sum() + found.sum()) > 0.9
     whole = [(t, f) for t, f in pairs if f.length_mm > 0.7 * t.length_mm]  # not split by a gap
-    assert len(whole) >= 0.85 * len(pairs)
+    assert len(whole) >= 0.9 * len(pairs)
     length_errors = [abs(f.length_mm - t.length_mm) / t.length_mm for t, f in whole]
-    assert np.median(length_errors) < 0.08
-    assert all(0.75 < f.diameter_mm / t.diameter_mm < 1.3 for t, f in whole)
-    assert all(abs(f.tortuosity - t.tortuosity) < 0.15 for t, f in whole)
+    assert np.median(length_errors) < 0.06
+    assert all(0.9 < f.diameter_mm / t.diameter_mm < 1.15 for t, f in whole)
+    tortuosity_errors = [abs(f.tortuosity - t.tortuosity) for t, f in whole]
+    assert max(tortuosity_errors) < 0.08 and np.mean(tortuosity_errors) < 0.035
 
 
 def test_storage_order_gives_the_same_veins(phantom, result):

@@ -97,6 +97,14 @@ def clean_phantom():
 
 
 @pytest.fixture(scope="session")
+def clean_result(clean_phantom):
+    """``run_alps`` on the clean phantom (image frame reported; both frames computed), run once."""
+    from glymph.alps import run_alps
+
+    return run_alps(clean_phantom.dwi)
+
+
+@pytest.fixture(scope="session")
 def tilted_phantom():
     """Noise-free phantom with the head nodded 15 degrees and shifted/scaled."""
     pose = HeadPose(tilt_deg=(15.0, 0.0, 0.0), shift_mm=(3.0, -5.0, 8.0), scale=1.05)
@@ -114,13 +122,20 @@ def noisy_phantom_files(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def colin():
-    """Colin27 T1 and its deepbet brain mask."""
+def colin_deepbet():
+    """Colin27 T1, and its deepbet brain mask with the networks' provenance (run once)."""
     require_module("torch")
     from glymph.models.deepbet import brain_mask_deepbet
 
     t1 = read_volume(require_file(COLIN27))
-    return t1, brain_mask_deepbet(t1)[0]
+    return t1, brain_mask_deepbet(t1)
+
+
+@pytest.fixture(scope="session")
+def colin(colin_deepbet):
+    """Colin27 T1 and its deepbet brain mask."""
+    t1, (mask, _) = colin_deepbet
+    return t1, mask
 
 
 @pytest.fixture(scope="session")

@@ -40,17 +40,16 @@ def test_index_from_hand_built_tensors():
     assert turned.rois["proj_L"].dxx == pytest.approx(0.3e-3) and turned.rois["proj_L"].dyy == pytest.approx(0.5e-3)
 
 
-def test_clean_phantom_gives_the_exact_truth_in_both_frames(clean_phantom):
-    result = run_alps(clean_phantom.dwi, frame="anatomical")
-    for index in (result.image, result.anatomical):
+def test_clean_phantom_gives_the_exact_truth_in_both_frames(clean_result):
+    for index in (clean_result.image, clean_result.anatomical):
         assert index.alps_L == pytest.approx(1.3, rel=1e-4)
         assert index.alps_R == pytest.approx(1.6, rel=1e-4)
 
 
 @pytest.mark.parametrize("storage", ["LAS", "PSR", "AIL"])
-def test_storage_order_does_not_change_anything(clean_phantom, storage):
+def test_storage_order_does_not_change_anything(clean_phantom, clean_result, storage):
     """Same scan stored in another voxel order (incl. sagittal): identical ROIs and index."""
-    reference = run_alps(clean_phantom.dwi)
+    reference = clean_result
     dwi = clean_phantom.dwi
     restored = type(dwi)(reoriented(dwi.volume, storage), dwi.bvals, dwi.bvecs)
     result = run_alps(restored)
@@ -100,8 +99,8 @@ def test_left_and_right_are_never_swapped(seed):
     )
 
 
-def test_moved_rois_recompute_without_registering(clean_phantom):
-    result = run_alps(clean_phantom.dwi)
+def test_moved_rois_recompute_without_registering(clean_result):
+    result = clean_result
     moved = result.rois.mapped(result.rois.array() + np.array([0.0, 2.5, 0.0]), "subject")
     again = alps_from_rois(result.dti, moved, result.registration)
     assert again.registration is result.registration
@@ -109,8 +108,8 @@ def test_moved_rois_recompute_without_registering(clean_phantom):
     assert not np.array_equal(again.roi_masks["proj_L"], result.roi_masks["proj_L"])
 
 
-def test_anatomical_frame_without_registration_is_an_error(clean_phantom):
-    result = run_alps(clean_phantom.dwi)
+def test_anatomical_frame_without_registration_is_an_error(clean_result):
+    result = clean_result
     with pytest.raises(GlymphError, match="anatomical needs a registration"):
         alps_from_rois(result.dti, result.rois, None, frame="anatomical")
 

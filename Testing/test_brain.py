@@ -17,12 +17,8 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
 
 
 @pytest.fixture(scope="module")
-def colin_mask():
-    require_module("torch")
-    from glymph.models.deepbet import brain_mask_deepbet
-
-    t1 = read_volume(require_file(COLIN27))
-    return t1, brain_mask_deepbet(t1)
+def colin_mask(colin_deepbet):
+    return colin_deepbet
 
 
 def test_matches_deepbet_itself_and_the_shipped_bet_mask(colin_mask):

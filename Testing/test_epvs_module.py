@@ -13,7 +13,6 @@ slicer = require_module("slicer", module_level=True)
 from EPVSLib import EpvsNodeLogic, EpvsOptions  # noqa: E402
 from EPVSLib.logic import install_plan, lesion_centroid  # noqa: E402
 
-from glymph.cli import main as glymph_main  # noqa: E402
 from glymph.errors import GlymphError  # noqa: E402
 from glymph.image_io import read_volume, write_nifti  # noqa: E402
 from glymph_mrml import rows_from_table, segmentation_to_labelmap, volume_to_node  # noqa: E402
@@ -22,7 +21,10 @@ BATCH = ROOT / "EPVSModule" / "Resources" / "Scripts" / "epvs_batch.py"
 
 
 @pytest.fixture(scope="module")
-def files(colin_phantom, tmp_path_factory):
+def files(colin_phantom, colin_result, tmp_path_factory):
+    """The phantom's T1 and mask, and the session's result on them written as `glymph epvs` writes it."""
+    from glymph.epvs import write_epvs
+
     folder = tmp_path_factory.mktemp("epvs_module")
     write_nifti(colin_phantom.t1, folder / "t1.nii.gz")
     write_nifti(
@@ -30,20 +32,7 @@ def files(colin_phantom, tmp_path_factory):
         folder / "mask.nii.gz",
         np.uint8,
     )
-    assert (
-        glymph_main(
-            [
-                "-q",
-                "epvs",
-                str(folder / "t1.nii.gz"),
-                "--mask",
-                str(folder / "mask.nii.gz"),
-                "--out",
-                str(folder / "cli"),
-            ]
-        )
-        == 0
-    )
+    write_epvs(colin_result, folder / "cli")
     return folder
 
 
@@ -62,7 +51,7 @@ def module_run(files):
     return scene, t1, result, outputs
 
 
-def test_module_logic_matches_the_command_line(files, module_run):
+def test_module_logic_matches_the_backend(files, module_run):
     _, _, result, _ = module_run
     cli = summary_csv(files / "cli" / "epvs.csv")
     summary = result.summary()

@@ -25,12 +25,11 @@ def only_the_right(volume, data: np.ndarray) -> np.ndarray:
     return np.where(right.reshape(right.shape + (1,) * (data.ndim - 3)), data, 0).astype(data.dtype)
 
 
-def test_alps_picture(clean_phantom, tmp_path):
-    from glymph.alps import run_alps
+def test_alps_picture(clean_result, tmp_path):
     from glymph.alps.qc import alps_qc_figure
     from glymph.dti import DTIResult
 
-    result = run_alps(clean_phantom.dwi)
+    result = clean_result
     dti = result.dti
     tensors = dti.tensor.with_data(only_the_right(dti.tensor, dti.fit.tensor))
     right_only = dataclasses.replace(result, dti=DTIResult.from_tensor(tensors, dti.mask))

@@ -13,7 +13,6 @@ slicer = require_module("slicer", module_level=True)
 
 from ALPSLib import AlpsNodeLogic, AlpsOptions, AlpsOutputs  # noqa: E402
 
-from glymph.cli import main as glymph_main  # noqa: E402
 from glymph.dti.dwi import read_dwi  # noqa: E402
 from glymph.errors import GlymphError  # noqa: E402
 from glymph.volume import Volume  # noqa: E402
@@ -41,11 +40,9 @@ def csv_row(path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def cli_result(noisy_phantom_files, tmp_path_factory):
+def cli_result(noisy_alps_run):
     """`glymph alps` on the phantom files, anatomical frame (the sidecar holds both frames)."""
-    _, (image, _, _) = noisy_phantom_files
-    out = tmp_path_factory.mktemp("cli") / "alps"
-    assert glymph_main(["-q", "alps", image, "--out", str(out), "--frame", "anatomical"]) == 0
+    _, out, _ = noisy_alps_run
     return json.loads((out / "alps.json").read_text())["alps"]
 
 

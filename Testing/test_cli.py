@@ -28,17 +28,8 @@ HEADER = "subject,x_proj_L,x_assoc_L,y_proj_L,z_assoc_L,x_proj_R,x_assoc_R,y_pro
 
 
 @pytest.fixture(scope="module")
-def alps_run(noisy_phantom_files, tmp_path_factory):
-    """One real `glymph alps` run through the installed console script."""
-    phantom, (image, _, _) = noisy_phantom_files
-    out = tmp_path_factory.mktemp("run") / "alps"
-    done = subprocess.run(
-        [GLYMPH, "alps", image, "--out", str(out), "--subject", "sub-01", "--frame", "anatomical"],
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stderr
-    return phantom, out, done
+def alps_run(noisy_alps_run):
+    return noisy_alps_run
 
 
 def read_row(path: Path) -> dict[str, str]:

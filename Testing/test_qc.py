@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-import pytest
 
 
 def brightness(path, columns: tuple[float, float], rows: tuple[float, float] = (0.1, 0.75)) -> float:
@@ -46,14 +45,6 @@ def test_epvs_picture(colin_result, tmp_path):
     epvs_qc_figure(right_only, tmp_path / "qc.png")
     for left, right in (((0.03, 0.23), (0.27, 0.47)), ((0.53, 0.73), (0.77, 0.97))):  # the two panels
         assert brightness(tmp_path / "qc.png", left) > 3 * brightness(tmp_path / "qc.png", right)
-
-
-@pytest.fixture(scope="module")
-def vein_result():
-    from glymph.phantoms import swi_phantom
-    from glymph.vein import run_vein
-
-    return run_vein(swi_phantom(seed=2).swi)
 
 
 def test_vein_picture(vein_result, tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 
 import pytest
 from conftest import ROOT, require_module, run_batch_script
@@ -11,20 +12,21 @@ slicer = require_module("slicer", module_level=True)
 
 from VeinLib import VeinNodeLogic, VeinOptions, VeinOutputs, centreline_curves  # noqa: E402
 
-from glymph.cli import main as glymph_main  # noqa: E402
 from glymph.errors import GlymphError  # noqa: E402
 from glymph.image_io import read_volume, write_nifti  # noqa: E402
-from glymph.phantoms import swi_phantom  # noqa: E402
 from glymph_mrml import rows_from_table, volume_to_node  # noqa: E402
 
 BATCH = ROOT / "VeinModule" / "Resources" / "Scripts" / "vein_batch.py"
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory):
+def files(swi_seed3, vein_result, tmp_path_factory):
+    """The phantom's SWI, and the session's result on it written as `glymph vein` writes it."""
+    from glymph.vein import write_vein
+
     folder = tmp_path_factory.mktemp("vein_module")
-    write_nifti(swi_phantom(seed=5).swi, folder / "swi.nii.gz")
-    assert glymph_main(["-q", "vein", str(folder / "swi.nii.gz"), "--out", str(folder / "cli")]) == 0
+    write_nifti(swi_seed3.swi, folder / "swi.nii.gz")
+    write_vein(dataclasses.replace(vein_result, subject="swi"), folder / "cli")  # the batch script's subject
     return folder
 
 
@@ -41,7 +43,7 @@ def module_run(files):
     return scene, swi, result, outputs
 
 
-def test_module_logic_matches_the_command_line(files, module_run):
+def test_module_logic_matches_the_backend(files, module_run):
     _, _, result, _ = module_run
     cli = hemispheres(files / "cli" / "vein.csv")
     for row in result.hemisphere_rows():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import dataclasses
 
 import pytest
 from conftest import ROOT, require_module, run_batch_script
@@ -20,13 +19,14 @@ BATCH = ROOT / "VeinModule" / "Resources" / "Scripts" / "vein_batch.py"
 
 
 @pytest.fixture(scope="module")
-def files(swi_seed3, vein_result, tmp_path_factory):
-    """The phantom's SWI, and the session's result on it written as `glymph vein` writes it."""
-    from glymph.vein import write_vein
+def files(swi_seed3, tmp_path_factory):
+    """The phantom's SWI as a NIfTI file, and the backend's result on that file (read back: NIfTI
+    keeps the affine in single precision) written as `glymph vein` writes it."""
+    from glymph.vein import run_vein, write_vein
 
     folder = tmp_path_factory.mktemp("vein_module")
     write_nifti(swi_seed3.swi, folder / "swi.nii.gz")
-    write_vein(dataclasses.replace(vein_result, subject="swi"), folder / "cli")  # the batch script's subject
+    write_vein(run_vein(read_volume(folder / "swi.nii.gz"), subject="swi"), folder / "cli")
     return folder
 
 

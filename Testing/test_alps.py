@@ -104,8 +104,31 @@ def test_moved_rois_recompute_without_registering(clean_result):
     moved = result.rois.mapped(result.rois.array() + np.array([0.0, 2.5, 0.0]), "subject")
     again = alps_from_rois(result.dti, moved, result.registration)
     assert again.registration is result.registration
-    assert again.image.alps_L == pytest.approx(1.3, rel=1e-4)  # still inside the truth boxes
+    assert again.image.alps_L == pytest.approx(1.3, rel=1e-4)  # still inside the tracts
     assert not np.array_equal(again.roi_masks["proj_L"], result.roi_masks["proj_L"])
+
+
+@pytest.mark.parametrize(
+    ("move", "proj_shift", "assoc_shift"),
+    [
+        ("5 mm across, toward the other tract", (5.0, 0.0, 0.0), (-5.0, 0.0, 0.0)),
+        ("15 mm anterior", (0.0, 15.0, 0.0), (0.0, 15.0, 0.0)),
+        ("15 mm posterior", (0.0, -15.0, 0.0), (0.0, -15.0, 0.0)),
+    ],
+)
+def test_misplaced_rois_leave_the_narrow_tracts_and_the_index_shows_it(clean_result, move, proj_shift, assoc_shift):
+    """The phantom's tracts are as narrow as real ones: ROIs a few mm off read a wrong index (by
+    10 % or more in each hemisphere), so tests of placement can fail."""
+    result = clean_result
+    centres = result.rois.array()
+    lateral = np.sign(centres[:, 0])  # x shifts are toward the subject's side: + lateral
+    shifts = (
+        np.array([proj_shift if label.startswith("proj") else assoc_shift for label in LABELS])
+        * np.c_[lateral, np.ones(4), np.ones(4)]
+    )
+    moved = alps_from_rois(result.dti, result.rois.mapped(centres + shifts, "subject"), result.registration)
+    assert abs(moved.image.alps_L / 1.3 - 1) > 0.1, move
+    assert abs(moved.image.alps_R / 1.6 - 1) > 0.1, move
 
 
 def test_anatomical_frame_without_registration_is_an_error(clean_result):

@@ -354,13 +354,14 @@ def test_force_replaces_earlier_results(alps_run, noisy_phantom_files, tmp_path)
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
 
 
-def test_jhu_roi_set_and_b0_registration_through_the_command_line(small_dwi, tmp_path):
-    """The JHU-placement ROI set on a b0 registration, end to end (4 mm phantom, truth 1.30 / 1.60;
-    measured 1.345 / 1.673, anatomical frame)."""
+def test_jhu_roi_set_and_b0_registration_through_the_command_line(noisy_phantom_files, tmp_path):
+    """The JHU-placement ROI set on a b0 registration, end to end (the noisy 2.5 mm phantom, truth
+    1.30 / 1.60; measured -1.7 % and +2.1 % in the anatomical frame)."""
     from glymph.defaults import ROI_SETS
 
     out = tmp_path / "out"
-    argv = ["-q", "alps", small_dwi[0], "--out", str(out), "--roi-set", "jhu", "--registration-contrast", "b0"]
+    image = noisy_phantom_files[1][0]
+    argv = ["-q", "alps", image, "--out", str(out), "--roi-set", "jhu", "--registration-contrast", "b0"]
     assert main([*argv, "--frame", "anatomical"]) == 0
     sidecar = json.loads((out / "alps.json").read_text())
     assert sidecar["parameters"]["roi_set"] == "jhu" and sidecar["rois"]["set"] == "jhu"
@@ -369,7 +370,7 @@ def test_jhu_roi_set_and_b0_registration_through_the_command_line(small_dwi, tmp
     }
     assert sidecar["registration"]["contrast"] == "b0" and sidecar["parameters"]["registration_contrast"] == "b0"
     index = sidecar["alps"]["anatomical"]
-    assert index["alps_L"] == pytest.approx(1.3, rel=0.08) and index["alps_R"] == pytest.approx(1.6, rel=0.08)
+    assert index["alps_L"] == pytest.approx(1.3, rel=0.05) and index["alps_R"] == pytest.approx(1.6, rel=0.05)
 
 
 def test_a_head_of_implausible_size_is_refused(tmp_path, capsys):

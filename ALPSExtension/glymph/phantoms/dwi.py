@@ -2,16 +2,19 @@
 
 ``alps_phantom`` makes a DWI whose tissue contrast (b0 and diffusivities) follows the MNI152 grey
 and white matter maps, posed in the scanner with a chosen head pose, with a known DTI-ALPS index
-per hemisphere. The truth is set in template (anatomical) axes in four boxes around the
-ALPS ROI positions of both built-in ROI sets, at the level of the lateral ventricle bodies:
+per hemisphere. The truth is set in template (anatomical) axes in two narrow tracts per
+hemisphere, at the level of the lateral ventricle bodies, that just hold the ALPS ROI spheres of
+both built-in ROI sets (1.5 mm to spare on the tightest side):
 
-* projection fibres (|x| in [16, 31.5) mm): principal direction S-I,
-* association fibres (|x| in [31.5, 48] mm): principal direction A-P,
+* projection fibres (|x| in [20, 32) mm): principal direction S-I,
+* association fibres (|x| in [32, 44] mm): principal direction A-P,
 
-with y in [-30, 6] mm and z in [14, 34] mm (MNI). In each box the tissue is pure white matter
+with y in [-24, 0] mm and z in [16, 32] mm (MNI). In the tracts the tissue is pure white matter
 with eigenvalues lambda_par along the fibre, and ``alps * lambda_perp`` along L-R and lambda_perp
 along the remaining axis, so ``mean(Dxx_proj, Dxx_assoc) / mean(Dyy_proj, Dzz_assoc)`` equals
-``alps`` in that hemisphere (x < 0 is left).
+``alps`` in that hemisphere (x < 0 is left). Around them lies white matter fanning out from the
+centre, grey matter and CSF, so that ROIs placed a few millimetres off the tracts read a wrong
+index (a 5 mm move toward the other tract, or 15 mm along y, changes it by 10 % or more).
 """
 
 from __future__ import annotations
@@ -32,10 +35,10 @@ LAMBDA_PERP = 0.3e-3  # mm^2/s, white matter radial diffusivity
 GM_DIFFUSIVITY = 0.8e-3
 CSF_DIFFUSIVITY = 3.0e-3
 S0 = {"wm": 700.0, "gm": 850.0, "csf": 1600.0}  # T2-weighted b0 contrast
-ZONE_Y = (-30.0, 6.0)
-ZONE_Z = (14.0, 34.0)
-PROJ_ASSOC_BORDER = 31.5  # |x| mm
-ZONE_X = (16.0, 48.0)
+ZONE_X = (20.0, 44.0)  # |x| mm: projection tract medially, association tract laterally
+PROJ_ASSOC_BORDER = 32.0  # |x| mm
+ZONE_Y = (-24.0, 0.0)
+ZONE_Z = (16.0, 32.0)
 
 
 @dataclass(frozen=True)
@@ -133,7 +136,7 @@ def _white_matter_direction(p: np.ndarray, zone: np.ndarray) -> np.ndarray:
 
 
 def alps_zone(p: np.ndarray) -> np.ndarray:
-    """0 outside the ALPS boxes, 1 projection, 2 association, for template points p (M, 3) mm."""
+    """0 outside the ALPS tracts, 1 projection, 2 association, for template points p (M, 3) mm."""
     ax = np.abs(p[:, 0])
     inside = (
         (ax >= ZONE_X[0])
@@ -182,7 +185,7 @@ def alps_phantom(
 
 def _tissues(grid: Volume, pose: HeadPose) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """Which voxels of ``grid`` lie in the posed template brain, their template positions (mm),
-    and their grey matter, white matter and CSF fractions (pure white matter in the ALPS boxes)."""
+    and their grey matter, white matter and CSF fractions (pure white matter in the ALPS tracts)."""
     from scipy.ndimage import map_coordinates
 
     t = mni152()

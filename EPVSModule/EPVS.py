@@ -170,6 +170,7 @@ class EPVSTest(ScriptedLoadableModuleTest):
     def test_phantom_lesions(self):
         import numpy as np
 
+        from glymph.epvs.regions import regions_in_subject
         from glymph.phantoms import epvs_phantom
         from glymph.preprocess import isotropic_grid, resample
         from glymph.registration import AffineMap
@@ -181,7 +182,9 @@ class EPVSTest(ScriptedLoadableModuleTest):
         grid = isotropic_grid(template.t1, 1.0)
         t1 = resample(template.t1.with_data(template.t1.data * 200), grid, order=3)
         mask = resample(template.brain_mask.with_data(template.brain_mask.data.astype(np.uint8)), grid, order=0)
-        phantom = epvs_phantom(t1, mask, AffineMap(np.eye(4)), seed=7)
+        # a smoke test: lesions placed in glymph's own regions (the test suite places them by the AAL atlas)
+        placement = regions_in_subject(t1, AffineMap(np.eye(4)))
+        phantom = epvs_phantom(t1, mask, AffineMap(np.eye(4)), placement, seed=7)
         logic = EPVSLogic()
         parameters = logic.getParameterNode()
         parameters.t1Volume = volume_to_node(phantom.t1, slicer.mrmlScene, "EPVS phantom")

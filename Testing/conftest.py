@@ -153,8 +153,12 @@ def colin(colin_deepbet):
 
 @pytest.fixture(scope="session")
 def colin_phantom(colin):
+    """Lesions placed by the AAL atlas and the generator's own tissue classes (Colin27 is in MNI space)."""
+    from references import aal_placement
+
     t1, mask = colin
-    return epvs_phantom(t1, mask, AffineMap(np.eye(4)), seed=2)
+    require_file(AAL_LABELS)
+    return epvs_phantom(t1, mask, AffineMap(np.eye(4)), aal_placement(t1, AffineMap(np.eye(4))), seed=2)
 
 
 @pytest.fixture(scope="session")

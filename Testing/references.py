@@ -2,7 +2,9 @@
 
 * ``dwi2tensor``, ``mrtrix_tensor_maps``: MRtrix3's tensor fit and metrics (Debian ``mrtrix3``);
 * ``scikit_image_vesselness``: ``skimage.filters.frangi`` with the EPVS method's scales;
-* ``write_labelme``: a Labelme annotation file, to test glymph's reader.
+* ``write_labelme``: a Labelme annotation file, to test glymph's reader;
+* ``aal_placement``: EPVS phantom regions from the AAL atlas (Debian ``mricron-data``), not from
+  glymph's own region map, so that a phantom does not only put lesions where glymph looks.
 
 The benchmarks import this file from ``Testing/``.
 """
@@ -99,3 +101,24 @@ def write_labelme(path: str | os.PathLike, polygons: list[np.ndarray], reference
         "imageWidth": width,
     }
     Path(path).write_text(json.dumps(document, indent=2))
+
+
+AAL = Path("/usr/share/mricron/templates/aal.nii.gz")
+AAL_BASAL_GANGLIA = range(71, 77)  # Caudate, Putamen, Pallidum, left and right (aal.nii.txt)
+CSO_BOTTOM_MM = 28.0  # centrum semiovale: above the lateral ventricle bodies (MNI z, mm)
+
+
+def aal_placement(grid: Volume, template_to_subject) -> Volume:
+    """Regions for ``glymph.phantoms.epvs_phantom`` on ``grid``: 1 where the AAL atlas has the
+    caudate, putamen or pallidum, 2 above MNI z = 28 mm (the phantom keeps its own white matter
+    there), through ``template_to_subject`` (an ``AffineMap``; nearest neighbour)."""
+    import nibabel as nib
+    from scipy.ndimage import map_coordinates
+
+    atlas = nib.load(AAL)
+    template_points = template_to_subject.to_template(grid.voxel_centres().reshape(-1, 3))
+    to_atlas = np.linalg.inv(atlas.affine)
+    atlas_voxels = (template_points @ to_atlas[:3, :3].T + to_atlas[:3, 3]).T
+    labels = map_coordinates(np.asarray(atlas.dataobj), atlas_voxels, order=0, mode="constant", cval=0)
+    regions = np.where(np.isin(labels, AAL_BASAL_GANGLIA), 1, np.where(template_points[:, 2] > CSO_BOTTOM_MM, 2, 0))
+    return grid.with_data(regions.reshape(grid.shape).astype(np.uint8))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import ITK_T1, require_file, require_module
-from references import scikit_image_vesselness
+from references import aal_placement, scikit_image_vesselness
 
 from glymph.components import label_components
 from glymph.epvs import run_epvs
@@ -42,22 +42,37 @@ def matched_regions(result, phantom) -> list[tuple[int, int]]:
 def test_colin27_phantom_t1(colin_phantom, colin_result):
     result = colin_result
     score = agreement(result.labels_on_input_grid(), long_truth(colin_phantom))
-    # measured (seed 2): Dice 0.66, lesion sensitivity 0.70, precision 1.00, 14 lesions for 20 true
-    # (held-out seeds 2, 3, 5, 6: Dice 0.63-0.83, sensitivity 0.70-0.88, precision 0.89-1.00)
-    assert score.dice > 0.55
-    assert score.lesion_sensitivity >= 0.65 and score.lesion_precision >= 0.85
+    # measured (seed 2, lesions placed by the AAL atlas and the generator's own white matter): Dice
+    # 0.68, lesion sensitivity 0.70, precision 1.00, 14 lesions for 20 true; all 12 found in the
+    # centrum semiovale, 2 of 8 in the basal ganglia (those next to the ventricles lie outside the
+    # method's search region)
+    assert score.dice > 0.6
+    assert score.lesion_sensitivity >= 0.65 and score.lesion_precision >= 0.9
     assert abs(score.predicted_lesions - score.reference_lesions) <= 0.35 * score.reference_lesions
     assert all(lesion.length_mm >= 2.0 for lesion in result.lesions)
     regions = matched_regions(result, colin_phantom)
     assert sum(true == found for true, found in regions) >= 0.9 * len(regions)
 
 
+def test_region_map_agrees_with_independent_anatomy(colin_phantom, colin_result):
+    """glymph's regions (MNI152 atlas through registration) against the phantom's own: AAL's basal
+    ganglia (measured Dice 0.86) and, for the centrum semiovale, Colin27's own white matter above
+    MNI z = 28 mm (glymph's region, MNI152 white matter there, covers 64 % of it and never leaves it)."""
+    regions = colin_result.regions_on_input_grid().data
+    placement = colin_phantom.regions.data
+    bg, aal_bg = regions == 1, placement == 1
+    assert 2 * (bg & aal_bg).sum() / (bg.sum() + aal_bg.sum()) > 0.8
+    cso, own_cso = regions == 2, (placement == 2) & (colin_phantom.tissues.data == 3)
+    assert (cso & own_cso).sum() / own_cso.sum() > 0.55
+    assert (cso & (placement == 2)).sum() / cso.sum() > 0.95
+
+
 def test_colin27_phantom_with_t2(colin_phantom):
     result = run_epvs(colin_phantom.t1, colin_phantom.t2, mask=colin_phantom.brain_mask)
     score = agreement(result.labels_on_input_grid(), long_truth(colin_phantom))
     assert result.with_t2
-    # measured (seed 2): Dice 0.69, sensitivity 0.80, precision 0.94 (seeds 2, 3, 5, 6: sensitivity 0.80-1.00)
-    assert score.dice > 0.55 and score.lesion_sensitivity >= 0.75 and score.lesion_precision >= 0.85
+    # measured (seed 2, AAL placement): Dice 0.71, sensitivity 0.80, precision 0.94
+    assert score.dice > 0.6 and score.lesion_sensitivity >= 0.75 and score.lesion_precision >= 0.85
 
 
 def test_itk_head_phantom_in_coronal_storage(tmp_path):
@@ -70,11 +85,11 @@ def test_itk_head_phantom_in_coronal_storage(tmp_path):
     t1 = resample(raw, isotropic_grid(raw, 1.0), order=3)
     mask, _ = brain_mask_deepbet(t1)
     registration = register_to_mni(normalise_intensity(n4_bias_correction(t1, mask), mask), mask, "t1")
-    phantom = epvs_phantom(t1, mask, registration.transform, seed=4)
+    phantom = epvs_phantom(t1, mask, registration.transform, aal_placement(t1, registration.transform), seed=4)
     result = run_epvs(phantom.t1, mask=mask)
     assert result.labels_on_input_grid().same_grid(t1)
     score = agreement(result.labels_on_input_grid(), long_truth(phantom))
-    # measured (seed 4): Dice 0.79, sensitivity 0.90, precision 1.00
+    # measured (seed 4, AAL placement): Dice 0.79, sensitivity 0.80, precision 1.00
     assert score.dice > 0.6 and score.lesion_sensitivity >= 0.65 and score.lesion_precision >= 0.9
 
 

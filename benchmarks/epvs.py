@@ -28,7 +28,7 @@ from glymph.preprocess import n4_bias_correction, normalise_intensity
 from glymph.registration import AffineMap
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "Testing"))  # the reference implementations
-from references import scikit_image_vesselness
+from references import aal_placement, scikit_image_vesselness
 
 COLIN27 = "/usr/share/mricron/templates/ch2.nii.gz"
 
@@ -46,7 +46,7 @@ def main() -> None:
     mask, _ = brain_mask_deepbet(t1)
     rows, phantoms = [], []
     for seed in (2, 3, 5, 6):
-        phantom = epvs_phantom(t1, mask, AffineMap(np.eye(4)), seed=seed)
+        phantom = epvs_phantom(t1, mask, AffineMap(np.eye(4)), aal_placement(t1, AffineMap(np.eye(4))), seed=seed)
         phantoms.append(phantom)
         truth = long_truth(phantom)
         start = time.perf_counter()
@@ -125,7 +125,8 @@ def itk_head() -> None:
     ):
         mask, _ = brain_mask_deepbet(head)
         registration = register_to_mni(normalise_intensity(n4_bias_correction(head, mask), mask), mask, "t1")
-        phantom = epvs_phantom(head, mask, registration.transform, seed=4, **options)
+        placement = aal_placement(head, registration.transform)
+        phantom = epvs_phantom(head, mask, registration.transform, placement, seed=4, **options)
         score = agreement(run_epvs(phantom.t1, mask=mask).labels_on_input_grid(), long_truth(phantom))
         print(
             f"ITK head {name}: Dice {score.dice:.2f}, sensitivity {score.lesion_sensitivity:.2f}, precision {score.lesion_precision:.2f}, {score.predicted_lesions} found for {score.reference_lesions} true"

@@ -1,12 +1,18 @@
 """EPVS phantoms: tubular perivascular spaces of known size, number and position inserted into a
 real T1 (Colin27, the ITK example head, or any T1), with a T2-like contrast from its tissue classes.
 
+Where lesions go comes from outside glymph's own EPVS code, so that a phantom cannot favour the
+method it tests: the caller gives the regions (``placement``: basal ganglia, centrum semiovale;
+the tests use the AAL atlas), and the generator classifies tissue itself (k-means of the brain's
+intensities, not glymph's Otsu classes).
+
 Each lesion is a curved tube (quadratic Bezier centreline, radius r, rounded ends) rendered with
 partial volume (4x4x4 sub-samples per voxel). Basal-ganglia tubes run near S-I, like the
 lenticulostriate arteries they surround; centrum-semiovale tubes run near the radial direction
 from the ventricles, like medullary arteries. Lesion voxels take CSF's T1 and T2 intensity in
-proportion to the tube's volume fraction. The truth is the voxels at least half inside a tube,
-and per lesion its region, its geometric length (centreline arc + 2r) and diameter (2r).
+proportion to the tube's volume fraction. The truth is the voxels at least half inside a tube
+and those its centreline runs through (a thin tube stays one connected lesion), and per lesion
+its region, its geometric length (centreline arc + 2r) and diameter (2r).
 """
 
 from __future__ import annotations
@@ -15,9 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from glymph.epvs.regions import regions_in_subject
 from glymph.phantoms.geometry import tube_fraction, voxel_box
-from glymph.preprocess import tissue_classes
 from glymph.registration import AffineMap
 from glymph.volume import Volume
 
@@ -46,7 +50,8 @@ class EPVSPhantom:
     truth: Volume  # lesion id per voxel (0 background)
     lesions: list[TrueLesion]
     brain_mask: Volume
-    regions: Volume = field(repr=False)
+    regions: Volume = field(repr=False)  # the placement regions: 1 basal ganglia, 2 centrum semiovale
+    tissues: Volume = field(repr=False)  # the generator's own classes: 1 CSF, 2 grey, 3 white matter
 
     def truth_at_least(self, min_length_mm: float) -> list[TrueLesion]:
         return [lesion for lesion in self.lesions if lesion.length_mm >= min_length_mm]
@@ -61,6 +66,20 @@ def _random_direction(rng: np.random.Generator, around: np.ndarray, spread_deg: 
     around = around / np.linalg.norm(around)
     v = around + np.tan(np.deg2rad(spread_deg)) * rng.normal(size=3) / np.sqrt(3)
     return v / np.linalg.norm(v)
+
+
+def tissue_classes_kmeans(t1: Volume, brain: Volume) -> Volume:
+    """0 background, 1 CSF, 2 grey matter, 3 white matter: three-cluster k-means (SciPy) of the
+    brain's T1 intensities, started at their 10th, 50th and 90th percentiles."""
+    from scipy.cluster.vq import kmeans2
+
+    inside = np.asarray(brain.data, dtype=bool)
+    values = np.asarray(t1.data, dtype=np.float64)[inside]
+    start = np.percentile(values, [10.0, 50.0, 90.0])[:, None]
+    centres, labels = kmeans2(values[:, None], start, minit="matrix")
+    classes = np.zeros(t1.shape, dtype=np.uint8)
+    classes[inside] = np.argsort(np.argsort(centres[:, 0]))[labels] + 1  # darkest cluster is CSF
+    return t1.with_data(classes)
 
 
 def _t2_like(t1: np.ndarray, classes: np.ndarray, brain: np.ndarray) -> np.ndarray:
@@ -99,7 +118,8 @@ def _draw_tube(
     lesion_id: int,
 ) -> None:
     """Draw a tube that lies within ``reach_mm`` of ``centre`` (RAS mm): its volume fraction into
-    ``fraction`` (the larger where tubes meet) and its voxels at least half inside into ``truth``."""
+    ``fraction`` (the larger where tubes meet) and into ``truth`` its voxels at least half inside
+    and those its centreline runs through."""
     at = t1.world_to_voxel(centre)
     reach = reach_mm / t1.spacing
     box = voxel_box(np.floor(at - reach), np.ceil(at + reach) + 1, t1.shape)
@@ -107,12 +127,17 @@ def _draw_tube(
     hit = box[inside > 0]
     fraction[tuple(hit.T)] = np.maximum(fraction[tuple(hit.T)], inside[inside > 0])
     truth[tuple(box[inside >= 0.5].T)] = lesion_id
+    # and every voxel the centreline runs through, so that a thin tube's truth stays one lesion
+    course = np.unique(np.rint(t1.world_to_voxel(line)).astype(int), axis=0)
+    course = course[((course >= 0) & (course < np.array(t1.shape))).all(axis=1)]
+    truth[tuple(course.T)] = lesion_id
 
 
 def epvs_phantom(
     t1: Volume,
     brain_mask: Volume,
     template_to_subject: AffineMap,
+    placement: Volume,
     counts: dict[int, int] | None = None,
     n_short: int = 4,
     radius_mm: tuple[float, float] = (0.6, 1.0),
@@ -123,15 +148,20 @@ def epvs_phantom(
     """Insert ``counts`` lesions per region label (default 8 in the basal ganglia, 12 in the centrum
     semiovale) plus ``n_short`` lesions shorter than 2 mm into a T1 on its own grid.
 
-    ``template_to_subject`` places the MNI152 regions in the subject (identity for an MNI-aligned
-    T1 such as Colin27). ``noise`` is the Gaussian noise sd relative to the white-matter median.
+    ``placement`` (on the T1's grid) holds the regions lesions go into: 1 basal ganglia, 2 centrum
+    semiovale (there, only into the generator's own white matter). ``template_to_subject`` maps
+    MNI152 into the subject (identity for an MNI-aligned T1 such as Colin27); it orients the tubes.
+    ``noise`` is the Gaussian noise sd relative to the white-matter median.
     """
     from scipy import ndimage
 
+    if not placement.same_grid(t1):
+        raise ValueError("the placement regions must be on the T1's grid")
     rng = np.random.default_rng(seed)
     counts = counts or {1: 8, 2: 12}
-    classes = tissue_classes(t1, brain_mask).data
-    regions = regions_in_subject(t1, template_to_subject)
+    tissues = tissue_classes_kmeans(t1, brain_mask)
+    classes = tissues.data
+    regions = placement.with_data(np.asarray(placement.data, dtype=np.uint8))
     data = np.asarray(t1.data, dtype=np.float64)
     csf_t1 = float(np.median(data[classes == 1]))
     wm_t1 = float(np.median(data[classes == 3]))
@@ -172,4 +202,5 @@ def epvs_phantom(
         lesions,
         brain_mask,
         regions,
+        tissues,
     )

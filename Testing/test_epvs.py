@@ -89,7 +89,7 @@ def test_itk_head_phantom_in_coronal_storage(tmp_path):
     result = run_epvs(phantom.t1, mask=mask)
     assert result.labels_on_input_grid().same_grid(t1)
     score = agreement(result.labels_on_input_grid(), long_truth(phantom))
-    # measured (seed 4, AAL placement): Dice 0.79, sensitivity 0.80, precision 1.00
+    # measured (seed 4, AAL placement): Dice 0.80, sensitivity 0.80, precision 1.00
     assert score.dice > 0.6 and score.lesion_sensitivity >= 0.65 and score.lesion_precision >= 0.9
 
 

@@ -19,6 +19,7 @@ from references import mrtrix_tensor_maps
 from glymph.alps.markups import read_markups, write_markups
 from glymph.alps.rois import RoiSet
 from glymph.cli import main
+from glymph.defaults import ROI_SETS
 from glymph.dti.tensor import to_matrix
 from glymph.errors import GlymphError
 from glymph.volume import Volume, reoriented
@@ -297,14 +298,7 @@ def test_a_mask_error_names_the_image_it_masks(small_dwi, tmp_path):
 
 
 def test_markups_missing_a_label(small_dwi, tmp_path, capsys):
-    rois = RoiSet(
-        {
-            "proj_L": (-28.0, -12.0, 24.0),
-            "proj_R": (24.0, -12.0, 24.0),
-            "assoc_L": (-40.0, -12.0, 24.0),
-            "assoc_R": (36.0, -12.0, 24.0),
-        }
-    )
+    rois = RoiSet(dict(ROI_SETS["chen2025"]))  # the MNI centres, as subject points of an upright head
     write_markups(rois, tmp_path / "r.mrk.json")
     document = json.loads((tmp_path / "r.mrk.json").read_text())
     document["markups"][0]["controlPoints"] = document["markups"][0]["controlPoints"][:3]
@@ -357,8 +351,6 @@ def test_force_replaces_earlier_results(alps_run, noisy_phantom_files, tmp_path)
 def test_jhu_roi_set_and_b0_registration_through_the_command_line(noisy_phantom_files, tmp_path):
     """The JHU-placement ROI set on a b0 registration, end to end (the noisy 2.5 mm phantom, truth
     1.30 / 1.60; measured -1.7 % and +2.1 % in the anatomical frame)."""
-    from glymph.defaults import ROI_SETS
-
     out = tmp_path / "out"
     image = noisy_phantom_files[1][0]
     argv = ["-q", "alps", image, "--out", str(out), "--roi-set", "jhu", "--registration-contrast", "b0"]
@@ -430,14 +422,7 @@ def test_a_failure_after_computing_leaves_earlier_results_intact(small_dwi, tmp_
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(glymph.alps.files, "alps_qc_figure", broken_figure)
-    rois = RoiSet(
-        {
-            "proj_L": (-28.0, -12.0, 24.0),
-            "proj_R": (24.0, -12.0, 24.0),
-            "assoc_L": (-40.0, -12.0, 24.0),
-            "assoc_R": (36.0, -12.0, 24.0),
-        }
-    )
+    rois = RoiSet(dict(ROI_SETS["chen2025"]))  # the MNI centres, as subject points of an upright head
     write_markups(rois, tmp_path / "r.mrk.json")
     with pytest.raises(RuntimeError, match="disk full"):
         main(

@@ -6,9 +6,7 @@ import numpy as np
 import pytest
 from conftest import COLIN27, ITK_DATA, ITK_T1, require_file, require_module
 
-from glymph.errors import GlymphError
 from glymph.image_io import read_volume
-from glymph.models.loader import DEEPBET_BRAIN, model_path
 from glymph.volume import reoriented
 
 
@@ -51,20 +49,3 @@ def test_coronal_low_resolution_t1():
     mask, _ = brain_mask_deepbet(t1)
     assert mask.same_grid(t1)
     assert dice(mask.data, reference) > 0.95
-
-
-def test_model_files_are_found_in_a_given_folder_or_the_cache_and_never_downloaded(tmp_path, monkeypatch):
-    require_module("deepbet")
-    packaged = model_path(DEEPBET_BRAIN)
-    assert packaged.is_file()
-    (tmp_path / "deepbet").mkdir()
-    (tmp_path / "deepbet" / "model.pt").write_bytes(b"x")
-    monkeypatch.setenv("GLYMPH_MODEL_DIR", str(tmp_path))
-    assert model_path(DEEPBET_BRAIN) == tmp_path / "deepbet" / "model.pt"
-    assert model_path(DEEPBET_BRAIN, tmp_path / "deepbet") == tmp_path / "deepbet" / "model.pt"
-    with pytest.raises(GlymphError, match="not found"):
-        model_path(DEEPBET_BRAIN, tmp_path / "nowhere.pt")
-    from glymph.models.loader import ModelSpec
-
-    with pytest.raises(GlymphError, match="is not installed"):
-        model_path(ModelSpec("missing-net", "weights.pt", "no-such-package", "data/weights.pt"))

@@ -41,6 +41,10 @@ PLACEMENT = "atlas"
 REGISTRATION_CONTRASTS = ("fa", "b0")  # FA to the MNI152 white matter, or the b0 to the MNI152 T1
 REGISTRATION_CONTRAST = "fa"
 
+# --- networks
+DEVICES = ("auto", "cpu", "cuda")  # auto: a CUDA GPU when PyTorch sees one, else the CPU
+DEVICE = "auto"
+
 # --- EPVS
 EPVS_METHODS = MethodRegistry(
     "EPVS segmentation",

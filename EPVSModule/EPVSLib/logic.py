@@ -97,10 +97,13 @@ class EpvsNodeLogic:
         return EpvsInputs(t1, t2, mask, options.subject or t1_node.GetName())
 
     @staticmethod
-    def compute(inputs: EpvsInputs, options: EpvsOptions, model_dir: str | None = None) -> EPVSResult:
-        """glymph's EPVS pipeline; safe outside the main thread (touches no node)."""
+    def compute(
+        inputs: EpvsInputs, options: EpvsOptions, model_dir: str | None = None, device: str = defaults.DEVICE
+    ) -> EPVSResult:
+        """glymph's EPVS pipeline; safe outside the main thread (touches no node). ``model_dir`` and
+        ``device`` are for the brain-extraction networks."""
         return run_epvs(
-            inputs.t1, inputs.t2, inputs.mask, options.method, options.min_length_mm, inputs.subject, model_dir
+            inputs.t1, inputs.t2, inputs.mask, options.method, options.min_length_mm, inputs.subject, model_dir, device
         )
 
     def show(self, result: EPVSResult, outputs: EpvsOutputs | None = None) -> EpvsOutputs:
@@ -140,9 +143,10 @@ class EpvsNodeLogic:
         mask_node=None,
         outputs: EpvsOutputs | None = None,
         model_dir: str | None = None,
+        device: str = defaults.DEVICE,
     ) -> tuple[EPVSResult, EpvsOutputs]:
         """All three steps in the calling thread (batch scripts, tests)."""
-        result = self.compute(self.read_inputs(t1_node, options, t2_node, mask_node), options, model_dir)
+        result = self.compute(self.read_inputs(t1_node, options, t2_node, mask_node), options, model_dir, device)
         return result, self.show(result, outputs)
 
 

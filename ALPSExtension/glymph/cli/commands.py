@@ -54,7 +54,7 @@ def run_epvs(args: argparse.Namespace) -> None:
 
     started = time.perf_counter()
     t1, t2, mask, subject = read_epvs_request(args)
-    result = compute(t1, t2, mask, args.method, args.min_length_mm, subject, args.model_dir)
+    result = compute(t1, t2, mask, args.method, args.min_length_mm, subject, args.model_dir, args.device)
     finish_epvs(args, result, started)
 
 
@@ -113,6 +113,49 @@ def run_evaluate(args: argparse.Namespace) -> None:
             )
 
 
+def run_models(args: argparse.Namespace) -> None:
+    """``glymph models list | info ID | verify [ID ...]``."""
+    from glymph.models.loader import locate, verify
+    from glymph.models.registry import MODELS, get_model
+
+    if args.action == "list":
+        for model in MODELS.values():
+            print(
+                f"{model.id} {model.version}: {model.task}; {model.framework}, {len(model.files)} file(s); {model.licence}"
+            )
+        return
+    if args.action == "info":
+        if len(args.ids) != 1:
+            raise GlymphError("glymph models info takes one model id (see glymph models list)")
+        model = get_model(args.ids[0])
+        for key, value in model.describe().items():
+            if key == "files":
+                for file in model.files:
+                    try:
+                        where = str(locate(model, file, args.model_dir))
+                    except GlymphError as missing:
+                        where = str(missing)
+                    print(f"file: {file.name}  sha256 {file.sha256}  at {where}")
+            elif isinstance(value, dict):
+                for name, item in value.items():
+                    print(f"{key}.{name}: {item}")
+            else:
+                print(f"{key}: {value}")
+        return
+    problems = []
+    for model in [get_model(model_id) for model_id in args.ids] or list(MODELS.values()):
+        for file in model.files:
+            try:
+                path = locate(model, file, args.model_dir)
+                verify(model, file, path)
+                print(f"ok  {model.id} {file.name}  {path}")
+            except GlymphError as problem:
+                print(f"BAD {model.id} {file.name}: {problem}")
+                problems.append(f"{model.id} {file.name}")
+    if problems:
+        raise GlymphError(f"{len(problems)} model file(s) missing or damaged: {', '.join(problems)} (see above)")
+
+
 def run_demo(args: argparse.Namespace) -> None:
     from glymph.cli.parser import build_parser
     from glymph.phantoms import HeadPose, alps_phantom, write_fsl
@@ -138,5 +181,6 @@ COMMANDS = {
     "vein": run_vein,
     "vein-import-labelme": run_import_labelme,
     "evaluate": run_evaluate,
+    "models": run_models,
     "demo": run_demo,
 }

@@ -17,7 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"glymph {__version__}")
     parser.add_argument("-q", "--quiet", action="store_true", help="print warnings and errors only")
     subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_alps, _add_dti, _add_epvs, _add_vein, _add_import_labelme, _add_evaluate, _add_demo):
+    for add in (_add_alps, _add_dti, _add_epvs, _add_vein, _add_import_labelme, _add_evaluate, _add_models, _add_demo):
         add(subcommands)
     return parser
 
@@ -52,6 +52,21 @@ def _add_dwi_arguments(p: argparse.ArgumentParser) -> None:
         default=defaults.B0_THRESHOLD,
         metavar="B",
         help="volumes with b <= B count as b0 (default %(default)g)",
+    )
+
+
+def _add_model_arguments(p: argparse.ArgumentParser) -> None:
+    """Where a command's networks come from and where they run."""
+    p.add_argument(
+        "--model-dir",
+        metavar="DIR",
+        help="folder searched first for network weights (then $GLYMPH_MODEL_DIR, the user cache, the installed packages)",
+    )
+    p.add_argument(
+        "--device",
+        choices=defaults.DEVICES,
+        default=defaults.DEVICE,
+        help="where networks run: auto (a CUDA GPU when present, else the CPU), cpu or cuda (default %(default)s)",
     )
 
 
@@ -124,10 +139,7 @@ def _add_epvs(subcommands) -> None:
         help="remove components shorter than this (default %(default)g)",
     )
     p.add_argument("--subject", help="subject ID in the tables (default: the T1 file name)")
-    p.add_argument(
-        "--model-dir",
-        help="folder (or file) holding the brain-extraction networks (default: cache, then the deepbet package)",
-    )
+    _add_model_arguments(p)
 
 
 def _add_vein(subcommands) -> None:
@@ -190,6 +202,18 @@ def _add_evaluate(subcommands) -> None:
         "--out", help="write the results to F (.csv or .json); cohorts also get F's name + _bland_altman.png"
     )
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
+
+
+def _add_models(subcommands) -> None:
+    p = subcommands.add_parser(
+        "models",
+        help="the networks glymph runs: list, info ID, verify [ID...]",
+        description="List the registered networks, show one's registry entry and card, or check that every weight "
+        "file is found and has the registered SHA-256 (exit status 2 if not).",
+    )
+    p.add_argument("action", choices=("list", "info", "verify"))
+    p.add_argument("ids", nargs="*", metavar="ID", help="model ids (info: one; verify: default all)")
+    p.add_argument("--model-dir", metavar="DIR", help="folder searched first for the weights, as for the commands")
 
 
 def _add_demo(subcommands) -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from glymph.components import label_components
-from glymph.defaults import EPVS_METHOD, EPVS_METHODS, MIN_LENGTH_MM
+from glymph.defaults import DEVICE, EPVS_METHOD, EPVS_METHODS, MIN_LENGTH_MM
 from glymph.epvs.lesions import Lesion, measure_lesions, remove_short
 from glymph.epvs.preprocess import ANALYSIS_SPACING_MM, prepare
 from glymph.epvs.regions import REGIONS, SHORT
@@ -106,12 +106,14 @@ def run_epvs(
     min_length_mm: float = MIN_LENGTH_MM,
     subject: str = "subject",
     model_dir: str | os.PathLike | None = None,
+    device: str = DEVICE,
 ) -> EPVSResult:
-    """Segment and measure EPVS (see the module docstring)."""
+    """Segment and measure EPVS (see the module docstring). ``model_dir`` and ``device`` are for the
+    brain-extraction networks (``glymph.models``), run only without ``mask``."""
     segmenter = EPVS_METHODS.get(method)
     if min_length_mm < 0:
         raise GlymphError("--min-length-mm must be >= 0")
-    prepared = prepare(t1, t2, mask, model_dir)
+    prepared = prepare(t1, t2, mask, model_dir, device)
     regions, brain = prepared.regions.data, prepared.brain.data
     with step(f"EPVS segmentation ({method})"):
         inputs = SegmentationInputs(

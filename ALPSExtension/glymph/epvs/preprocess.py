@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from glymph.defaults import DEVICE
 from glymph.epvs.regions import regions_in_subject
 from glymph.errors import GlymphError
 from glymph.preprocess import isotropic_grid, n4_bias_correction, normalise_intensity, resample, tissue_classes
@@ -51,14 +52,16 @@ def check_images(t1: Volume, t2: Volume | None) -> None:
         )
 
 
-def brain_mask(t1: Volume, mask: Volume | None, model_dir: str | os.PathLike | None = None) -> tuple[Volume, dict]:
-    """The brain mask on the T1 grid (given, or by deepbet) and its provenance; an implausible
-    brain volume is an error."""
+def brain_mask(
+    t1: Volume, mask: Volume | None, model_dir: str | os.PathLike | None = None, device: str = DEVICE
+) -> tuple[Volume, dict]:
+    """The brain mask on the T1 grid (given, or by deepbet on ``device``, weights looked for in
+    ``model_dir`` first) and its provenance; an implausible brain volume is an error."""
     if mask is None:
         from glymph.models.deepbet import brain_mask_deepbet
 
         with step("brain extraction (deepbet)"):
-            mask, source = brain_mask_deepbet(t1, model_dir)
+            mask, source = brain_mask_deepbet(t1, model_dir, device)
     else:
         mask, source = mask_on_grid(mask, t1, "T1"), {"name": "given"}
     brain_mm3 = float(np.asarray(mask.data, bool).sum()) * t1.voxel_volume_mm3
@@ -70,11 +73,15 @@ def brain_mask(t1: Volume, mask: Volume | None, model_dir: str | os.PathLike | N
 
 
 def prepare(
-    t1: Volume, t2: Volume | None = None, mask: Volume | None = None, model_dir: str | os.PathLike | None = None
+    t1: Volume,
+    t2: Volume | None = None,
+    mask: Volume | None = None,
+    model_dir: str | os.PathLike | None = None,
+    device: str = DEVICE,
 ) -> Prepared:
     """Every preprocessing step (see the module docstring)."""
     check_images(t1, t2)
-    mask, source = brain_mask(t1, mask, model_dir)
+    mask, source = brain_mask(t1, mask, model_dir, device)
     with step("bias correction and 1 mm resampling"):
         corrected = n4_bias_correction(t1, mask)
         grid = isotropic_grid(t1, ANALYSIS_SPACING_MM)

@@ -1,11 +1,23 @@
-"""The networks glymph runs: where their weights are found, how they are loaded, and each model's
-own input contract. Imports no measurement package (``alps``, ``epvs``, ``vein``): they call it.
+"""The networks glymph runs: which exist, where their weights are found, how they are checked and
+loaded, and each network's own input contract. Imports no measurement package (``alps``,
+``epvs``, ``vein``): they call it.
 
-``loader`` (weights located and loaded, never downloaded), ``deepbet`` (brain extraction);
-every model has a card in ``cards/``.
+``registry`` (every model: id, version, task, files and SHA-256, input contract, licence,
+training, card), ``loader`` (weights located, checked and loaded, never downloaded; devices),
+``deepbet`` (brain extraction); every model has a card in ``cards/``.
 """
 
 from glymph.models.deepbet import brain_mask_deepbet
-from glymph.models.loader import ModelSpec, cache_dir, load_torchscript, model_path
+from glymph.models.loader import load_torchscript, model_files, torch_device
+from glymph.models.registry import MODELS, ModelInfo, WeightFile, get_model
 
-__all__ = ["ModelSpec", "brain_mask_deepbet", "cache_dir", "load_torchscript", "model_path"]
+__all__ = [
+    "MODELS",
+    "ModelInfo",
+    "WeightFile",
+    "brain_mask_deepbet",
+    "get_model",
+    "load_torchscript",
+    "model_files",
+    "torch_device",
+]

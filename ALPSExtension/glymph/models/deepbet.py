@@ -19,9 +19,9 @@ from __future__ import annotations
 import numpy as np
 
 from glymph.components import largest_component
+from glymph.defaults import DEVICE
 from glymph.errors import GlymphError
-from glymph.models.loader import DEEPBET_BBOX, DEEPBET_BRAIN, load_torchscript, model_path
-from glymph.outputs import sha256
+from glymph.models.loader import load_torchscript, model_files, provenance, torch_device
 from glymph.volume import Volume, axis_codes, reoriented
 
 COARSE_SHAPE = (128, 128, 128)
@@ -48,17 +48,21 @@ def _bounding_box(mask: np.ndarray, scale: np.ndarray, full_shape: tuple[int, ..
     return tuple(box)
 
 
-def brain_mask_deepbet(t1: Volume, model_dir: str | None = None) -> tuple[Volume, dict]:
-    """Brain mask of a 3D T1 (bool, same grid) and the provenance of the networks used."""
+def brain_mask_deepbet(t1: Volume, model_dir: str | None = None, device: str = DEVICE) -> tuple[Volume, dict]:
+    """Brain mask of a 3D T1 (bool, same grid) and the provenance of the networks used.
+
+    ``model_dir`` is searched first for the weights (``glymph.models.loader``); ``device`` is
+    ``auto`` (a CUDA GPU when present), ``cpu`` or ``cuda``.
+    """
     import torch
     import torch.nn.functional as F
     from scipy import ndimage
 
-    paths = [model_path(spec, model_dir) for spec in (DEEPBET_BBOX, DEEPBET_BRAIN)]
-    coarse_net, fine_net = (load_torchscript(p) for p in paths)
-    device = next(fine_net.parameters()).device
+    paths = model_files("deepbet", model_dir)
+    where = torch_device(device)
+    coarse_net, fine_net = (load_torchscript(paths[name], where.type) for name in ("bbox_model.pt", "model.pt"))
     canonical = reoriented(t1, "RAS")
-    x = torch.nan_to_num(torch.from_numpy(np.ascontiguousarray(canonical.data, dtype=np.float32))).to(device)
+    x = torch.nan_to_num(torch.from_numpy(np.ascontiguousarray(canonical.data, dtype=np.float32))).to(where)
     with torch.no_grad():
         small = F.interpolate(x[None, None], COARSE_SHAPE, mode="nearest-exact")[0, 0]
         low, high = small.quantile(0.005), small.quantile(0.995)
@@ -72,5 +76,4 @@ def brain_mask_deepbet(t1: Volume, model_dir: str | None = None) -> tuple[Volume
         probability = F.interpolate(probability, tuple(crop.shape), mode="nearest-exact")[0, 0].cpu().numpy()
     mask = np.zeros(x.shape, dtype=bool)
     mask[box] = ndimage.binary_fill_holes(largest_component(probability > 0.5))
-    provenance = {"name": "deepbet", "files": {p.name: {"path": str(p), "sha256": sha256(p)} for p in paths}}
-    return reoriented(Volume(mask, canonical.affine), axis_codes(t1.affine)), provenance
+    return reoriented(Volume(mask, canonical.affine), axis_codes(t1.affine)), provenance("deepbet", paths)

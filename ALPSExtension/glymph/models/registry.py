@@ -1,0 +1,90 @@
+"""Every network glymph can run, described once: what it does, its weight files and their
+SHA-256, the input contract it was trained with, its outputs, licence, how it was trained, and
+its card (``glymph/models/cards/<id>.md``). ``glymph models list | info ID | verify`` prints this.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from glymph.errors import GlymphError
+
+CARDS = Path(__file__).parent / "cards"
+
+
+@dataclass(frozen=True)
+class WeightFile:
+    """One file of a model's weights."""
+
+    name: str  # its name in a model folder (--model-dir, $GLYMPH_MODEL_DIR/<id>/, the user cache)
+    sha256: str
+    packaged: str | None = None  # its path inside the Python distribution that ships it (RECORD), if any
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A network and everything needed to run it faithfully and to check where it came from."""
+
+    id: str
+    version: str
+    task: str
+    framework: str  # how the files are loaded: "torchscript"
+    files: tuple[WeightFile, ...]
+    inputs: dict[str, str] = field(repr=False)  # the contract: modality, orientation, spacing, intensities, size
+    outputs: str = ""
+    licence: str = ""
+    training: str = ""  # the exact training command, or who trained it and how
+    package: str | None = None  # the Python distribution that ships the files (pip install ...), if any
+
+    @property
+    def card(self) -> Path:
+        """The model card beside the registry."""
+        return CARDS / f"{self.id}.md"
+
+    def describe(self) -> dict:
+        """Everything above as plain data (for ``glymph models info`` and result sidecars)."""
+        return {**asdict(self), "card": str(self.card)}
+
+
+MODELS: dict[str, ModelInfo] = {
+    model.id: model
+    for model in (
+        ModelInfo(
+            id="deepbet",
+            version="1.0.2",
+            task="brain extraction of a T1-weighted head MRI (EPVS)",
+            framework="torchscript",
+            files=(
+                WeightFile(
+                    "bbox_model.pt",
+                    "39a7b2b5f799faa1391ea97bfcdc0b9299f20d84f2316a4ff8918dc4685e40aa",
+                    "data/models/bbox_model.pt",
+                ),
+                WeightFile(
+                    "model.pt",
+                    "de8ee7c69654d0dd3935dc4a5d84571d8ecf4637a6bfc01df399c4c2bc86e0fd",
+                    "data/models/model.pt",
+                ),
+            ),
+            inputs={
+                "modality": "T1-weighted",
+                "orientation": "RAS voxel order",
+                "spacing": "any: nearest resampling to 128^3 (whole image), then 256^3 (the brain's box)",
+                "intensities": "clipped to the 0.5-99.5 % quantiles, scaled to [0, 1], standardised to mean 0.449, sd 0.226",
+                "size": "128x128x128 (bbox_model.pt), 256x256x256 (model.pt)",
+            },
+            outputs="softmax brain probability (channel 1); glymph keeps > 0.5, the largest component, holes filled",
+            licence="MIT (Medical Machine Learning Lab, University of Münster)",
+            training="pretrained by its authors (Fisch et al. 2024); not retrained by glymph",
+            package="deepbet",
+        ),
+    )
+}
+
+
+def get_model(model_id: str) -> ModelInfo:
+    """The registered model ``model_id``, or a GlymphError listing the ones that exist."""
+    if model_id not in MODELS:
+        raise GlymphError(f"unknown model '{model_id}'; registered: {', '.join(MODELS)} (glymph models list)")
+    return MODELS[model_id]

@@ -158,3 +158,19 @@ def test_batch_script_fails_cleanly(tmp_path):
     assert done.returncode == 2
     assert done.stderr.strip().endswith("(check the path)") and "Traceback" not in done.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_result_folder_loads_into_nodes(noisy_alps_run):
+    """What a panel does after running `glymph alps` in its own process: read the folder back and
+    show it in nodes; the table holds the index the command wrote."""
+    from glymph.alps import read_alps
+
+    _, out, _ = noisy_alps_run
+    scene = slicer.vtkMRMLScene()
+    outputs = AlpsNodeLogic(scene).show(read_alps(out))
+    written = json.loads((out / "alps.json").read_text())["alps"]["anatomical"]
+    row = rows_from_table(outputs.table)[0]
+    assert row["Left"] == pytest.approx(written["alps_L"], rel=1e-6) and row["Right"] == pytest.approx(
+        written["alps_R"], rel=1e-6
+    )
+    assert outputs.markups.GetNumberOfControlPoints() == 4

@@ -40,6 +40,7 @@ _API = {
     "alps_from_dti": "glymph.alps.pipeline",
     "alps_from_rois": "glymph.alps.pipeline",
     "write_alps": "glymph.alps.files",
+    "read_alps": "glymph.alps.files",
     "run_epvs": "glymph.epvs.pipeline",
     "EPVSResult": "glymph.epvs.pipeline",
     "write_epvs": "glymph.epvs.files",

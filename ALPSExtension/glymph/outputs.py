@@ -66,11 +66,29 @@ def atomic_out_dir(out: str | os.PathLike, names: tuple[str, ...], force: bool) 
         missing = sorted(set(names) - set(written))
         if missing:
             raise RuntimeError(f"result files were not written: {', '.join(missing)}")
-        out.mkdir(exist_ok=True)
-        for name in written:
-            os.replace(staging / name, out / name)
+        with _uninterrupted():
+            out.mkdir(exist_ok=True)
+            for name in written:
+                os.replace(staging / name, out / name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+@contextmanager
+def _uninterrupted() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM while finished results move into place (a few renames), so that a
+    cancel cannot leave half of them; a signal that came meanwhile is handled right after."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def write_csv(path: Path, rows: list[dict], columns: list[str] | None = None) -> None:

@@ -1,5 +1,5 @@
 """An ALPS result folder: ``alps.csv``, ``alps.json``, the ROIs (markups and label map), tensors,
-FA and the QC picture, written atomically."""
+FA and the QC picture, written atomically; and read back (``read_alps``)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,16 @@ from pathlib import Path
 import numpy as np
 
 from glymph.alps.index import CSV_COLUMNS
-from glymph.alps.markups import write_markups
-from glymph.alps.pipeline import AlpsResult
+from glymph.alps.markups import read_markups, write_markups
+from glymph.alps.pipeline import AlpsResult, alps_from_rois
 from glymph.alps.qc import alps_qc_figure
-from glymph.alps.rois import LABELS, roi_label_map
-from glymph.image_io import write_nifti
+from glymph.alps.rois import LABELS, RoiSet, roi_label_map
+from glymph.dti.pipeline import DTIResult
+from glymph.errors import GlymphError
+from glymph.image_io import read_volume, write_nifti
 from glymph.outputs import atomic_out_dir, write_csv, write_sidecar
 from glymph.progress import step
+from glymph.registration import Registration
 from glymph.templates import template_provenance
 from glymph.volume import axis_codes
 
@@ -79,3 +82,31 @@ def write_alps(
         models = {"template": template_provenance()}
         write_sidecar(tmp / "alps.json", "alps", started, inputs, parameters, models, **results)
     return Path(out)
+
+
+def read_alps(out: str | os.PathLike) -> AlpsResult:
+    """An ALPS result folder read back (e.g. after the command ran in another process): the index is
+    recomputed from its tensors, ROI markups and registration, so it equals the one written."""
+    import json
+
+    out = Path(out)
+    missing = [name for name in ("alps.json", "tensor.nii.gz", "rois.mrk.json") if not (out / name).is_file()]
+    if missing:
+        raise GlymphError(f"{out} is not a complete ALPS result folder (no {', '.join(missing)})")
+    sidecar = json.loads((out / "alps.json").read_text())
+    rois = sidecar["rois"]
+    subject_rois = read_markups(out / "rois.mrk.json", rois["diameter_mm"])
+    mni = rois["mni_ras_mm"]
+    mni_rois = (
+        RoiSet({k: tuple(v) for k, v in mni.items()}, rois["diameter_mm"], "MNI152", rois["set"]) if mni else None
+    )
+    registration = Registration.from_dict(sidecar["registration"]) if sidecar["registration"] else None
+    return alps_from_rois(
+        DTIResult.from_tensor(read_volume(out / "tensor.nii.gz", "tensors")),
+        RoiSet(subject_rois.centres, rois["diameter_mm"], "subject", rois["set"]),
+        registration,
+        sidecar["alps"]["frame_in_csv"],
+        sidecar["subject"],
+        rois["placement"],
+        mni_rois,
+    )

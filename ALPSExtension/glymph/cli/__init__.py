@@ -9,7 +9,11 @@ on stderr and exit status 2.
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from glymph.cli.commands import COMMANDS
 from glymph.cli.parser import build_parser
@@ -44,12 +48,34 @@ def main(argv: list[str] | None = None) -> int:
             break
     args = build_parser().parse_args(argv)
     setup_logging(args.quiet)
-    try:
-        COMMANDS[args.command](args)
-    except GlymphError as error:
-        print(f"glymph: error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("glymph: interrupted", file=sys.stderr)
-        return 130
+    with _terminate_as_interrupt():
+        try:
+            COMMANDS[args.command](args)
+        except GlymphError as error:
+            print(f"glymph: error: {error}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("glymph: interrupted", file=sys.stderr)
+            return 130
     return 0
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a GUI's Cancel, a cluster's time limit; Ctrl-Break on Windows) ends a command as
+    Ctrl-C does: the half of a result folder being written is removed, earlier results are left
+    as they were."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    names = [name for name in ("SIGTERM", "SIGBREAK") if hasattr(signal, name)]
+    previous = {name: signal.signal(getattr(signal, name), interrupt) for name in names}
+    try:
+        yield
+    finally:
+        for name, handler in previous.items():
+            signal.signal(getattr(signal, name), handler)

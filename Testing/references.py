@@ -30,13 +30,15 @@ def dwi2tensor(image: str | Path, bval: str | Path, bvec: str | Path, iterations
     yz, zz), in MRtrix's scanner (RAS world) frame. NaN b-vectors (some b0 volumes) are given to
     MRtrix as zeros.
     """
-    return mrtrix_tensor_maps(image, bval, bvec, iterations)["tensor"]
+    return mrtrix_tensor_maps(image, bval, bvec, iterations, metrics=False)["tensor"]
 
 
-def mrtrix_tensor_maps(image: str | Path, bval: str | Path, bvec: str | Path, iterations: int = 5) -> dict:
-    """MRtrix3's ``dwi2tensor -iter N`` and ``tensor2metric`` on a NIfTI DWI with FSL files:
-    ``tensor`` (X, Y, Z, 6; FSL order, RAS frame, mm^2/s), ``fa``, ``md`` (mm^2/s) and ``colour``
-    (X, Y, Z, 3; |principal eigenvector| in RAS x FA)."""
+def mrtrix_tensor_maps(
+    image: str | Path, bval: str | Path, bvec: str | Path, iterations: int = 5, metrics: bool = True
+) -> dict:
+    """MRtrix3's ``dwi2tensor -iter N`` and (``metrics``) ``tensor2metric`` on a NIfTI DWI with FSL
+    files: ``tensor`` (X, Y, Z, 6; FSL order, RAS frame, mm^2/s), ``fa``, ``md`` (mm^2/s) and
+    ``colour`` (X, Y, Z, 3; |principal eigenvector| in RAS x FA)."""
     import nibabel as nib
 
     vectors = np.nan_to_num(np.loadtxt(bvec))
@@ -46,18 +48,16 @@ def mrtrix_tensor_maps(image: str | Path, bval: str | Path, bvec: str | Path, it
         np.savetxt(folder / "b.bval", np.atleast_2d(np.loadtxt(bval)))
         grad = ["-fslgrad", folder / "b.bvec", folder / "b.bval"]
         subprocess.run(["dwi2tensor", "-quiet", "-iter", str(iterations), *grad, image, folder / "dt.nii"], check=True)
-        metrics = ["-fa", folder / "fa.nii", "-adc", folder / "md.nii", "-vector", folder / "v.nii"]
-        subprocess.run(["tensor2metric", "-quiet", folder / "dt.nii", *metrics], check=True)
 
         def load(name: str) -> np.ndarray:
             return np.nan_to_num(nib.load(folder / name).get_fdata())
 
-        return {
-            "tensor": reorder(load("dt.nii"), MRTRIX_ORDER, FSL_ORDER),
-            "fa": load("fa.nii"),
-            "md": load("md.nii"),
-            "colour": np.abs(load("v.nii")),
-        }
+        maps = {"tensor": reorder(load("dt.nii"), MRTRIX_ORDER, FSL_ORDER)}
+        if metrics:
+            outputs = ["-fa", folder / "fa.nii", "-adc", folder / "md.nii", "-vector", folder / "v.nii"]
+            subprocess.run(["tensor2metric", "-quiet", folder / "dt.nii", *outputs], check=True)
+            maps.update(fa=load("fa.nii"), md=load("md.nii"), colour=np.abs(load("v.nii")))
+        return maps
 
 
 def scikit_image_vesselness(image: np.ndarray, dark: bool) -> np.ndarray:

@@ -52,6 +52,20 @@ def found_by_region(result, phantom) -> dict[int, tuple[int, int]]:
     return {region: (found, total) for region, (found, total) in counts.items()}
 
 
+def region_agreement(result, phantom) -> tuple[float, float, float]:
+    """glymph's region map against the phantom's independent anatomy: basal-ganglia Dice with AAL;
+    the fraction of the phantom's own white matter above MNI z 28 mm labelled centrum semiovale;
+    the fraction of glymph's centrum semiovale that lies above z 28 mm."""
+    regions, placement = result.regions_on_input_grid().data, phantom.regions.data
+    bg, aal = regions == 1, placement == 1
+    cso, own = regions == 2, (placement == 2) & (phantom.tissues.data == 3)
+    return (
+        2 * (bg & aal).sum() / (bg.sum() + aal.sum()),
+        (cso & own).sum() / own.sum(),
+        (cso & (placement == 2)).sum() / cso.sum(),
+    )
+
+
 def main() -> None:
     t1 = read_volume(COLIN27)
     mask, _ = brain_mask_deepbet(t1)
@@ -70,11 +84,14 @@ def main() -> None:
         theirs = agreement(truth.with_data(plain), truth)
         rows.append((seed, glymph_s, ours, baseline_s, theirs, len(result.lesions), len(phantom.truth_at_least(2.0))))
         regions = found_by_region(result, phantom)
+        agree = region_agreement(result, phantom)
         print(
             f"seed {seed}: glymph {glymph_s:5.1f} s  Dice {ours.dice:.2f}  lesion sensitivity {ours.lesion_sensitivity:.2f}  precision {ours.lesion_precision:.2f}  "
             f"count {len(result.lesions)} (truth {len(phantom.truth_at_least(2.0))})  |  single-scale Frangi {baseline_s:5.1f} s  Dice {theirs.dice:.2f}  "
             f"sensitivity {theirs.lesion_sensitivity:.2f}  precision {theirs.lesion_precision:.2f}\n"
-            f"        found: basal ganglia {regions[1][0]}/{regions[1][1]}, centrum semiovale {regions[2][0]}/{regions[2][1]}"
+            f"        found: basal ganglia {regions[1][0]}/{regions[1][1]}, centrum semiovale {regions[2][0]}/{regions[2][1]}; "
+            f"region map: basal ganglia Dice with AAL {agree[0]:.2f}, centrum semiovale covers {agree[1]:.0%} of "
+            f"the phantom's own white matter above z 28 mm, {agree[2]:.0%} of it lies there"
         )
     times = np.array([r[1] for r in rows])
     print(

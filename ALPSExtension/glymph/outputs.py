@@ -19,6 +19,7 @@ from importlib import metadata
 from pathlib import Path
 
 from glymph.errors import GlymphError
+from glymph.progress import step
 
 # every package a result can depend on; the sidecar records each one's version, or "not installed"
 SOFTWARE = (
@@ -89,6 +90,13 @@ def _uninterrupted() -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+@contextmanager
+def result_folder(out: str | os.PathLike, names: tuple[str, ...], force: bool) -> Iterator[Path]:
+    """``atomic_out_dir`` logged as the step "writing results to OUT": what every result writer opens."""
+    with step(f"writing results to {out}"), atomic_out_dir(out, names, force) as staging:
+        yield staging
 
 
 def write_csv(path: Path, rows: list[dict], columns: list[str] | None = None) -> None:

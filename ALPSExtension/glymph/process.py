@@ -72,14 +72,17 @@ class CommandProcess:
         """True once the process has ended and all it printed has been read."""
         if self._process is None or self._process.poll() is None:
             return False
+        self._read_to_the_end()
+        return True
+
+    def _read_to_the_end(self) -> None:
         for reader in self._readers:
             reader.join()
-        return True
 
     def wait(self, timeout: float | None = None) -> int:
         """Wait for the end; the exit status."""
         self._process.wait(timeout)
-        self.done  # noqa: B018 -- collects the last lines
+        self._read_to_the_end()
         return self._process.returncode
 
     @property
@@ -114,4 +117,4 @@ class CommandProcess:
             self._process.wait()
         except ProcessLookupError:
             pass
-        self.done  # noqa: B018 -- collects the last lines
+        self._read_to_the_end()

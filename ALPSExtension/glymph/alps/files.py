@@ -17,8 +17,7 @@ from glymph.alps.rois import LABELS, RoiSet, roi_label_map
 from glymph.dti.pipeline import DTIResult
 from glymph.errors import GlymphError
 from glymph.image_io import read_volume, write_nifti
-from glymph.outputs import atomic_out_dir, write_csv, write_sidecar
-from glymph.progress import step
+from glymph.outputs import result_folder, write_csv, write_sidecar
 from glymph.registration import Registration
 from glymph.templates import template_provenance
 from glymph.volume import axis_codes
@@ -49,7 +48,7 @@ def write_alps(
     """Write ``alps.csv``, ``alps.json``, ``rois.mrk.json``, ``rois.nii.gz``, ``tensor.nii.gz``,
     ``fa.nii.gz`` and ``qc_alps.png`` into ``out`` (atomically)."""
     started = time.perf_counter() if started is None else started
-    with step(f"writing results to {out}"), atomic_out_dir(out, ALPS_FILES, force) as tmp:
+    with result_folder(out, ALPS_FILES, force) as tmp:
         write_csv(tmp / "alps.csv", [alps_table_row(result)])
         write_markups(result.rois, tmp / "rois.mrk.json")
         write_nifti(result.dti.mask.with_data(roi_label_map(result.roi_masks)), tmp / "rois.nii.gz", np.uint8)

@@ -10,8 +10,7 @@ import numpy as np
 
 from glymph.dti.pipeline import DTIResult
 from glymph.image_io import write_nifti, write_rgb_nifti
-from glymph.outputs import atomic_out_dir, write_sidecar
-from glymph.progress import step
+from glymph.outputs import result_folder, write_sidecar
 
 DTI_FILES = ("tensor.nii.gz", "fa.nii.gz", "md.nii.gz", "colour_fa.nii.gz", "mask.nii.gz", "dti.json")
 
@@ -27,7 +26,7 @@ def write_dti(
 ) -> Path:
     """Write tensor, FA, MD, colour-FA and mask NIfTIs and ``dti.json`` into ``out``."""
     started = time.perf_counter() if started is None else started
-    with step(f"writing results to {out}"), atomic_out_dir(out, DTI_FILES, force) as tmp:
+    with result_folder(out, DTI_FILES, force) as tmp:
         write_nifti(dti.tensor, tmp / "tensor.nii.gz")
         write_nifti(dti.fa(), tmp / "fa.nii.gz")
         write_nifti(dti.md(), tmp / "md.nii.gz")

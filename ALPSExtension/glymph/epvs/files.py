@@ -13,8 +13,7 @@ from glymph.epvs.pipeline import EPVSResult
 from glymph.epvs.preprocess import ANALYSIS_SPACING_MM
 from glymph.epvs.qc import epvs_qc_figure
 from glymph.image_io import write_nifti
-from glymph.outputs import atomic_out_dir, write_csv, write_sidecar
-from glymph.progress import step
+from glymph.outputs import result_folder, write_csv, write_sidecar
 from glymph.templates import template_provenance
 
 EPVS_FILES = ("epvs.csv", "lesions.csv", "epvs_seg.nii.gz", "regions.nii.gz", "epvs.json", "qc_epvs.png")
@@ -44,7 +43,7 @@ def write_epvs(
 ) -> Path:
     """Write the EPVS result files (``EPVS_FILES``) into ``out``, atomically."""
     started = time.perf_counter() if started is None else started
-    with step(f"writing results to {out}"), atomic_out_dir(out, EPVS_FILES, force) as tmp:
+    with result_folder(out, EPVS_FILES, force) as tmp:
         summary = result.summary()
         write_csv(tmp / "epvs.csv", [summary])
         write_csv(tmp / "lesions.csv", result.lesion_rows(), LESION_COLUMNS)

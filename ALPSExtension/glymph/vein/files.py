@@ -10,9 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from glymph.image_io import write_nifti
-from glymph.outputs import atomic_out_dir, write_csv, write_sidecar
+from glymph.outputs import result_folder, write_csv, write_sidecar
 from glymph.plotting import pyplot
-from glymph.progress import step
 from glymph.vein.pipeline import VeinResult
 from glymph.vein.qc import vein_qc_figure
 
@@ -67,7 +66,7 @@ def write_vein(
     """Write ``VEIN_FILES`` into ``out``, atomically."""
     plt = pyplot()
     started = time.perf_counter() if started is None else started
-    with step(f"writing results to {out}"), atomic_out_dir(out, VEIN_FILES, force) as tmp:
+    with result_folder(out, VEIN_FILES, force) as tmp:
         rows = result.hemisphere_rows()
         write_csv(tmp / "vein.csv", rows)
         write_csv(

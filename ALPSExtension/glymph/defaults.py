@@ -36,7 +36,10 @@ ROI_SET = "chen2025"
 ROI_DIAMETER_MM = 5.0
 FRAMES = ("image", "anatomical")  # axes of Dxx, Dyy, Dzz: scanner RAS, or template-aligned by registration
 FRAME = "image"
-PLACEMENTS = ("atlas", "markups")  # ROI centres from the registered atlas, or from the user's point list
+# ROI centres from the registered atlas, from the learned detector (the dALPS approach: a CNN picks
+# the level, YOLO finds the ROIs on the colour FA), or from the user's point list (--rois / markups)
+AUTOMATIC_PLACEMENTS = ("atlas", "detector")
+PLACEMENTS = (*AUTOMATIC_PLACEMENTS, "markups")
 PLACEMENT = "atlas"
 REGISTRATION_CONTRASTS = ("fa", "b0")  # FA to the MNI152 white matter, or the b0 to the MNI152 T1
 REGISTRATION_CONTRAST = "fa"
@@ -44,6 +47,7 @@ REGISTRATION_CONTRAST = "fa"
 # --- networks
 DEVICES = ("auto", "cpu", "cuda")  # auto: a CUDA GPU when PyTorch sees one, else the CPU
 DEVICE = "auto"
+THREADS = None  # CPU threads a network may use (None: one per core)
 
 # --- EPVS
 EPVS_METHODS = MethodRegistry(

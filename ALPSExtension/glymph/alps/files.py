@@ -68,6 +68,7 @@ def write_alps(
                 "diameter_mm": result.rois.diameter_mm,
                 "subject_ras_mm": {k: [round(v, 3) for v in c] for k, c in result.rois.centres.items()},
                 "mni_ras_mm": result.mni_rois.centres if result.mni_rois else None,
+                "detector": {k: v for k, v in result.detection.items() if k != "model"} if result.detection else None,
             },
             "registration": result.registration.as_dict() if result.registration else None,
             "dti": result.dti.describe(),
@@ -79,6 +80,8 @@ def write_alps(
             "csv_columns": ["subject", *CSV_COLUMNS],
         }
         models = {"template": template_provenance()}
+        if result.detection:
+            models["roi_detector"] = result.detection.get("model")
         write_sidecar(tmp / "alps.json", "alps", started, inputs, parameters, models, **results)
     return Path(out)
 
@@ -108,4 +111,5 @@ def read_alps(out: str | os.PathLike) -> AlpsResult:
         sidecar["subject"],
         rois["placement"],
         mni_rois,
+        rois.get("detector"),
     )

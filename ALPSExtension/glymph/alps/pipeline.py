@@ -14,7 +14,17 @@ import numpy as np
 
 from glymph.alps.index import AlpsIndex, alps_index, check_frame
 from glymph.alps.rois import RoiSet, builtin_roi_set, sphere_masks
-from glymph.defaults import FRAME, MAX_B, REGISTRATION_CONTRAST, ROI_DIAMETER_MM, ROI_SET
+from glymph.defaults import (
+    AUTOMATIC_PLACEMENTS,
+    DEVICE,
+    FRAME,
+    MAX_B,
+    PLACEMENT,
+    REGISTRATION_CONTRAST,
+    ROI_DIAMETER_MM,
+    ROI_SET,
+    THREADS,
+)
 from glymph.dti.dwi import DWI
 from glymph.dti.pipeline import DTIResult, fit_dti
 from glymph.errors import GlymphError
@@ -37,8 +47,9 @@ class AlpsResult:
     image: AlpsIndex
     anatomical: AlpsIndex | None
     frame: str  # the frame reported in the CSV
-    placement: str  # "atlas" or "manual"
+    placement: str  # "atlas", "detector", "atlas (detector fallback)" or "manual"
     mni_rois: RoiSet | None = None
+    detection: dict | None = None  # what the ROI detector found (confidences, level, problems, model)
 
     @property
     def index(self) -> AlpsIndex:
@@ -59,6 +70,7 @@ def alps_from_rois(
     subject: str = "subject",
     placement: str = "manual",
     mni_rois: RoiSet | None = None,
+    detection: dict | None = None,
 ) -> AlpsResult:
     """The ALPS index for subject-space ROIs (no registration is run here).
 
@@ -75,7 +87,7 @@ def alps_from_rois(
         if registration
         else None
     )
-    return AlpsResult(subject, dti, rois, masks, registration, image, anatomical, frame, placement, mni_rois)
+    return AlpsResult(subject, dti, rois, masks, registration, image, anatomical, frame, placement, mni_rois, detection)
 
 
 def register_dti(dti: DTIResult, contrast: str = REGISTRATION_CONTRAST, b0: Volume | None = None) -> Registration:
@@ -85,6 +97,27 @@ def register_dti(dti: DTIResult, contrast: str = REGISTRATION_CONTRAST, b0: Volu
     with step(f"affine registration of the {contrast.upper()} to MNI152"):
         image = dti.fa() if contrast == "fa" else b0
         return register_to_mni(image, dti.mask, contrast)  # type: ignore[arg-type]
+
+
+def place_by_detector(
+    dti: DTIResult,
+    mni_rois: RoiSet,
+    registration: Registration,
+    model_dir: str | None = None,
+    device: str = DEVICE,
+    threads: int | None = THREADS,
+) -> tuple[RoiSet, str, dict]:
+    """Subject-space ROIs from the learned detector (``glymph.alps.detector``), the placement
+    name, and what the detector found; the atlas placement when the detection is implausible."""
+    from glymph.alps.detector import detect_rois, detected_roi_set
+
+    with step("ROI detector (level CNN + YOLO) on the colour FA"):
+        detection, model = detect_rois(dti.tensor, registration.transform, model_dir, threads, device)
+    found = {**detection.as_dict(), "model": model}
+    if detection.plausible:
+        return map_rois_to_subject(detected_roi_set(detection, mni_rois), registration), "detector", found
+    log.warning("ROI detector: %s; the ROIs are placed by the atlas instead", "; ".join(detection.problems))
+    return map_rois_to_subject(mni_rois, registration), "atlas (detector fallback)", found
 
 
 def alps_from_dti(
@@ -97,14 +130,23 @@ def alps_from_dti(
     frame: str = FRAME,
     contrast: str = REGISTRATION_CONTRAST,
     subject: str = "subject",
+    placement: str = PLACEMENT,
+    model_dir: str | None = None,
+    device: str = DEVICE,
+    threads: int | None = THREADS,
 ) -> AlpsResult:
     """DTI-ALPS from fitted tensors: registration to MNI152, ROI placement, the index in both frames.
 
-    ``rois`` (subject space, e.g. from ``read_markups``) replaces the atlas placement of
-    ``roi_set``; the registration still runs for the anatomical frame, and if it fails with
-    manual ROIs only the image frame is reported (with a warning).
+    Without ``rois`` the ROIs of ``roi_set`` are placed by ``placement``: ``atlas`` (the MNI
+    centres through the affine registration) or ``detector`` (the learned detector, with the atlas
+    as fallback; ``model_dir``, ``device`` and ``threads`` go to its networks). ``rois`` (subject
+    space, e.g. from ``read_markups``) replaces both; the registration still runs for the
+    anatomical frame, and if it fails with manual ROIs only the image frame is reported (with a
+    warning).
     """
     check_frame(frame)
+    if placement not in AUTOMATIC_PLACEMENTS:
+        raise GlymphError(f"unknown ROI placement '{placement}'; choose one of: {', '.join(AUTOMATIC_PLACEMENTS)}")
     mni_rois = None if rois is not None else builtin_roi_set(roi_set, roi_diameter_mm)
     try:
         registration: Registration | None = register_dti(dti, contrast, b0)
@@ -113,13 +155,15 @@ def alps_from_dti(
             raise
         log.warning("%s; reporting the image frame only", error)
         registration = None
-    if rois is None:
+    detection = None
+    if rois is None and placement == "detector":
+        rois, placement, detection = place_by_detector(dti, mni_rois, registration, model_dir, device, threads)  # type: ignore[arg-type]
+    elif rois is None:
         rois = map_rois_to_subject(mni_rois, registration)  # type: ignore[arg-type]
-        placement = "atlas"
     else:
         rois = RoiSet(rois.centres, roi_diameter_mm, "subject", rois.name)
         placement = "manual"
-    return alps_from_rois(dti, rois, registration, frame, subject, placement, mni_rois)
+    return alps_from_rois(dti, rois, registration, frame, subject, placement, mni_rois, detection)
 
 
 def run_alps(
@@ -134,6 +178,10 @@ def run_alps(
     max_b: float = MAX_B,
     subject: str = "subject",
     mask_source: str | None = None,
+    placement: str = PLACEMENT,
+    model_dir: str | None = None,
+    device: str = DEVICE,
+    threads: int | None = THREADS,
 ) -> AlpsResult:
     """DTI-ALPS from a DWI: tensor fit (``fit_dti``), then ``alps_from_dti``."""
     check_frame(frame)
@@ -147,4 +195,8 @@ def run_alps(
         frame=frame,
         contrast=contrast,
         subject=subject,
+        placement=placement,
+        model_dir=model_dir,
+        device=device,
+        threads=threads,
     )

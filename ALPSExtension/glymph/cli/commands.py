@@ -4,6 +4,7 @@ are imported inside them, so building the parser stays fast."""
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import time
 from pathlib import Path
@@ -44,6 +45,10 @@ def run_alps(args: argparse.Namespace) -> None:
         max_b=args.max_b,
         subject=alps_subject(args),
         mask_source=args.mask,
+        placement=args.placement,
+        model_dir=args.model_dir,
+        device=args.device,
+        threads=args.threads,
     )
     finish_alps(args, result, started)
 
@@ -156,6 +161,22 @@ def run_models(args: argparse.Namespace) -> None:
         raise GlymphError(f"{len(problems)} model file(s) missing or damaged: {', '.join(problems)} (see above)")
 
 
+def run_train(args: argparse.Namespace) -> None:
+    """``glymph train roi-detector --out DIR ...``."""
+    from glymph.training.roi_detector import TrainingPlan, train_roi_detector
+
+    out = Path(args.out)
+    if (out / "model.json").exists() and not args.force:
+        raise GlymphError(f"{out} already holds a model; use --force to replace it, or choose another --out")
+    if min(args.subjects, args.validation_subjects, args.level_epochs, args.yolo_epochs) < 1:
+        raise GlymphError("--subjects, --validation-subjects, --level-epochs and --yolo-epochs must be at least 1")
+    plan = TrainingPlan(
+        args.subjects, args.validation_subjects, args.level_epochs, args.yolo_epochs, seed=args.seed, workers=args.workers
+    )
+    metrics = train_roi_detector(out, plan)
+    print(json.dumps(metrics, indent=2))
+
+
 def run_demo(args: argparse.Namespace) -> None:
     from glymph.cli.parser import build_parser
     from glymph.phantoms import HeadPose, alps_phantom, write_fsl
@@ -182,5 +203,6 @@ COMMANDS = {
     "vein-import-labelme": run_import_labelme,
     "evaluate": run_evaluate,
     "models": run_models,
+    "train": run_train,
     "demo": run_demo,
 }

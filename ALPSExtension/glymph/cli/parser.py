@@ -17,7 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"glymph {__version__}")
     parser.add_argument("-q", "--quiet", action="store_true", help="print warnings and errors only")
     subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_alps, _add_dti, _add_epvs, _add_vein, _add_import_labelme, _add_evaluate, _add_models, _add_demo):
+    for add in (_add_alps, _add_dti, _add_epvs, _add_vein, _add_import_labelme, _add_evaluate, _add_models, _add_train, _add_demo):
         add(subcommands)
     return parser
 
@@ -68,13 +68,21 @@ def _add_model_arguments(p: argparse.ArgumentParser) -> None:
         default=defaults.DEVICE,
         help="where networks run: auto (a CUDA GPU when present, else the CPU), cpu or cuda (default %(default)s)",
     )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=defaults.THREADS,
+        metavar="N",
+        help="CPU threads a network may use (default: one per core); set 1 when running many subjects side by side",
+    )
 
 
 def _add_alps(subcommands) -> None:
     p = subcommands.add_parser(
         "alps",
         help="DTI-ALPS index from a DWI",
-        description="Fit tensors, place the four ALPS ROIs (atlas registration or --rois) and compute the ALPS index.",
+        description="Fit tensors, place the four ALPS ROIs (atlas registration, the learned detector, or --rois) "
+        "and compute the ALPS index.",
     )
     _add_dwi_arguments(p)
     p.add_argument(
@@ -84,6 +92,13 @@ def _add_alps(subcommands) -> None:
         "--rois",
         metavar="F.mrk.json",
         help="Slicer markups with points proj_L, proj_R, assoc_L, assoc_R (subject space); replaces the atlas placement",
+    )
+    p.add_argument(
+        "--placement",
+        choices=defaults.AUTOMATIC_PLACEMENTS,
+        default=defaults.PLACEMENT,
+        help="where the ROIs go without --rois: the atlas centres through the affine registration, or the learned "
+        "detector on the colour FA (falls back to the atlas when its detection is implausible) (default %(default)s)",
     )
     p.add_argument(
         "--roi-diameter",
@@ -105,6 +120,7 @@ def _add_alps(subcommands) -> None:
         help="register the FA (to the MNI152 white matter map, default) or the b0 (to the MNI152 T1)",
     )
     p.add_argument("--subject", help="subject ID in alps.csv (default: the DWI file name)")
+    _add_model_arguments(p)
 
 
 def _add_dti(subcommands) -> None:
@@ -214,6 +230,24 @@ def _add_models(subcommands) -> None:
     p.add_argument("action", choices=("list", "info", "verify"))
     p.add_argument("ids", nargs="*", metavar="ID", help="model ids (info: one; verify: default all)")
     p.add_argument("--model-dir", metavar="DIR", help="folder searched first for the weights, as for the commands")
+
+
+def _add_train(subcommands) -> None:
+    p = subcommands.add_parser(
+        "train",
+        help="train one of glymph's networks from scratch (roi-detector)",
+        description="Train a network on synthetic subjects drawn from real anatomy, with fixed seeds, into a model "
+        "folder usable with --model-dir (needs the training extra: pip install 'glymph[train]').",
+    )
+    p.add_argument("network", choices=("roi-detector",), help="roi-detector: the ALPS ROI detector (level CNN + YOLO)")
+    p.add_argument("--out", required=True, help="model folder to create (must not hold a model unless --force)")
+    p.add_argument("--force", action="store_true", help="replace a model already in --out")
+    p.add_argument("--subjects", type=int, default=400, help="training subjects (default %(default)s)")
+    p.add_argument("--validation-subjects", type=int, default=40, help="validation subjects (default %(default)s)")
+    p.add_argument("--level-epochs", type=int, default=12, help="epochs of the level network (default %(default)s)")
+    p.add_argument("--yolo-epochs", type=int, default=60, help="epochs of the YOLO detector (default %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the training runs (default %(default)s)")
+    p.add_argument("--workers", type=int, default=2, help="processes drawing subjects (default %(default)s)")
 
 
 def _add_demo(subcommands) -> None:

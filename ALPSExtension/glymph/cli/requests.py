@@ -52,6 +52,10 @@ def read_alps_request(args: argparse.Namespace):
 
     if args.rois and args.roi_set:
         raise GlymphError("give either --roi-set (atlas placement) or --rois (your own points), not both")
+    if args.rois and args.placement != "atlas":
+        raise GlymphError(f"--placement {args.placement} places the ROIs itself; leave it out when giving --rois")
+    if args.threads is not None and args.threads < 1:
+        raise GlymphError("--threads must be at least 1")
     check_out_dir(args.out, ALPS_FILES, args.force)
     rois = read_markups(args.rois, args.roi_diameter) if args.rois else None
     dwi, mask = _read_dwi_inputs(args)
@@ -83,6 +87,7 @@ def finish_alps(args: argparse.Namespace, result, started: float) -> None:
         "roi_set": None if args.rois else alps_roi_set(args),
         "roi_diameter_mm": args.roi_diameter,
         "frame": args.frame,
+        "placement": "markups" if args.rois else args.placement,
         "registration_contrast": args.registration_contrast,
         "max_b": args.max_b,
         "b0_threshold": args.b0_threshold,

@@ -6,7 +6,8 @@ looked for, in order, in:
 1. the folder the user gives (``--model-dir DIR``: ``DIR/<file>`` or ``DIR/<model id>/<file>``);
 2. ``$GLYMPH_MODEL_DIR/<model id>/``;
 3. the user cache, ``$XDG_CACHE_HOME/glymph/models/<model id>/`` (``~/.cache/...`` by default);
-4. the Python package that ships it (e.g. ``deepbet``).
+4. the Python package that ships it: glymph itself (``glymph/models/weights/<model id>/``) for
+   glymph's own networks, or another distribution (e.g. ``deepbet``).
 
 The first file found is checked against the registry's SHA-256 before it is used: a corrupted or
 different file is an error, never silently replaced by the next place in the list.
@@ -24,6 +25,9 @@ from glymph.defaults import DEVICE, DEVICES
 from glymph.errors import GlymphError
 from glymph.models.registry import ModelInfo, WeightFile, get_model
 from glymph.outputs import sha256
+
+
+SHIPPED = Path(__file__).parent / "weights"  # glymph's own networks, inside the package
 
 
 def user_cache() -> Path:
@@ -48,6 +52,8 @@ def locate(model: ModelInfo, file: WeightFile, model_dir: str | os.PathLike | No
     for folder in search_folders(model, model_dir):
         if (folder / file.name).is_file():
             return folder / file.name
+    if model.package is None and (SHIPPED / model.id / file.name).is_file():
+        return SHIPPED / model.id / file.name
     if model.package and file.packaged:
         try:
             for record in metadata.files(model.package) or []:
@@ -55,7 +61,7 @@ def locate(model: ModelInfo, file: WeightFile, model_dir: str | os.PathLike | No
                     return Path(record.locate())
         except metadata.PackageNotFoundError:
             pass
-    get = f"`pip install {model.package}=={model.version}`, or " if model.package else ""
+    get = f"`pip install {model.package}=={model.version}`, or " if model.package else f"`{model.training}`, or reinstall glymph, or "
     raise GlymphError(
         f"model file {file.name} of {model.id} {model.version} is not installed; get it with {get}put it in "
         f"{user_cache() / model.id} (or a folder given with --model-dir)"
@@ -78,9 +84,54 @@ def _checksum(path: Path, size: int, modified_ns: int) -> str:
     return sha256(path)
 
 
+def trained_folder(model: ModelInfo, model_dir: str | os.PathLike | None = None) -> Path | None:
+    """The first searched folder holding a model of ``model``'s id trained by ``glymph train``
+    (its ``model.json`` names the model and every file's SHA-256), if any."""
+    import json
+
+    for folder in search_folders(model, model_dir):
+        manifest = folder / "model.json"
+        if manifest.is_file():
+            try:
+                if json.loads(manifest.read_text()).get("model") == model.id:
+                    return folder
+            except (ValueError, AttributeError):
+                raise GlymphError(f"{manifest} is not a glymph model manifest (unreadable JSON)") from None
+    return None
+
+
+def trained_files(model: ModelInfo, folder: Path) -> dict[str, Path]:
+    """The files of a trained model folder, each checked against the SHA-256 in its ``model.json``."""
+    import json
+
+    declared = json.loads((folder / "model.json").read_text()).get("files", {})
+    paths = {}
+    for file in model.files:
+        path = folder / file.name
+        if file.name not in declared or not path.is_file():
+            raise GlymphError(f"model folder {folder} lacks {file.name}; train it again with `{model.training}`")
+        found = _checksum(path, path.stat().st_size, path.stat().st_mtime_ns)
+        if found != declared[file.name]:
+            raise GlymphError(
+                f"model file {path} is damaged (SHA-256 {found[:12]}..., its model.json expects "
+                f"{declared[file.name][:12]}...); train it again or copy it anew"
+            )
+        paths[file.name] = path
+    return paths
+
+
 def model_files(model_id: str, model_dir: str | os.PathLike | None = None) -> dict[str, Path]:
-    """Every weight file of a registered model, located and checked: ``{file name: path}``."""
+    """Every weight file of a registered model, located and checked: ``{file name: path}``.
+
+    A searched folder with a ``model.json`` for this model (the output of ``glymph train``) is
+    used whole, its files checked against that manifest; otherwise each file is located in turn
+    and checked against the registry."""
     model = get_model(model_id)
+    if model_dir is not None and not Path(model_dir).is_dir():
+        raise GlymphError(f"--model-dir {model_dir} is not a folder; give the folder that holds the model's files")
+    folder = trained_folder(model, model_dir)
+    if folder is not None:
+        return trained_files(model, folder)
     paths = {}
     for file in model.files:
         paths[file.name] = locate(model, file, model_dir)
@@ -92,6 +143,16 @@ def provenance(model_id: str, paths: dict[str, Path]) -> dict:
     """What a result sidecar records of a model it used: id, version, and each file's path and SHA-256."""
     model = get_model(model_id)
     checksums = {file.name: file.sha256 for file in model.files}
+    folder = next(iter(paths.values())).parent if paths else None
+    if folder is not None and folder != SHIPPED / model.id and (folder / "model.json").is_file():
+        import json
+
+        checksums = json.loads((folder / "model.json").read_text())["files"]
+        return {
+            "name": model.id,
+            "version": f"trained: {folder / 'model.json'}",
+            "files": {name: {"path": str(path), "sha256": checksums[name]} for name, path in paths.items()},
+        }
     return {
         "name": model.id,
         "version": model.version,

@@ -29,7 +29,7 @@ class ModelInfo:
     id: str
     version: str
     task: str
-    framework: str  # how the files are loaded: "torchscript"
+    framework: str  # how the files are loaded: "torchscript" or "onnx" (ONNX Runtime)
     files: tuple[WeightFile, ...]
     inputs: dict[str, str] = field(repr=False)  # the contract: modality, orientation, spacing, intensities, size
     outputs: str = ""
@@ -78,6 +78,27 @@ MODELS: dict[str, ModelInfo] = {
             licence="MIT (Medical Machine Learning Lab, University of Münster)",
             training="pretrained by its authors (Fisch et al. 2024); not retrained by glymph",
             package="deepbet",
+        ),
+        ModelInfo(
+            id="alps-roi-detector",
+            version="1.0.0",
+            task="ALPS ROI placement on the colour FA: the level of the lateral ventricle bodies (CNN) and the four ROIs (YOLO)",
+            framework="onnx",
+            files=(
+                WeightFile("level_cnn.onnx", "LEVEL_SHA"),
+                WeightFile("roi_yolo.onnx", "YOLO_SHA"),
+            ),
+            inputs={
+                "modality": "diffusion tensors (any DWI glymph fits), affine-registered to MNI152 by glymph",
+                "orientation": "axial slices of the registered template space; R, G, B = template L-R, A-P, S-I",
+                "spacing": "level CNN: 2 mm pixels, 64x64, z = 0..48 mm; YOLO: 1 mm pixels, 128x128 at the level and +-2 mm",
+                "intensities": "colour FA = |principal eigenvector| x FA, in [0, 1] (no other normalisation)",
+                "size": "x -64..64 mm, y -72..56 mm (template RAS)",
+            },
+            outputs="level CNN: offset of the ROI level above each slice (x 10 mm); YOLO: boxes of proj_L, proj_R, "
+            "assoc_L, assoc_R (best anchor per class, centre in pixels, confidence)",
+            licence="weights: AGPL-3.0 (trained with ultralytics YOLOv8, AGPL-3.0; see the card); code: glymph's licence",
+            training="glymph train roi-detector --out DIR",
         ),
     )
 }

@@ -5,12 +5,14 @@
 never import this package.
 """
 
+from glymph.phantoms.deformation import Deformation
 from glymph.phantoms.dwi import DWIPhantom, HeadPose, alps_phantom, write_fsl
 from glymph.phantoms.epvs import EPVSPhantom, epvs_phantom
 from glymph.phantoms.geometry import rotation_matrix
 from glymph.phantoms.swi import SWIPhantom, swi_phantom
 
 __all__ = [
+    "Deformation",
     "DWIPhantom",
     "EPVSPhantom",
     "HeadPose",

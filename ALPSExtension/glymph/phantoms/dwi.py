@@ -26,6 +26,7 @@ import numpy as np
 from glymph.dti.dwi import DWI
 from glymph.dti.gradients import world_to_fsl
 from glymph.image_io import strip_image_suffix, write_nifti
+from glymph.phantoms.deformation import Deformation
 from glymph.phantoms.geometry import rotation_matrix
 from glymph.templates import mni152
 from glymph.volume import Volume, reoriented
@@ -35,10 +36,32 @@ LAMBDA_PERP = 0.3e-3  # mm^2/s, white matter radial diffusivity
 GM_DIFFUSIVITY = 0.8e-3
 CSF_DIFFUSIVITY = 3.0e-3
 S0 = {"wm": 700.0, "gm": 850.0, "csf": 1600.0}  # T2-weighted b0 contrast
-ZONE_X = (20.0, 44.0)  # |x| mm: projection tract medially, association tract laterally
-PROJ_ASSOC_BORDER = 32.0  # |x| mm
-ZONE_Y = (-24.0, 0.0)
-ZONE_Z = (16.0, 32.0)
+
+
+@dataclass(frozen=True)
+class TractZones:
+    """Where the two ALPS tracts lie in template space (mm): projection for |x| in [x_inner,
+    border), association for |x| in [border, x_outer], over y and z ranges."""
+
+    x_inner: float = 20.0
+    border: float = 32.0
+    x_outer: float = 44.0
+    y: tuple[float, float] = (-24.0, 0.0)
+    z: tuple[float, float] = (16.0, 32.0)
+
+    @classmethod
+    def random(cls, rng: np.random.Generator) -> TractZones:
+        """Edges moved at random, always holding the 5 mm spheres of both built-in ROI sets."""
+        return cls(
+            float(rng.uniform(18.5, 21.0)),
+            float(rng.uniform(31.0, 33.0)),
+            float(rng.uniform(43.0, 47.0)),
+            (float(rng.uniform(-30.0, -20.0)), float(rng.uniform(-4.0, 4.0))),
+            (float(rng.uniform(12.0, 19.0)), float(rng.uniform(30.0, 36.0))),
+        )
+
+
+ZONES = TractZones()
 
 
 @dataclass(frozen=True)
@@ -86,10 +109,27 @@ class DWIPhantom:
     pose: HeadPose
     noise_sigma: float
     brain_mask: np.ndarray = field(repr=False)
+    deformation: Deformation | None = None
 
     @property
     def alps(self) -> float:
         return (self.alps_left + self.alps_right) / 2
+
+    def to_scanner(self, template_points: np.ndarray) -> np.ndarray:
+        """Scanner RAS mm (M, 3) of template (MNI152) points (M, 3): through the deformation, then the pose."""
+        q = np.atleast_2d(np.asarray(template_points, dtype=np.float64))
+        if self.deformation is not None:
+            q = self.deformation.forward(q)
+        m = self.pose.matrix()
+        return q @ m[:3, :3].T + m[:3, 3]
+
+    def true_rois(self, roi_set: str = "chen2025") -> dict[str, np.ndarray]:
+        """Where the built-in ROI set's centres truly lie in this scan (scanner RAS mm)."""
+        from glymph.defaults import ROI_SETS
+
+        labels = list(ROI_SETS[roi_set])
+        points = self.to_scanner(np.array([ROI_SETS[roi_set][label] for label in labels]))
+        return dict(zip(labels, points, strict=True))
 
 
 def gradient_directions(n: int, seed: int = 0) -> np.ndarray:
@@ -104,23 +144,29 @@ def gradient_directions(n: int, seed: int = 0) -> np.ndarray:
 
 
 def scanner_grid(
-    pose: HeadPose, voxel_mm: float, grid_rotation_deg: tuple[float, float, float], margin_mm: float = 10.0
+    pose: HeadPose,
+    voxel_mm: float | tuple[float, float, float],
+    grid_rotation_deg: tuple[float, float, float],
+    margin_mm: float = 10.0,
+    slab_z_mm: tuple[float, float] | None = None,
 ) -> tuple[np.ndarray, tuple[int, int, int]]:
-    """Affine and shape of an acquisition grid that covers the posed template brain."""
+    """Affine and shape of an acquisition grid that covers the posed template brain (or, given
+    ``slab_z_mm``, only its part between those template z levels: partial coverage)."""
     t = mni152()
-    corners = np.array(
-        [[i, j, k] for i in (0, t.t1.shape[0] - 1) for j in (0, t.t1.shape[1] - 1) for k in (0, t.t1.shape[2] - 1)]
-    )
+    corners = np.array([[i, j, k] for i in (0, 1) for j in (0, 1) for k in (0, 1)])
     inside = np.argwhere(t.brain_mask.data)
-    lo, hi = inside.min(0), inside.max(0)
-    corners = lo + (hi - lo) * (corners > 0)
-    world = pose.matrix()[:3, :3] @ t.t1.voxel_to_world(corners).T + pose.matrix()[:3, 3:]
+    lo, hi = t.t1.voxel_to_world(inside.min(0)), t.t1.voxel_to_world(inside.max(0))
+    if slab_z_mm is not None:
+        lo[2], hi[2] = max(lo[2], slab_z_mm[0]), min(hi[2], slab_z_mm[1])
+    world = pose.matrix()[:3, :3] @ (lo + (hi - lo) * corners).T + pose.matrix()[:3, 3:]
     axes = rotation_matrix(grid_rotation_deg)
     in_grid = axes.T @ world  # corner coordinates along the grid axes
-    start = in_grid.min(1) - margin_mm
-    shape = tuple(int(n) for n in np.ceil((in_grid.max(1) + margin_mm - start) / voxel_mm) + 1)
+    spacing = np.broadcast_to(np.asarray(voxel_mm, dtype=np.float64), (3,))
+    margin = np.array([margin_mm, margin_mm, 0.0 if slab_z_mm is not None else margin_mm])
+    start = in_grid.min(1) - margin
+    shape = tuple(int(n) for n in np.ceil((in_grid.max(1) + margin - start) / spacing) + 1)
     affine = np.eye(4)
-    affine[:3, :3] = axes * voxel_mm
+    affine[:3, :3] = axes * spacing
     affine[:3, 3] = axes @ start
     return affine, shape  # type: ignore[return-value]
 
@@ -135,18 +181,18 @@ def _white_matter_direction(p: np.ndarray, zone: np.ndarray) -> np.ndarray:
     return direction / np.where(norm > 0, norm, 1.0)
 
 
-def alps_zone(p: np.ndarray) -> np.ndarray:
+def alps_zone(p: np.ndarray, zones: TractZones = ZONES) -> np.ndarray:
     """0 outside the ALPS tracts, 1 projection, 2 association, for template points p (M, 3) mm."""
     ax = np.abs(p[:, 0])
     inside = (
-        (ax >= ZONE_X[0])
-        & (ax <= ZONE_X[1])
-        & (p[:, 1] >= ZONE_Y[0])
-        & (p[:, 1] <= ZONE_Y[1])
-        & (p[:, 2] >= ZONE_Z[0])
-        & (p[:, 2] <= ZONE_Z[1])
+        (ax >= zones.x_inner)
+        & (ax <= zones.x_outer)
+        & (p[:, 1] >= zones.y[0])
+        & (p[:, 1] <= zones.y[1])
+        & (p[:, 2] >= zones.z[0])
+        & (p[:, 2] <= zones.z[1])
     )
-    return np.where(inside, np.where(ax < PROJ_ASSOC_BORDER, 1, 2), 0)
+    return np.where(inside, np.where(ax < zones.border, 1, 2), 0)
 
 
 def alps_phantom(
@@ -160,37 +206,52 @@ def alps_phantom(
     snr: float = 30.0,
     seed: int = 0,
     grid_rotation_deg: tuple[float, float, float] = (0.0, 0.0, 0.0),
+    deformation: Deformation | None = None,
+    slab_z_mm: tuple[float, float] | None = None,
+    zones: TractZones = ZONES,
 ) -> DWIPhantom:
     """A DWI phantom on MNI152 anatomy with a known ALPS index per hemisphere.
 
     ``snr`` is the white-matter b0 signal over the Rician noise sigma (``inf`` for no noise).
-    ``grid_rotation_deg`` tilts the acquisition grid itself (an oblique scan). The DWI is stored
+    ``voxel_mm`` is one size or three (thick slices: ``(2, 2, 4)``). ``grid_rotation_deg`` tilts
+    the acquisition grid itself (an oblique scan). ``deformation`` reshapes the anatomy before the
+    pose (fibre directions stay along the template axes, so the truth index is unchanged);
+    ``slab_z_mm`` acquires only the template z range given (partial coverage); ``zones`` moves
+    the tracts' edges (``TractZones.random``). The DWI is stored
     with the grid's own axes (RAS-like); use ``glymph.volume.reoriented`` for other storage orders.
+    ``DWIPhantom.true_rois`` gives where the built-in ROI centres lie in the scan.
     """
     pose = pose or HeadPose()
-    affine, shape = scanner_grid(pose, voxel_mm, grid_rotation_deg)
-    inside, p, fractions = _tissues(Volume(np.zeros(shape, dtype=np.float32), affine), pose)
+    affine, shape = scanner_grid(pose, voxel_mm, grid_rotation_deg, slab_z_mm=slab_z_mm)
+    inside, p, fractions = _tissues(Volume(np.zeros(shape, dtype=np.float32), affine), pose, deformation, zones)
     directions = gradient_directions(n_directions, seed=1)
     bvals = np.concatenate([np.zeros(n_b0), np.full(n_directions, bvalue)])
     bvecs = np.concatenate([np.zeros((n_b0, 3)), directions])
     data = np.zeros((inside.size, bvals.size), dtype=np.float64)
-    data[inside] = _signal(p, fractions, bvals, bvecs @ pose.rotation, alps_left, alps_right)
+    data[inside] = _signal(p, fractions, bvals, bvecs @ pose.rotation, alps_left, alps_right, zones)
     sigma = 0.0 if not np.isfinite(snr) else S0["wm"] / snr
     if sigma > 0:
         rng = np.random.default_rng(seed)
         data = np.sqrt((data + rng.normal(0, sigma, data.shape)) ** 2 + rng.normal(0, sigma, data.shape) ** 2)
     volume = Volume(data.reshape((*shape, bvals.size)).astype(np.float32), affine)
-    return DWIPhantom(DWI(volume, bvals, bvecs), alps_left, alps_right, pose, sigma, inside.reshape(shape))
+    return DWIPhantom(
+        DWI(volume, bvals, bvecs), alps_left, alps_right, pose, sigma, inside.reshape(shape), deformation
+    )
 
 
-def _tissues(grid: Volume, pose: HeadPose) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-    """Which voxels of ``grid`` lie in the posed template brain, their template positions (mm),
-    and their grey matter, white matter and CSF fractions (pure white matter in the ALPS tracts)."""
+def _tissues(
+    grid: Volume, pose: HeadPose, deformation: Deformation | None = None, zones: TractZones = ZONES
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Which voxels of ``grid`` lie in the posed (and deformed) template brain, their template
+    positions (mm), and their grey matter, white matter and CSF fractions (pure white matter in
+    the ALPS tracts)."""
     from scipy.ndimage import map_coordinates
 
     t = mni152()
     to_template = np.linalg.inv(pose.matrix())
     template_points = grid.voxel_centres().reshape(-1, 3) @ to_template[:3, :3].T + to_template[:3, 3]
+    if deformation is not None:
+        template_points = deformation.backward(template_points)
     template_vox = t.t1.world_to_voxel(template_points).T
 
     def sample(v: Volume) -> np.ndarray:
@@ -198,7 +259,7 @@ def _tissues(grid: Volume, pose: HeadPose) -> tuple[np.ndarray, np.ndarray, dict
 
     inside = sample(t.brain_mask.with_data(t.brain_mask.data.astype(np.float32))) > 0.5
     p = template_points[inside]
-    zone = alps_zone(p)
+    zone = alps_zone(p, zones)
     wm = np.where(zone > 0, 1.0, sample(t.wm)[inside])
     gm = np.where(zone > 0, 0.0, sample(t.gm)[inside])
     csf = np.clip(1.0 - gm - wm, 0.0, 1.0)
@@ -213,10 +274,11 @@ def _signal(
     g_template: np.ndarray,
     alps_left: float,
     alps_right: float,
+    zones: TractZones = ZONES,
 ) -> np.ndarray:
     """Noise-free signal (M, N) at template points ``p`` for gradients ``g_template`` expressed in
     template axes (R^T g): three compartments, the white matter one with the ALPS truth."""
-    zone = alps_zone(p)
+    zone = alps_zone(p, zones)
     e = _white_matter_direction(p, zone)
     alps_here = np.where(zone > 0, np.where(p[:, 0] < 0, alps_left, alps_right), 1.0)
     # D = lperp I + (lpar - lperp) e e^T + (alps - 1) lperp x x^T   (e is perpendicular to x in the zones)

@@ -1,0 +1,80 @@
+"""The two networks of the ALPS ROI detector, run with ONNX Runtime on plain arrays.
+
+* ``level_cnn.onnx``: (n, 3, 64, 64) colour-FA slices in [0, 1] -> (n, 1) offset of the ROI level
+  above each slice, in units of 10 mm.
+* ``roi_yolo.onnx``: an ultralytics YOLOv8 detector exported to ONNX, (n, 3, 128, 128) colour FA
+  in [0, 1] -> (n, 4 + 4 classes, anchors): box centre, size (pixels) and per-class scores.
+  Each class's best-scoring anchor is its box (no NMS needed: one box per class per slice).
+
+The domain side (which slices, template space, plausibility) is in ``glymph.alps.detector``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from glymph.defaults import DEVICE
+from glymph.models.loader import model_files, provenance
+from glymph.models.runtime import onnx_session
+
+MODEL_ID = "alps-roi-detector"
+LEVEL_UNIT_MM = 10.0
+
+
+@dataclass(frozen=True)
+class RoiDetectorNetworks:
+    """The loaded level network and box detector, and where their files came from."""
+
+    level_session: object
+    box_session: object
+    provenance: dict
+
+    @classmethod
+    def load(cls, model_dir: str | None = None, threads: int | None = None, device: str = DEVICE) -> RoiDetectorNetworks:
+        """Locate and check both files (``glymph.models.loader``) and open them with ONNX Runtime."""
+        paths = model_files(MODEL_ID, model_dir)
+        return cls(
+            onnx_session(paths["level_cnn.onnx"], device, threads),
+            onnx_session(paths["roi_yolo.onnx"], device, threads),
+            provenance(MODEL_ID, paths),
+        )
+
+    @classmethod
+    def from_folder(cls, folder: str | os.PathLike, threads: int | None = None, device: str = DEVICE) -> RoiDetectorNetworks:
+        """Open the files of a model folder as they are (a training run's output), unchecked."""
+        folder = Path(folder)
+        files = {name: folder / name for name in ("level_cnn.onnx", "roi_yolo.onnx")}
+        return cls(
+            onnx_session(files["level_cnn.onnx"], device, threads),
+            onnx_session(files["roi_yolo.onnx"], device, threads),
+            {"name": MODEL_ID, "version": "unregistered", "files": {k: {"path": str(v)} for k, v in files.items()}},
+        )
+
+    def level_offsets(self, slices: np.ndarray) -> np.ndarray:
+        """(n,) mm: how far above each (n, 3, 64, 64) slice the ROI level lies."""
+        session = self.level_session
+        out = session.run(None, {session.get_inputs()[0].name: slices.astype(np.float32)})[0]  # type: ignore[attr-defined]
+        return out.reshape(-1).astype(np.float64) * LEVEL_UNIT_MM
+
+    def boxes(self, slices: np.ndarray) -> np.ndarray:
+        """(n, 4, 3): per slice and class (``LABELS`` order), the best box's centre column, row
+        (pixels, 0 at the left/top edge) and confidence."""
+        session = self.box_session
+        out = session.run(None, {session.get_inputs()[0].name: slices.astype(np.float32)})[0]  # type: ignore[attr-defined]
+        return decode_yolo(out)
+
+
+def decode_yolo(prediction: np.ndarray) -> np.ndarray:
+    """Best box per class from raw YOLOv8 output (n, 4 + C, A): (n, C, 3) column, row, score."""
+    scores = prediction[:, 4:, :]
+    best = scores.argmax(axis=2)  # (n, C)
+    n, classes = best.shape
+    rows = np.arange(n)[:, None]
+    centre_x = prediction[:, 0, :][rows, best]
+    centre_y = prediction[:, 1, :][rows, best]
+    score = scores[rows, np.arange(classes)[None, :], best]
+    return np.stack([centre_x, centre_y, score], axis=-1).astype(np.float64)

@@ -5,9 +5,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DEBIAN_PACKAGES := mrtrix3 mricron-data insighttoolkit5-examples cmake
-# The CPU build of PyTorch (pip takes it from this machine's wheel folder when present); asking
-# for it before anything else keeps pip from pulling a multi-GB CUDA build for `torch>=2.1`.
-TORCH := torch==2.13.0
+# PyTorch and torchvision pinned to the builds pip takes from this machine's wheel folder (asking for
+# them before anything else keeps pip from resolving other builds for `torch>=2.1`); torchvision is
+# for ultralytics, which `glymph train roi-detector` uses.
+TORCH := torch==2.14.1 torchvision==0.29.1
 
 .PHONY: demo test test-deps lint
 
@@ -22,7 +23,7 @@ demo: $(BIN)/glymph
 	$(BIN)/glymph demo --out demo-output
 
 test-deps: $(BIN)/glymph
-	$(BIN)/pip install --quiet -e '.[test,models]'
+	$(BIN)/pip install --quiet -e '.[test,models,train]'
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 		if [ -n "$$missing" ]; then \

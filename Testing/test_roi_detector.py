@@ -40,7 +40,9 @@ def test_deformation_inverts_and_atrophy_pushes_the_tracts_outward():
     np.testing.assert_allclose(deformation.backward(deformation.forward(points)), points, atol=1e-5)
     atrophy = Deformation(atrophy_mm=6.0)
     moved = atrophy.forward(np.array([CHEN["proj_R"], CHEN["proj_L"], (30.0, 60.0, 18.0)]))
-    assert moved[0, 0] > CHEN["proj_R"][0] + 2 and moved[1, 0] < CHEN["proj_L"][0] - 2  # pushed away from the ventricles
+    assert (
+        moved[0, 0] > CHEN["proj_R"][0] + 2 and moved[1, 0] < CHEN["proj_L"][0] - 2
+    )  # pushed away from the ventricles
     np.testing.assert_allclose(moved[2], (30.0, 60.0, 18.0), atol=1e-6)  # in front of the ventricles: still
     with pytest.raises(ValueError, match="fold"):
         Deformation(atrophy_mm=30.0)
@@ -137,7 +139,9 @@ def deformed_head(tmp_path_factory):
     rng = np.random.default_rng(20261127)
     deformation = Deformation.random(rng, max_shift_mm=3.0, max_atrophy_mm=0.0)
     deformation = Deformation(deformation.centres, deformation.widths, deformation.vectors, atrophy_mm=7.0)
-    phantom = alps_phantom(1.25, 1.55, HeadPose((8.0, -5.0, 6.0), (4.0, -3.0, 2.0), 1.0), deformation=deformation, seed=11)
+    phantom = alps_phantom(
+        1.25, 1.55, HeadPose((8.0, -5.0, 6.0), (4.0, -3.0, 2.0), 1.0), deformation=deformation, seed=11
+    )
     path = tmp_path_factory.mktemp("deformed") / "dwi.nii.gz"
     write_fsl(phantom.dwi, str(path), storage="LAS")
     return phantom, str(path)
@@ -148,7 +152,17 @@ def test_implausible_detection_falls_back_to_the_atlas(quick_model, deformed_hea
 
     _, dwi = deformed_head
     assert main(["-q", "alps", dwi, "--out", str(tmp_path / "atlas")]) == 0
-    argv = ["-q", "alps", dwi, "--out", str(tmp_path / "det"), "--placement", "detector", "--model-dir", str(quick_model)]
+    argv = [
+        "-q",
+        "alps",
+        dwi,
+        "--out",
+        str(tmp_path / "det"),
+        "--placement",
+        "detector",
+        "--model-dir",
+        str(quick_model),
+    ]
     assert main([*argv, "--threads", "1"]) == 0
     detected = json.loads((tmp_path / "det" / "alps.json").read_text())
     atlas = json.loads((tmp_path / "atlas" / "alps.json").read_text())
@@ -181,3 +195,16 @@ def test_damaged_missing_and_misused_models_are_one_line_errors(quick_model, def
     rois.write_text("{}")
     assert main(["alps", dwi, "--out", str(out), "--placement", "detector", "--rois", str(rois)]) == 2
     assert "leave it out when giving --rois" in capsys.readouterr().err
+
+
+def test_intraclass_correlation_matches_shrout_and_fleiss():
+    """Their Table 2 (6 targets, 4 judges): ICC(1,1) 0.17, ICC(2,1) 0.29, ICC(3,1) 0.71."""
+    from glymph.evaluation import intraclass_correlation
+
+    ratings = [[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]]
+    icc = intraclass_correlation(np.array(ratings))
+    assert icc["icc1"] == pytest.approx(0.17, abs=0.005)
+    assert icc["icc2"] == pytest.approx(0.29, abs=0.005)
+    assert icc["icc3"] == pytest.approx(0.71, abs=0.005)
+    same = np.array([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]])
+    assert intraclass_correlation(same)["icc2"] == pytest.approx(1.0)

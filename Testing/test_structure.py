@@ -189,7 +189,8 @@ ALLOWED = {
     "epvs": {"models"},
     "vein": {"models"},
     "phantoms": {"dti", "alps", "epvs", "vein"},
-    "cli": {"dti", "alps", "epvs", "vein", "models", "phantoms"},
+    "training": {"dti", "alps", "epvs", "vein", "models", "phantoms"},
+    "cli": {"dti", "alps", "epvs", "vein", "models", "phantoms", "training"},
 }
 
 

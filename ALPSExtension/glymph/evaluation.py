@@ -102,6 +102,33 @@ def bland_altman(predicted: np.ndarray, reference: np.ndarray) -> BlandAltman:
     return BlandAltman(int(predicted.size), bias, sd, bias - 1.96 * sd, bias + 1.96 * sd)
 
 
+def intraclass_correlation(ratings: np.ndarray) -> dict[str, float]:
+    """Shrout and Fleiss (1979) intra-class correlations of (n targets, k raters) ratings:
+    ``icc1`` (one-way random), ``icc2`` (two-way random, absolute agreement: what dALPS reports
+    between automatic and manual ROIs) and ``icc3`` (two-way mixed, consistency), single measures.
+
+    Written out because the two-way ANOVA is a few lines and the field's packages for it
+    (pingouin, R's irr) would be a dependency for one number.
+    """
+    x = np.asarray(ratings, dtype=np.float64)
+    n, k = x.shape
+    if n < 2 or k < 2:
+        raise ValueError("intra-class correlation needs at least 2 targets and 2 raters")
+    grand = x.mean()
+    between_targets = k * ((x.mean(axis=1) - grand) ** 2).sum() / (n - 1)
+    between_raters = n * ((x.mean(axis=0) - grand) ** 2).sum() / (k - 1)
+    residual = ((x - x.mean(axis=1, keepdims=True) - x.mean(axis=0, keepdims=True) + grand) ** 2).sum() / (
+        (n - 1) * (k - 1)
+    )
+    within_targets = ((x - x.mean(axis=1, keepdims=True)) ** 2).sum() / (n * (k - 1))
+    return {
+        "icc1": (between_targets - within_targets) / (between_targets + (k - 1) * within_targets),
+        "icc2": (between_targets - residual)
+        / (between_targets + (k - 1) * residual + k * (between_raters - residual) / n),
+        "icc3": (between_targets - residual) / (between_targets + (k - 1) * residual),
+    }
+
+
 def bland_altman_plot(
     predicted: np.ndarray,
     reference: np.ndarray,

@@ -14,7 +14,10 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from glymph.errors import GlymphError
 
 PREFIX = "glymph: "
 ERROR_PREFIX = "glymph: error: "
@@ -118,3 +121,58 @@ class CommandProcess:
         except ProcessLookupError:
             pass
         self._read_to_the_end()
+
+
+class ProcessTask:
+    """A ``glymph`` command in its own process whose result folder is read back when it succeeds.
+
+    It polls like ``glymph.progress.BackgroundTask`` (``messages()``, ``done``, then ``result`` or
+    ``error``), so a panel runs either the same way, and adds ``cancel()``. ``read_result(out)``
+    turns the folder into the result object (e.g. ``glymph.alps.files.read_alps``); a failed
+    command, a cancel, or a folder that cannot be read becomes ``error`` (a ``GlymphError``).
+    """
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        out: str | os.PathLike,
+        read_result: Callable[[Path], object],
+        python: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.process = CommandProcess(argv, python, env)
+        self.out = Path(out)
+        self._read_result = read_result
+        self.result: object = None
+        self.error: BaseException | None = None
+        self._finished = False
+
+    def start(self) -> ProcessTask:
+        self.process.start()
+        return self
+
+    def messages(self) -> list[str]:
+        return self.process.messages()
+
+    @property
+    def done(self) -> bool:
+        if self._finished:
+            return True
+        if not self.process.done:
+            return False
+        self._finished = True
+        code = self.process.returncode
+        if code == 130:
+            self.error = GlymphError("cancelled")
+        elif code:
+            self.error = GlymphError(self.process.error or f"the glymph process ended with status {code}")
+        else:
+            try:
+                self.result = self._read_result(self.out)
+            except GlymphError as error:
+                self.error = error
+        return True
+
+    def cancel(self, timeout: float = 10.0) -> None:
+        """End the process (it removes what it was writing)."""
+        self.process.cancel(timeout)

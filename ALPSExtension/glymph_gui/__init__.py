@@ -111,8 +111,22 @@ class TaskPoller:
         return self.task is not None
 
     def start(self, function, *args) -> None:
-        self.task = BackgroundTask(function, *args).start()
+        """Run ``function(*args)`` in a worker thread."""
+        self.follow(BackgroundTask(function, *args).start())
+
+    def follow(self, task) -> None:
+        """Poll a started task: a ``BackgroundTask`` or a ``glymph.process.ProcessTask``."""
+        self.task = task
         self._timer.start()
+
+    @property
+    def cancellable(self) -> bool:
+        """A command in its own process can be ended; a worker thread cannot."""
+        return self.task is not None and hasattr(self.task, "cancel")
+
+    def cancel(self) -> None:
+        if self.cancellable:
+            self.task.cancel()  # the next poll reports it as an error ("cancelled")
 
     def stop(self) -> None:
         self._timer.stop()

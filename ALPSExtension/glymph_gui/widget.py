@@ -36,7 +36,8 @@ class GlymphModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         raise NotImplementedError
 
     def task(self, parameterNode):
-        """Read the inputs (main thread) and return ``(function, args)`` to run in the background."""
+        """Read the inputs (main thread) and return ``(function, args)`` to run in a worker thread,
+        or a started ``glymph.process.ProcessTask`` (a network in its own process: Cancel ends it)."""
         raise NotImplementedError
 
     def showResult(self, result) -> str:
@@ -67,6 +68,7 @@ class GlymphModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
+        self.ui.cancelButton.connect("clicked(bool)", self.onCancelButton)
         self.ui.progressBar.setVisible(False)
         self._task = TaskPoller(self.onProgress, self._onResult, self.onFailure)
         self.setupModule()
@@ -119,18 +121,27 @@ class GlymphModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def updateButtons(self, caller=None, event=None) -> None:
         p = self._parameterNode
         self.ui.applyButton.enabled = bool(p and getattr(p, self.INPUT_PARAMETER)) and not self.busy
+        self.ui.cancelButton.enabled = bool(self._task and self._task.cancellable)
         self.updateModuleButtons(p, self.busy)
 
     def onApplyButton(self) -> None:
         if not self.ensureDependencies():
             return
         with slicer.util.tryWithErrorDisplay(f"{self.TITLE} could not start.", waitCursor=True):
-            function, args = self.task(self._parameterNode)
-            self._task.start(function, *args)
+            work = self.task(self._parameterNode)
+            if isinstance(work, tuple):
+                function, args = work
+                self._task.start(function, *args)
+            else:
+                self._task.follow(work)
             self.ui.progressBar.setVisible(True)
             self.ui.progressBar.setRange(0, 0)
             self.ui.statusLabel.text = "Running..."
             self.updateButtons()
+
+    def onCancelButton(self) -> None:
+        self.ui.statusLabel.text = "Cancelling..."
+        self._task.cancel()
 
     def onProgress(self, message: str) -> None:
         self.ui.statusLabel.text = message

@@ -3,7 +3,9 @@
 Three steps, so that a GUI can run the middle one in a worker thread:
 
 1. ``read_inputs`` (main thread): nodes -> glymph objects (DWI or tensors, mask, ROIs).
-2. ``compute`` (any thread): glymph's pipeline; touches no MRML node.
+2. ``compute`` (any thread): glymph's pipeline; touches no MRML node. Or ``start_process``: the
+   same as a ``glymph alps`` command in a process of its own, its result folder read back (what
+   the panel does when a network runs, so that a crash in it cannot take Slicer down).
 3. ``show`` (main thread): results -> nodes: ROI spheres (markups), tensor, FA and colour-FA
    volumes made with Slicer's ``vtkDiffusionTensorMathematics``, and a results table.
 
@@ -14,12 +16,17 @@ stored on the markups node, without registering again, so it also works on a reo
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
 
 from glymph import defaults
 from glymph.alps import AlpsResult, RoiSet, alps_from_dti, alps_from_rois
 from glymph.dti import DWI, DTIResult, fit_dti
 from glymph.errors import GlymphError
+from glymph.process import ProcessTask
 from glymph.registration import Registration
 from glymph.volume import Volume, mask_on_grid
 from glymph_mrml import (
@@ -46,7 +53,8 @@ class AlpsOptions:
     roi_set: str = defaults.ROI_SET
     roi_diameter_mm: float = defaults.ROI_DIAMETER_MM
     frame: str = defaults.FRAME  # one of defaults.FRAMES
-    placement: str = defaults.PLACEMENT  # "atlas", or "markups": centres from an existing point list
+    placement: str = defaults.PLACEMENT  # "atlas", "detector", or "markups": centres from an existing point list
+    model_dir: str | None = None  # where the detector's weights are looked for first (None: the usual places)
     registration_contrast: str = defaults.REGISTRATION_CONTRAST
     max_b: float = defaults.MAX_B
     subject: str = ""
@@ -151,7 +159,41 @@ class AlpsNodeLogic:
             frame=options.frame,
             contrast=options.registration_contrast,
             subject=inputs.subject,
+            placement=options.placement if options.placement in defaults.AUTOMATIC_PLACEMENTS else defaults.PLACEMENT,
+            model_dir=options.model_dir,
         )
+
+    @staticmethod
+    def start_process(
+        inputs: AlpsInputs, options: AlpsOptions, work_dir: str | os.PathLike, python: str | None = None
+    ) -> ProcessTask:
+        """Step 2 as ``glymph alps`` in a separate process (``python``: PythonSlicer in Slicer): the
+        inputs are written into ``work_dir``, the command's result folder (``work_dir/result``) is
+        read back by ``read_alps`` when it ends. Poll the returned task; ``cancel()`` ends it."""
+        from glymph.alps.files import read_alps
+        from glymph.alps.markups import write_markups
+        from glymph.dti.files import write_dwi_fsl
+        from glymph.image_io import write_nifti
+
+        if inputs.dwi is None:
+            raise GlymphError("a separate process needs a DWI input; tensors are measured in Slicer's process")
+        work = Path(work_dir)
+        work.mkdir(parents=True, exist_ok=True)
+        dwi_path, _, _ = write_dwi_fsl(inputs.dwi, work / "dwi.nii.gz")
+        argv = ["alps", dwi_path, "--out", str(work / "result"), "--subject", inputs.subject]
+        argv += ["--roi-diameter", repr(options.roi_diameter_mm), "--frame", options.frame]
+        argv += ["--registration-contrast", options.registration_contrast, "--max-b", repr(options.max_b)]
+        if inputs.mask is not None:
+            write_nifti(inputs.mask, work / "mask.nii.gz", np.uint8)
+            argv += ["--mask", str(work / "mask.nii.gz")]
+        if inputs.rois is not None:
+            write_markups(inputs.rois, work / "rois.mrk.json")
+            argv += ["--rois", str(work / "rois.mrk.json")]
+        else:
+            argv += ["--roi-set", options.roi_set, "--placement", options.placement]
+        if options.model_dir:
+            argv += ["--model-dir", str(options.model_dir)]
+        return ProcessTask(argv, work / "result", read_alps, python).start()
 
     # 3. glymph -> nodes
     def show(self, result: AlpsResult, outputs: AlpsOutputs | None = None, input_node=None) -> AlpsOutputs:

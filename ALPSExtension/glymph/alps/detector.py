@@ -84,7 +84,9 @@ def colour_fa_slices(tensor: Volume, transform: AffineMap, z_levels, pixel_mm: f
     )
     inside = np.any(sampled != 0, axis=-1)
     sampled = rotate(sampled, transform.rotation)
-    fit = TensorFit(sampled.reshape(*points.shape[:3], 6), np.zeros(points.shape[:3], np.float32), inside.reshape(points.shape[:3]))
+    fit = TensorFit(
+        sampled.reshape(*points.shape[:3], 6), np.zeros(points.shape[:3], np.float32), inside.reshape(points.shape[:3])
+    )
     return np.ascontiguousarray(np.clip(fit.colour_fa(), 0, 1).transpose(0, 3, 1, 2), dtype=np.float32)
 
 
@@ -134,9 +136,7 @@ def combine_boxes(boxes: np.ndarray, z_mm: float) -> tuple[dict[str, np.ndarray]
     return centres, confidence
 
 
-def plausibility_problems(
-    centres: dict[str, np.ndarray], confidence: dict[str, float], level_z_mm: float
-) -> list[str]:
+def plausibility_problems(centres: dict[str, np.ndarray], confidence: dict[str, float], level_z_mm: float) -> list[str]:
     """Why a detection cannot be trusted (empty when it can)."""
     problems = [
         f"{label} confidence {confidence[label]:.2f} < {MIN_CONFIDENCE}"
@@ -184,9 +184,6 @@ def detected_roi_set(detection: Detection, roi_set: RoiSet) -> RoiSet:
     is the detected centre; another set's ROI moves by the detected displacement of the same ROI."""
     trained = ROI_SETS[TRAINED_ROI_SET]
     points = np.array(
-        [
-            np.asarray(roi_set.centres[label]) + detection.centres[label] - np.asarray(trained[label])
-            for label in LABELS
-        ]
+        [np.asarray(roi_set.centres[label]) + detection.centres[label] - np.asarray(trained[label]) for label in LABELS]
     )
     return roi_set.mapped(points, "MNI152 (affine space, detector)")

@@ -171,7 +171,12 @@ def run_train(args: argparse.Namespace) -> None:
     if min(args.subjects, args.validation_subjects, args.level_epochs, args.yolo_epochs) < 1:
         raise GlymphError("--subjects, --validation-subjects, --level-epochs and --yolo-epochs must be at least 1")
     plan = TrainingPlan(
-        args.subjects, args.validation_subjects, args.level_epochs, args.yolo_epochs, seed=args.seed, workers=args.workers
+        args.subjects,
+        args.validation_subjects,
+        args.level_epochs,
+        args.yolo_epochs,
+        seed=args.seed,
+        workers=args.workers,
     )
     metrics = train_roi_detector(out, plan)
     print(json.dumps(metrics, indent=2))

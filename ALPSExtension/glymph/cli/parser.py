@@ -17,7 +17,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"glymph {__version__}")
     parser.add_argument("-q", "--quiet", action="store_true", help="print warnings and errors only")
     subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_alps, _add_dti, _add_epvs, _add_vein, _add_import_labelme, _add_evaluate, _add_models, _add_train, _add_demo):
+    for add in (
+        _add_alps,
+        _add_dti,
+        _add_epvs,
+        _add_vein,
+        _add_import_labelme,
+        _add_evaluate,
+        _add_models,
+        _add_train,
+        _add_demo,
+    ):
         add(subcommands)
     return parser
 

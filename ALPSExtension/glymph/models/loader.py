@@ -26,7 +26,6 @@ from glymph.errors import GlymphError
 from glymph.models.registry import ModelInfo, WeightFile, get_model
 from glymph.outputs import sha256
 
-
 SHIPPED = Path(__file__).parent / "weights"  # glymph's own networks, inside the package
 
 
@@ -61,7 +60,11 @@ def locate(model: ModelInfo, file: WeightFile, model_dir: str | os.PathLike | No
                     return Path(record.locate())
         except metadata.PackageNotFoundError:
             pass
-    get = f"`pip install {model.package}=={model.version}`, or " if model.package else f"`{model.training}`, or reinstall glymph, or "
+    get = (
+        f"`pip install {model.package}=={model.version}`, or "
+        if model.package
+        else f"`{model.training}`, or reinstall glymph, or "
+    )
     raise GlymphError(
         f"model file {file.name} of {model.id} {model.version} is not installed; get it with {get}put it in "
         f"{user_cache() / model.id} (or a folder given with --model-dir)"

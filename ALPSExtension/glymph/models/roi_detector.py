@@ -34,7 +34,9 @@ class RoiDetectorNetworks:
     provenance: dict
 
     @classmethod
-    def load(cls, model_dir: str | None = None, threads: int | None = None, device: str = DEVICE) -> RoiDetectorNetworks:
+    def load(
+        cls, model_dir: str | None = None, threads: int | None = None, device: str = DEVICE
+    ) -> RoiDetectorNetworks:
         """Locate and check both files (``glymph.models.loader``) and open them with ONNX Runtime."""
         paths = model_files(MODEL_ID, model_dir)
         return cls(
@@ -44,7 +46,9 @@ class RoiDetectorNetworks:
         )
 
     @classmethod
-    def from_folder(cls, folder: str | os.PathLike, threads: int | None = None, device: str = DEVICE) -> RoiDetectorNetworks:
+    def from_folder(
+        cls, folder: str | os.PathLike, threads: int | None = None, device: str = DEVICE
+    ) -> RoiDetectorNetworks:
         """Open the files of a model folder as they are (a training run's output), unchecked."""
         folder = Path(folder)
         files = {name: folder / name for name in ("level_cnn.onnx", "roi_yolo.onnx")}

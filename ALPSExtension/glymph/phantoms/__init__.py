@@ -12,8 +12,8 @@ from glymph.phantoms.geometry import rotation_matrix
 from glymph.phantoms.swi import SWIPhantom, swi_phantom
 
 __all__ = [
-    "Deformation",
     "DWIPhantom",
+    "Deformation",
     "EPVSPhantom",
     "HeadPose",
     "SWIPhantom",

@@ -24,12 +24,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from glymph.dti.dwi import DWI
-from glymph.dti.gradients import world_to_fsl
-from glymph.image_io import strip_image_suffix, write_nifti
 from glymph.phantoms.deformation import Deformation
 from glymph.phantoms.geometry import rotation_matrix
 from glymph.templates import mni152
-from glymph.volume import Volume, reoriented
+from glymph.volume import Volume
 
 LAMBDA_PAR = 1.7e-3  # mm^2/s, white matter axial diffusivity
 LAMBDA_PERP = 0.3e-3  # mm^2/s, white matter radial diffusivity
@@ -234,9 +232,7 @@ def alps_phantom(
         rng = np.random.default_rng(seed)
         data = np.sqrt((data + rng.normal(0, sigma, data.shape)) ** 2 + rng.normal(0, sigma, data.shape) ** 2)
     volume = Volume(data.reshape((*shape, bvals.size)).astype(np.float32), affine)
-    return DWIPhantom(
-        DWI(volume, bvals, bvecs), alps_left, alps_right, pose, sigma, inside.reshape(shape), deformation
-    )
+    return DWIPhantom(DWI(volume, bvals, bvecs), alps_left, alps_right, pose, sigma, inside.reshape(shape), deformation)
 
 
 def _tissues(
@@ -297,18 +293,7 @@ def _signal(
 
 
 def write_fsl(dwi: DWI, path: str, storage: str | None = None) -> tuple[str, str, str]:
-    """Write a DWI as NIfTI + FSL bval/bvec, optionally re-stored in another axis order ('LAS', 'PSR').
+    """Write a DWI as NIfTI + FSL bval/bvec (``glymph.dti.files.write_dwi_fsl``)."""
+    from glymph.dti.files import write_dwi_fsl
 
-    The b-vectors are converted from RAS world to FSL's convention for the stored affine.
-    Returns the three paths.
-    """
-    from pathlib import Path
-
-    volume = reoriented(dwi.volume, storage) if storage else dwi.volume
-    out = Path(path)
-    write_nifti(volume, out)
-    stem = out.with_name(strip_image_suffix(out))
-    bval, bvec = stem.with_suffix(".bval"), stem.with_suffix(".bvec")
-    np.savetxt(bval, dwi.bvals[None, :], fmt="%g")
-    np.savetxt(bvec, world_to_fsl(dwi.bvecs, volume.affine).T, fmt="%.8f")
-    return str(out), str(bval), str(bvec)
+    return write_dwi_fsl(dwi, path, storage)

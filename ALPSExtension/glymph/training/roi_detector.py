@@ -243,4 +243,3 @@ def train_roi_detector(out: str | os.PathLike, plan: TrainingPlan = TrainingPlan
         shutil.rmtree(out / "yolo_data", ignore_errors=True)
         shutil.rmtree(out / "yolo_runs", ignore_errors=True)
     return metrics
-

@@ -95,6 +95,11 @@ class ALPSWidget(GlymphModuleWidget):
     def updateModuleButtons(self, p, busy: bool) -> None:
         self.ui.recomputeButton.enabled = bool(p and p.roiMarkups and p.tensorVolume and p.resultTable) and not busy
 
+    def installPlan(self) -> list:
+        from ALPSLib.logic import install_plan
+
+        return install_plan(self._parameterNode.placement)
+
     def task(self, p):
         options = self.logic.options(p)
         markups = p.roiMarkups if p.placement == "markups" else None

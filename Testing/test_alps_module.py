@@ -223,3 +223,12 @@ def test_panel_process_cancel_and_errors(module_run, tmp_path):
         and "is not a folder" in str(task.error)
     )
     assert task.result is None and not (tmp_path / "failed" / "result").exists()
+
+
+def test_install_plan_adds_onnx_runtime_only_for_the_detector():
+    from ALPSLib.logic import install_plan
+
+    atlas, detector = install_plan("atlas"), install_plan("detector")
+    assert [p.name for p in atlas] == ["requirements.txt"]
+    assert [p.name for p in detector] == ["requirements.txt", "requirements-detector.txt"]
+    assert "onnxruntime" in detector[1].read_text() and "torch" not in detector[1].read_text().split("#")[-1]

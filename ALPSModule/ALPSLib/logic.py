@@ -42,8 +42,17 @@ from glymph_mrml import (
     volume_to_node,
 )
 
+RESOURCES = Path(__file__).resolve().parents[1] / "Resources"
 REGISTRATION_ATTRIBUTE = "glymph.registration"  # JSON of Registration.as_dict(), kept on the ROI markups node
 FRAME_ATTRIBUTE = "glymph.frame"
+
+
+def install_plan(placement: str) -> list[str | Path]:
+    """What the panel makes sure is installed before a run (``glymph_gui.ensure_dependencies``):
+    the backend's packages, and ONNX Runtime only for the learned detector (never PyTorch: the
+    detector's networks are shipped as ONNX files)."""
+    plan: list[str | Path] = [RESOURCES / "requirements.txt"]
+    return [*plan, RESOURCES / "requirements-detector.txt"] if placement == "detector" else plan
 
 
 @dataclass(frozen=True)

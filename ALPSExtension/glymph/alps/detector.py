@@ -29,7 +29,7 @@ import numpy as np
 
 from glymph.alps.rois import LABELS, RoiSet
 from glymph.defaults import DEVICE, ROI_SETS, THREADS
-from glymph.dti.tensor import TensorFit, rotate
+from glymph.dti.tensor import TensorFit
 from glymph.registration import AffineMap
 from glymph.volume import Volume
 
@@ -82,12 +82,12 @@ def colour_fa_slices(tensor: Volume, transform: AffineMap, z_levels, pixel_mm: f
     sampled = np.stack(
         [map_coordinates(data[..., c], voxels, order=1, mode="constant", cval=0.0) for c in range(6)], axis=-1
     )
-    inside = np.any(sampled != 0, axis=-1)
-    sampled = rotate(sampled, transform.rotation)
-    fit = TensorFit(
-        sampled.reshape(*points.shape[:3], 6), np.zeros(points.shape[:3], np.float32), inside.reshape(points.shape[:3])
-    )
-    return np.ascontiguousarray(np.clip(fit.colour_fa(), 0, 1).transpose(0, 3, 1, 2), dtype=np.float32)
+    inside = np.any(sampled != 0, axis=-1).reshape(points.shape[:3])
+    fit = TensorFit(sampled.reshape(*points.shape[:3], 6), np.zeros(points.shape[:3], np.float32), inside)
+    # the principal direction in template axes, R^T v (the same as rotating the tensors first)
+    principal = fit.evecs[..., :, 0] @ transform.rotation
+    colour = np.clip(np.abs(principal) * fit.fa()[..., None], 0, 1)
+    return np.ascontiguousarray(colour.transpose(0, 3, 1, 2), dtype=np.float32)
 
 
 @dataclass(frozen=True)

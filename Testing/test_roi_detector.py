@@ -208,3 +208,9 @@ def test_intraclass_correlation_matches_shrout_and_fleiss():
     assert icc["icc3"] == pytest.approx(0.71, abs=0.005)
     same = np.array([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]])
     assert intraclass_correlation(same)["icc2"] == pytest.approx(1.0)
+
+
+def test_threads_must_be_positive(deformed_head, tmp_path, capsys):
+    _, dwi = deformed_head
+    assert main(["alps", dwi, "--out", str(tmp_path / "out"), "--threads", "0"]) == 2
+    assert "--threads must be at least 1" in capsys.readouterr().err

@@ -59,6 +59,10 @@ def run_epvs(args: argparse.Namespace) -> None:
 
     started = time.perf_counter()
     t1, t2, mask, subject = read_epvs_request(args)
+    if args.threads is not None and mask is None:  # deepbet (PyTorch) extracts the brain
+        from glymph.models.loader import limit_threads
+
+        limit_threads(args.threads)
     result = compute(t1, t2, mask, args.method, args.min_length_mm, subject, args.model_dir, args.device)
     finish_epvs(args, result, started)
 

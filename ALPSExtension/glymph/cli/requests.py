@@ -108,6 +108,8 @@ def read_epvs_request(args: argparse.Namespace):
 
     check_out_dir(args.out, EPVS_FILES, args.force)
     EPVS_METHODS.get(args.method)
+    if args.threads is not None and args.threads < 1:
+        raise GlymphError("--threads must be at least 1")
     t1 = read_volume(args.t1, "T1")
     t2 = read_volume(args.t2, "T2") if args.t2 else None
     mask = read_volume(args.mask, "mask") if args.mask else None

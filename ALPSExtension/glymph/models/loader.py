@@ -163,6 +163,15 @@ def provenance(model_id: str, paths: dict[str, Path]) -> dict:
     }
 
 
+def limit_threads(threads: int | None) -> None:
+    """Cap the CPU threads PyTorch networks use in this process (``--threads``; None: one per core).
+    ONNX Runtime sessions take theirs when opened (``glymph.models.runtime.onnx_session``)."""
+    if threads is not None and threads < 1:
+        raise GlymphError("--threads must be at least 1")
+    if threads is not None:
+        _torch().set_num_threads(threads)
+
+
 def torch_device(name: str = DEVICE):
     """The torch device for ``--device``: ``auto`` (CUDA when present, else the CPU), ``cpu`` or ``cuda``."""
     torch = _torch()

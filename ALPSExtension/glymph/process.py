@@ -146,6 +146,7 @@ class ProcessTask:
         self.result: object = None
         self.error: BaseException | None = None
         self._finished = False
+        self._cancelled = False
 
     def start(self) -> ProcessTask:
         self.process.start()
@@ -162,7 +163,7 @@ class ProcessTask:
             return False
         self._finished = True
         code = self.process.returncode
-        if code == 130:
+        if code == 130 or (code and self._cancelled):
             self.error = GlymphError("cancelled")
         elif code:
             self.error = GlymphError(self.process.error or f"the glymph process ended with status {code}")
@@ -175,4 +176,5 @@ class ProcessTask:
 
     def cancel(self, timeout: float = 10.0) -> None:
         """End the process (it removes what it was writing)."""
+        self._cancelled = True
         self.process.cancel(timeout)

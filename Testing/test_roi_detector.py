@@ -135,12 +135,13 @@ def test_training_command_makes_a_checked_model_folder(quick_model, capsys):
 
 @pytest.fixture(scope="module")
 def deformed_head(tmp_path_factory):
-    """A head with atrophy and a non-linear shape, tilted, stored LAS: (phantom, dwi path)."""
+    """A head with atrophy and a non-linear shape, tilted, stored LAS, SNR 60 (so that the index
+    error measures the placement more than the noise): (phantom, dwi path)."""
     rng = np.random.default_rng(20261127)
     deformation = Deformation.random(rng, max_shift_mm=3.0, max_atrophy_mm=0.0)
     deformation = Deformation(deformation.centres, deformation.widths, deformation.vectors, atrophy_mm=7.0)
     phantom = alps_phantom(
-        1.25, 1.55, HeadPose((8.0, -5.0, 6.0), (4.0, -3.0, 2.0), 1.0), deformation=deformation, seed=11
+        1.25, 1.55, HeadPose((8.0, -5.0, 6.0), (4.0, -3.0, 2.0), 1.0), deformation=deformation, snr=60.0, seed=11
     )
     path = tmp_path_factory.mktemp("deformed") / "dwi.nii.gz"
     write_fsl(phantom.dwi, str(path), storage="LAS")
@@ -214,3 +215,32 @@ def test_threads_must_be_positive(deformed_head, tmp_path, capsys):
     _, dwi = deformed_head
     assert main(["alps", dwi, "--out", str(tmp_path / "out"), "--threads", "0"]) == 2
     assert "--threads must be at least 1" in capsys.readouterr().err
+
+
+def template_axes_errors(phantom, centres: dict) -> tuple[np.ndarray, np.ndarray]:
+    """|L-R| and total error (mm) of subject-space ROI centres, in the head's own axes."""
+    truth = phantom.true_rois()
+    difference = np.array([np.asarray(centres[label]) - truth[label] for label in LABELS])
+    return np.abs((difference @ phantom.pose.rotation)[:, 0]), np.linalg.norm(difference, axis=1)
+
+
+def test_shipped_detector_finds_the_tracts_of_a_deformed_head_with_atrophy(deformed_head, tmp_path):
+    """The shipped networks (checked against the registry) on a head no training seed made: every
+    centre within 1.5 mm of the truth across the tracts and 5 mm overall, closer than the atlas,
+    and the index of each hemisphere within 0.05 of the truth."""
+    phantom, dwi = deformed_head
+    runs = {}
+    for placement in ("atlas", "detector"):
+        out = tmp_path / placement
+        assert main(["-q", "alps", dwi, "--out", str(out), "--placement", placement, "--frame", "anatomical"]) == 0
+        runs[placement] = json.loads((out / "alps.json").read_text())
+    detector = runs["detector"]
+    assert detector["rois"]["placement"] == "detector", detector["rois"]["detector"]["problems"]
+    assert min(detector["rois"]["detector"]["confidence"].values()) > 0.5
+    assert detector["models"]["roi_detector"]["version"] == "1.0.0"
+    across, overall = template_axes_errors(phantom, detector["rois"]["subject_ras_mm"])
+    atlas_across, _ = template_axes_errors(phantom, runs["atlas"]["rois"]["subject_ras_mm"])
+    assert across.max() <= 1.5 and overall.max() <= 5.0, (across, overall)
+    assert across.max() < atlas_across.max()
+    index = detector["alps"]["anatomical"]
+    assert abs(index["alps_L"] - phantom.alps_left) <= 0.05 and abs(index["alps_R"] - phantom.alps_right) <= 0.05

@@ -10,7 +10,8 @@ drawn with seeds never used in training (training: 1000-1499, its validation: 90
 * time: the detector's inference alone, and ``run_alps`` with each placement on one subject.
 
 Errors are measured in template axes (the head's own L-R, A-P, S-I), so "across the tracts" is
-the L-R component. Run: .venv/bin/python benchmarks/roi_detector.py [--subjects N] [--model-dir DIR]
+the L-R component; the index in the anatomical frame (the truth is set in the head's axes, and
+heads are tilted up to 20 degrees). Run: .venv/bin/python benchmarks/roi_detector.py [--subjects N] [--model-dir DIR]
 """
 
 from __future__ import annotations
@@ -96,12 +97,12 @@ def evaluate(seeds: list[int], deformed: bool, model_dir: str | None, standard: 
             lr, total = errors(phantom, rois)
             rows[f"lr_{name}"].append(lr)
             rows[f"all_{name}"].append(total)
-            index = alps_from_rois(dti, rois, registration).image
+            index = alps_from_rois(dti, rois, registration).anatomical
             rows[f"idx_{name}"].append((index.alps_L, index.alps_R))
         oracle = alps_from_rois(
             dti, chen.mapped(np.array([phantom.true_rois()[k] for k in LABELS]), "subject"), registration
         )
-        rows["idx_oracle"].append((oracle.image.alps_L, oracle.image.alps_R))
+        rows["idx_oracle"].append((oracle.anatomical.alps_L, oracle.anatomical.alps_R))
         rows["truth"].append((phantom.alps_left, phantom.alps_right))
         print(
             f"  seed {seed}: L-R error atlas {rows['lr_atlas'][-1].max():.2f} detector {rows['lr_det'][-1].max():.2f} mm; "

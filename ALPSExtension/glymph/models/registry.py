@@ -85,8 +85,8 @@ MODELS: dict[str, ModelInfo] = {
             task="ALPS ROI placement on the colour FA: the level of the lateral ventricle bodies (CNN) and the four ROIs (YOLO)",
             framework="onnx",
             files=(
-                WeightFile("level_cnn.onnx", "LEVEL_SHA"),
-                WeightFile("roi_yolo.onnx", "YOLO_SHA"),
+                WeightFile("level_cnn.onnx", "ab8081f3ecc8023e24478c72244c3febc1af1131a3ad011211ad36ab22ef5920"),
+                WeightFile("roi_yolo.onnx", "4c565dbcaa6d2b1643f0819c5f8990ca1a7d4ff56cdd4d05d60e6e55e2212525"),
             ),
             inputs={
                 "modality": "diffusion tensors (any DWI glymph fits), affine-registered to MNI152 by glymph",

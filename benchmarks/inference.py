@@ -63,6 +63,11 @@ def detector_networks(folder: Path, threads: int) -> None:
         with torch.no_grad():
             return level(torch.from_numpy(slices)).numpy()
 
+    yolo_parameters = sum(
+        p.numel()
+        for p in torch.load(folder / "roi_yolo.pt", map_location="cpu", weights_only=False)["model"].parameters()
+    )
+    print(f"parameters: level CNN {sum(p.numel() for p in level.parameters()):,}, ROI YOLO {yolo_parameters:,}")
     compare("level CNN (25 slices)", level_torch, lambda: session.run(None, {"slices": slices})[0])
 
     checkpoint = torch.load(folder / "roi_yolo.pt", map_location="cpu", weights_only=False)
@@ -111,6 +116,22 @@ def deepbet_network(threads: int) -> None:
         )
 
 
+def installed_sizes() -> None:
+    """What a user installs for inference (ONNX Runtime) against training (PyTorch and friends):
+    the files each distribution installed in this environment, MB."""
+    from importlib import metadata
+
+    sizes = []
+    for name in ("onnxruntime", "torch", "torchvision", "ultralytics", "opencv-python"):
+        try:
+            files = metadata.files(name) or []
+        except metadata.PackageNotFoundError:
+            continue
+        total = sum(f.locate().stat().st_size for f in files if f.locate().is_file())
+        sizes.append(f"{name} {metadata.version(name)}: {total / 1e6:.0f} MB")
+    print("installed here: " + "; ".join(sizes))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model-dir", help="the detector's training folder (default: the shipped files)")
@@ -119,6 +140,7 @@ def main() -> None:
     args = parser.parse_args()
     from glymph.models.loader import SHIPPED
 
+    installed_sizes()
     detector_networks(Path(args.model_dir) if args.model_dir else SHIPPED / "alps-roi-detector", args.threads)
     if not args.skip_deepbet:
         deepbet_network(args.threads)

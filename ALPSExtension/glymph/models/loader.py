@@ -130,8 +130,6 @@ def model_files(model_id: str, model_dir: str | os.PathLike | None = None) -> di
     used whole, its files checked against that manifest; otherwise each file is located in turn
     and checked against the registry."""
     model = get_model(model_id)
-    if model_dir is not None and not Path(model_dir).is_dir():
-        raise GlymphError(f"--model-dir {model_dir} is not a folder; give the folder that holds the model's files")
     folder = trained_folder(model, model_dir)
     if folder is not None:
         return trained_files(model, folder)

@@ -23,6 +23,7 @@ from glymph.models.runtime import onnx_session
 
 MODEL_ID = "alps-roi-detector"
 LEVEL_UNIT_MM = 10.0
+FILES = ("level_cnn.onnx", "roi_yolo.onnx")  # the level network, the box detector
 
 
 @dataclass(frozen=True)
@@ -39,24 +40,21 @@ class RoiDetectorNetworks:
     ) -> RoiDetectorNetworks:
         """Locate and check both files (``glymph.models.loader``) and open them with ONNX Runtime."""
         paths = model_files(MODEL_ID, model_dir)
-        return cls(
-            onnx_session(paths["level_cnn.onnx"], device, threads),
-            onnx_session(paths["roi_yolo.onnx"], device, threads),
-            provenance(MODEL_ID, paths),
-        )
+        return cls.open(paths, provenance(MODEL_ID, paths), threads, device)
 
     @classmethod
     def from_folder(
         cls, folder: str | os.PathLike, threads: int | None = None, device: str = DEVICE
     ) -> RoiDetectorNetworks:
         """Open the files of a model folder as they are (a training run's output), unchecked."""
-        folder = Path(folder)
-        files = {name: folder / name for name in ("level_cnn.onnx", "roi_yolo.onnx")}
-        return cls(
-            onnx_session(files["level_cnn.onnx"], device, threads),
-            onnx_session(files["roi_yolo.onnx"], device, threads),
-            {"name": MODEL_ID, "version": "unregistered", "files": {k: {"path": str(v)} for k, v in files.items()}},
-        )
+        paths = {name: Path(folder) / name for name in FILES}
+        files = {name: {"path": str(path)} for name, path in paths.items()}
+        return cls.open(paths, {"name": MODEL_ID, "version": "unregistered", "files": files}, threads, device)
+
+    @classmethod
+    def open(cls, paths: dict[str, Path], source: dict, threads: int | None, device: str) -> RoiDetectorNetworks:
+        """ONNX Runtime sessions for ``paths`` (``{file name: path}``), with where they came from."""
+        return cls(*(onnx_session(paths[name], device, threads) for name in FILES), source)
 
     def level_offsets(self, slices: np.ndarray) -> np.ndarray:
         """(n,) mm: how far above each (n, 3, 64, 64) slice the ROI level lies."""

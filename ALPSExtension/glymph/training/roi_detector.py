@@ -39,7 +39,7 @@ from glymph.alps.detector import (
 )
 from glymph.alps.rois import LABELS
 from glymph.errors import GlymphError
-from glymph.models.roi_detector import LEVEL_UNIT_MM, MODEL_ID, RoiDetectorNetworks
+from glymph.models.roi_detector import FILES, LEVEL_UNIT_MM, MODEL_ID, RoiDetectorNetworks
 from glymph.phantoms.roi_detector import DetectorSubject, detector_subject
 from glymph.progress import step
 
@@ -180,10 +180,9 @@ def train_yolo(data: Path, plan: TrainingPlan, out: Path, size: int) -> Path:
 def validate(networks: RoiDetectorNetworks, subjects: list[DetectorSubject]) -> dict:
     """Level and centre errors of the exported networks on subjects never used in training.
 
-    Runs the inference steps of ``glymph.alps.detector.detect_rois`` on the subjects' level slices
-    and on box slices rendered at the estimated level (from the subjects' stored box slices'
-    nearest level, so no tensors are kept: see ``benchmarks/roi_detector.py`` for the end-to-end
-    check on whole DWIs)."""
+    The level comes from the subjects' level slices, as at inference; the boxes from their slice at
+    the true level only (the subjects keep no tensors to render the estimated level and its
+    neighbours from: ``benchmarks/roi_detector.py`` runs the whole inference on new DWIs)."""
     level_errors, centre_errors, x_errors, implausible = [], [], [], 0
     for subject in subjects:
         level, _ = estimate_level(networks.level_offsets(subject.level_slices))
@@ -211,7 +210,7 @@ def write_manifest(out: Path, plan: TrainingPlan, metrics: dict) -> None:
     from glymph import __version__
     from glymph.outputs import sha256
 
-    files = {name: sha256(out / name) for name in ("level_cnn.onnx", "roi_yolo.onnx")}
+    files = {name: sha256(out / name) for name in FILES}
     manifest = {
         "model": MODEL_ID,
         "glymph": __version__,

@@ -7,8 +7,6 @@ parameters, runs the logic off the main thread and shows the result.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -104,11 +102,8 @@ class ALPSWidget(GlymphModuleWidget):
         options = self.logic.options(p)
         markups = p.roiMarkups if p.placement == "markups" else None
         inputs = self.logic.nodeLogic().read_inputs(p.inputVolume, options, p.maskVolume, markups)
-        if options.placement == "detector" and inputs.dwi is not None:
-            # a network runs in its own process (PythonSlicer), as SlicerNNUnet does: a crash in it
-            # cannot take Slicer down, and Cancel can end it
-            work = tempfile.mkdtemp(prefix="glymph-alps-")
-            return self.logic.nodeLogic().start_process(inputs, options, work, shutil.which("PythonSlicer"))
+        if options.placement == "detector" and inputs.dwi is not None:  # a network: in its own process
+            return self.processTask(self.logic.nodeLogic().start_process, inputs, options)
         return self.logic.nodeLogic().compute, (inputs, options)
 
     def showResult(self, result) -> str:

@@ -85,8 +85,12 @@ class EPVSWidget(GlymphModuleWidget):
         return install_plan(mask_given=self._parameterNode.maskVolume is not None)
 
     def task(self, p):
+        from EPVSLib.logic import runs_network
+
         options = self.logic.options(p)
         inputs = self.logic.nodeLogic().read_inputs(p.t1Volume, options, p.t2Volume, p.maskVolume)
+        if runs_network(inputs, options):  # brain extraction or a learned segmentation: in its own process
+            return self.processTask(self.logic.nodeLogic().start_process, inputs, options)
         return self.logic.nodeLogic().compute, (inputs, options)
 
     def showResult(self, result) -> str:

@@ -37,6 +37,33 @@ def run_batch_script(script: Path, *args: object) -> subprocess.CompletedProcess
     return subprocess.run([sys.executable, str(script), "--", *map(str, args)], capture_output=True, text=True)
 
 
+def poll_task(task, timeout: float = 300.0) -> list[str]:
+    """Poll a panel task (``BackgroundTask`` or ``ProcessTask``) as the widget's timer does, until it
+    is done: the progress lines seen."""
+    import time
+
+    seen, started = [], time.monotonic()
+    while not task.done:
+        seen += task.messages()
+        assert time.monotonic() - started < timeout, f"still running after {timeout} s: {seen}"
+        time.sleep(0.05)
+    return seen + task.messages()
+
+
+def cancel_when(task, message: str, timeout: float = 300.0) -> list[str]:
+    """Wait until a progress line contains ``message`` (the command is working), then cancel it and
+    poll it to the end; the progress lines seen."""
+    import time
+
+    seen, started = [], time.monotonic()
+    while not any(message in line for line in seen):
+        seen += task.messages()
+        assert not task.done and time.monotonic() - started < timeout, f"never reached '{message}': {seen}"
+        time.sleep(0.05)
+    task.cancel()
+    return seen + poll_task(task)
+
+
 def require_tool(name: str) -> str:
     """Path of a reference command-line tool, or skip (fail under CI) when it is missing."""
     path = shutil.which(name)

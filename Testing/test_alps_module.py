@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import ROOT, require_module, run_batch_script
+from conftest import ROOT, cancel_when, poll_task, require_module, run_batch_script
 
 slicer = require_module("slicer", module_level=True)
 
@@ -176,25 +176,13 @@ def test_a_result_folder_loads_into_nodes(noisy_alps_run):
     assert outputs.markups.GetNumberOfControlPoints() == 4
 
 
-def poll(task, timeout: float = 300.0) -> list[str]:
-    """Poll a panel task as the widget's timer does, until it is done: the progress lines seen."""
-    import time
-
-    seen, started = [], time.monotonic()
-    while not task.done:
-        seen += task.messages()
-        assert time.monotonic() - started < timeout
-        time.sleep(0.05)
-    return seen + task.messages()
-
-
 def test_panel_runs_the_command_in_its_own_process_and_loads_its_folder(module_run, tmp_path):
     """Progress arrives as it comes, the result folder is read back into the same nodes, and the
     numbers are those of the run in Slicer's process."""
     _, logic, node, in_process, _ = module_run
     options = AlpsOptions(frame="anatomical", subject="dwi")
     task = logic.start_process(logic.read_inputs(node, options), options, tmp_path / "work")
-    seen = poll(task)
+    seen = poll_task(task)
     assert task.error is None, task.error
     assert any("affine registration" in line for line in seen) and any("writing results" in line for line in seen)
     outputs = logic.show(task.result, None, node)
@@ -207,16 +195,12 @@ def test_panel_process_cancel_and_errors(module_run, tmp_path):
     _, logic, node, _, _ = module_run
     options = AlpsOptions()
     task = logic.start_process(logic.read_inputs(node, options), options, tmp_path / "cancelled")
-    seen: list[str] = []
-    while not any("affine registration" in line for line in seen):  # wait until it is working
-        seen += task.messages()
-    task.cancel()
-    poll(task)
+    cancel_when(task, "affine registration")
     assert (str(task.error), task.process.returncode) == ("cancelled", 130), task.process._stderr
     assert not (tmp_path / "cancelled" / "result").exists()
     bad = AlpsOptions(placement="detector", model_dir=str(tmp_path / "no such folder"))
     task = logic.start_process(logic.read_inputs(node, bad), bad, tmp_path / "failed")
-    poll(task)
+    poll_task(task)
     assert (
         isinstance(task.error, GlymphError)
         and "--model-dir" in str(task.error)

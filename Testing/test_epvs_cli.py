@@ -76,6 +76,28 @@ def test_epvs_writes_every_output(epvs_run, phantom_files, colin_phantom):
     assert "colin: " in done.stdout
 
 
+def test_a_result_folder_reads_back(epvs_run, phantom_files):
+    """What a panel loads after the command ran in another process: the tables with their types,
+    the label maps on the T1 grid."""
+    from glymph.epvs import read_epvs
+    from glymph.errors import GlymphError
+
+    out, _ = epvs_run
+    folder = read_epvs(out)
+    summary, lesions = folder.summary(), folder.lesion_rows()
+    with open(out / "epvs.csv") as f:
+        written = next(csv.DictReader(f))
+    assert summary["subject"] == "colin" and summary["count"] == int(written["count"]) == len(lesions)
+    assert all(summary[key] == float(written[key]) for key in written if key not in ("subject", "count"))
+    assert isinstance(lesions[0]["id"], int) and isinstance(lesions[0]["region_name"], str)
+    assert lesions[0]["volume_mm3"] == pytest.approx(lesions[0]["n_voxels"] * 1.0)  # 1 mm analysis voxels
+    seg = np.asarray(nib.load(out / "epvs_seg.nii.gz").dataobj)
+    np.testing.assert_array_equal(folder.labels_on_input_grid().data, seg)
+    assert np.allclose(folder.regions_on_input_grid().affine, nib.load(phantom_files / "t1.nii.gz").affine, atol=1e-4)
+    with pytest.raises(GlymphError, match="not a complete EPVS result folder"):
+        read_epvs(phantom_files)
+
+
 def test_evaluate_a_run_against_the_truth(epvs_run, phantom_files, tmp_path):
     out, _ = epvs_run
     assert (

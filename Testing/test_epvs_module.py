@@ -6,12 +6,12 @@ import csv
 
 import numpy as np
 import pytest
-from conftest import ROOT, require_module, run_batch_script
+from conftest import ROOT, cancel_when, poll_task, require_module, run_batch_script
 
 slicer = require_module("slicer", module_level=True)
 
 from EPVSLib import EpvsNodeLogic, EpvsOptions  # noqa: E402
-from EPVSLib.logic import install_plan, lesion_centroid  # noqa: E402
+from EPVSLib.logic import EpvsInputs, install_plan, lesion_centroid, runs_network  # noqa: E402
 
 from glymph.errors import GlymphError  # noqa: E402
 from glymph.image_io import read_volume, write_nifti  # noqa: E402
@@ -87,6 +87,54 @@ def test_bad_inputs(module_run):
         logic.read_inputs(None, EpvsOptions())
     with pytest.raises(GlymphError, match="not available"):
         logic.compute(logic.read_inputs(t1_node, EpvsOptions()), EpvsOptions(method="learned"))
+
+
+def test_panel_runs_the_command_in_its_own_process_and_loads_its_folder(module_run, tmp_path):
+    """What the panel does when a network runs: progress as it comes, the result folder read back
+    into nodes with the numbers of the run in Slicer's process, the scratch folder removed."""
+    scene, t1, in_process, _ = module_run
+    logic, options = EpvsNodeLogic(scene), EpvsOptions(subject="t1")
+    inputs = logic.read_inputs(t1, options, mask_node=scene.GetFirstNodeByName("mask"))
+    task = logic.start_process(inputs, options, tmp_path / "work", scratch=True)
+    seen = poll_task(task)
+    assert task.error is None, task.error
+    assert [any(step in line for line in seen) for step in ("affine registration", "EPVS segmentation")] == [True] * 2
+    assert not (tmp_path / "work").exists()
+    outputs = logic.show(task.result)
+    summary = {row["Measure"]: row["Value"] for row in rows_from_table(outputs.summary_table)}
+    assert summary["count"] == len(in_process.lesions)
+    assert summary["total_volume_mm3"] == pytest.approx(in_process.summary()["total_volume_mm3"])
+    epvs = segmentation_to_labelmap(outputs.segmentation, in_process.t1, ["EPVS"]).data
+    np.testing.assert_array_equal(epvs > 0, in_process.labels_on_input_grid().data > 0)
+    assert len(rows_from_table(outputs.lesion_table)) == len(in_process.lesions)
+
+
+def test_panel_process_cancel_and_errors(module_run, tmp_path):
+    scene, t1, _, _ = module_run
+    logic, options = EpvsNodeLogic(scene), EpvsOptions()
+    mask = scene.GetFirstNodeByName("mask")
+    task = logic.start_process(logic.read_inputs(t1, options, mask_node=mask), options, tmp_path / "cancelled")
+    cancel_when(task, "affine registration")
+    assert (str(task.error), task.process.returncode) == ("cancelled", 130)
+    assert not (tmp_path / "cancelled" / "result").exists()
+    learned = EpvsOptions(method="learned")
+    task = logic.start_process(
+        logic.read_inputs(t1, learned, mask_node=mask), learned, tmp_path / "failed", scratch=True
+    )
+    poll_task(task)
+    assert isinstance(task.error, GlymphError) and "method 'learned' is not available" in str(task.error)
+    assert task.result is None and not (tmp_path / "failed").exists()
+
+
+def test_a_network_sends_the_panel_to_a_process():
+    """Brain extraction (no mask) or a learned method runs in a process; the classical method on a
+    given mask runs in Slicer's."""
+    from glymph.volume import Volume
+
+    t1 = Volume(np.zeros((2, 2, 2), np.float32), np.eye(4))
+    assert runs_network(EpvsInputs(t1), EpvsOptions())
+    assert not runs_network(EpvsInputs(t1, mask=t1), EpvsOptions())
+    assert runs_network(EpvsInputs(t1, mask=t1), EpvsOptions(method="learned"))
 
 
 def test_batch_script_writes_the_same_files_as_the_cli(files):

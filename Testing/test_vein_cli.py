@@ -26,6 +26,7 @@ VEIN_OUTPUTS = [
     "minip_volume.nii.gz",
     "minip.png",
     "vein_seg.nii.gz",
+    "minip_brain.nii.gz",
     "vein.json",
     "qc_vein.png",
 ]
@@ -70,6 +71,29 @@ def test_vein_writes_every_output(run):
     assert sidecar["level"]["chosen_by"].startswith("lateral ventricle bodies")
     assert len(sidecar["veins"]) == len(veins) and len(sidecar["veins"][0]["centreline_ras_mm"]) > 5
     assert "s2: left" in done.stdout
+
+
+def test_a_result_folder_reads_back_as_the_result_it_was_written_from(run, tmp_path):
+    """What a panel loads after the command ran in another process: written again, the folder's
+    tables, label map and brain mask come out the same."""
+    from glymph.errors import GlymphError
+    from glymph.vein import read_vein, write_vein
+
+    folder, _, _ = run
+    result = read_vein(folder / "out")
+    assert result.subject == "s2" and result.minip_volume is not None and result.brain.any()
+    write_vein(result, tmp_path / "again")
+    for table in ("vein.csv", "veins.csv"):
+        assert (tmp_path / "again" / table).read_text() == (folder / "out" / table).read_text(), table
+    for image in ("vein_seg.nii.gz", "minip_brain.nii.gz"):
+        first, second = (np.asarray(nib.load(f / image).dataobj) for f in (folder / "out", tmp_path / "again"))
+        np.testing.assert_array_equal(first, second)
+    written, again = (json.loads((f / "vein.json").read_text()) for f in (folder / "out", tmp_path / "again"))
+    assert again["veins"] == written["veins"] and again["midline"] == written["midline"]
+    assert again["level"] == written["level"]
+    assert [again["parameters"][key] == written["parameters"][key] for key in ("slab_mm", "method")] == [True, True]
+    with pytest.raises(GlymphError, match="not a complete vein result folder"):
+        read_vein(tmp_path)
 
 
 def displayed_voxels(minip: Volume, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 
 import pytest
-from conftest import ROOT, require_module, run_batch_script
+from conftest import ROOT, cancel_when, poll_task, require_module, run_batch_script
 
 slicer = require_module("slicer", module_level=True)
 
@@ -102,6 +102,43 @@ def test_bad_inputs(module_run):
         logic.read_inputs(None, VeinOptions())
     with pytest.raises(GlymphError, match="lies outside the image"):
         logic.compute(logic.read_inputs(swi, VeinOptions()), VeinOptions(slab_center_mm=500.0))
+
+
+def test_panel_runs_the_command_in_its_own_process_and_loads_its_folder(module_run, tmp_path):
+    """What the panel does for a method that runs a network: progress as it comes, the result
+    folder read back into nodes (curves included) with the numbers of the run in Slicer's process,
+    the scratch folder removed."""
+    scene, swi, in_process, _ = module_run
+    logic, options = VeinNodeLogic(scene), VeinOptions(subject="swi")
+    task = logic.start_process(logic.read_inputs(swi, options), options, tmp_path / "work", scratch=True)
+    seen = poll_task(task)
+    assert task.error is None, task.error
+    assert [any(step in line for line in seen) for step in ("MinIP", "vein morphometry")] == [True, True]
+    assert not (tmp_path / "work").exists()
+    outputs = logic.show(task.result)
+    shown = rows_from_table(outputs.hemisphere_table)
+    for row, expected in zip(shown, in_process.hemisphere_rows(), strict=True):
+        assert row["count"] == expected["count"] and row["hemisphere"] == expected["hemisphere"]
+        assert [row[key] for key in ("diameter_mm", "tortuosity", "length_mm")] == pytest.approx(
+            [expected[key] for key in ("diameter_mm", "tortuosity", "length_mm")]
+        )
+    assert [curve.GetName() for curve in outputs.curves] == [f"{v.hemisphere} {v.id}" for v in in_process.veins]
+    for curve, vein in zip(outputs.curves, in_process.veins, strict=True):
+        assert curve.GetCurveLengthWorld() == pytest.approx(vein.length_mm, rel=0.03)
+
+
+def test_panel_process_cancel_and_errors(module_run, tmp_path):
+    scene, swi, _, _ = module_run
+    logic, options = VeinNodeLogic(scene), VeinOptions()
+    task = logic.start_process(logic.read_inputs(swi, options), options, tmp_path / "cancelled")
+    cancel_when(task, "reslicing to axial")
+    assert (str(task.error), task.process.returncode) == ("cancelled", 130)
+    assert not (tmp_path / "cancelled" / "result").exists()
+    outside = VeinOptions(slab_center_mm=500.0)
+    task = logic.start_process(logic.read_inputs(swi, outside), outside, tmp_path / "failed", scratch=True)
+    poll_task(task)
+    assert isinstance(task.error, GlymphError) and "lies outside the image" in str(task.error)
+    assert task.result is None and not (tmp_path / "failed").exists()
 
 
 def test_batch_script_writes_the_same_files_as_the_cli(files):

@@ -82,6 +82,8 @@ class VeinWidget(GlymphModuleWidget):
     def task(self, p):
         options = self.logic.options(p)
         inputs = self.logic.nodeLogic().read_inputs(p.swiVolume, options, p.maskVolume)
+        if defaults.VEIN_METHODS.runs_network(options.method):  # a network: in its own process
+            return self.processTask(self.logic.nodeLogic().start_process, inputs, options)
         return self.logic.nodeLogic().compute, (inputs, options)
 
     def showResult(self, result) -> str:

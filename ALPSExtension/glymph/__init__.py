@@ -44,9 +44,12 @@ _API = {
     "run_epvs": "glymph.epvs.pipeline",
     "EPVSResult": "glymph.epvs.pipeline",
     "write_epvs": "glymph.epvs.files",
+    "read_epvs": "glymph.epvs.files",
+    "EPVSFolder": "glymph.epvs.files",
     "run_vein": "glymph.vein.pipeline",
     "VeinResult": "glymph.vein.pipeline",
     "write_vein": "glymph.vein.files",
+    "read_vein": "glymph.vein.files",
     "agreement": "glymph.evaluation",
     "bland_altman": "glymph.evaluation",
 }

@@ -54,6 +54,7 @@ EPVS_METHODS = MethodRegistry(
     "EPVS segmentation",
     {"classical": "glymph.epvs.segmentation:segment_classical"},
     planned={"learned": "a trained network is not shipped yet"},
+    networks=("learned",),
 )
 EPVS_METHOD = "classical"
 MIN_LENGTH_MM = 2.0  # EPVS components shorter than this are removed (Chen et al. 2025)
@@ -63,6 +64,7 @@ VEIN_METHODS = MethodRegistry(
     "vein segmentation",
     {"classical": "glymph.vein.segmentation:segment_classical"},
     planned={"learned": "a trained DeepLabV3+ network is not shipped yet"},
+    networks=("learned",),
 )
 VEIN_METHOD = "classical"
 SLAB_MM = 20.0  # MinIP slab thickness (SCV study)

@@ -21,11 +21,16 @@ class MethodRegistry:
     step: str
     methods: dict[str, str]  # name -> "package.module:function"
     planned: dict[str, str] = field(default_factory=dict)  # name -> why it is not available yet
+    networks: tuple[str, ...] = ()  # the methods that run a network (panels run them in a process of their own)
 
     @property
     def names(self) -> tuple[str, ...]:
         """Names of the available methods (the first is listed first in a panel)."""
         return tuple(self.methods)
+
+    def runs_network(self, name: str) -> bool:
+        """Whether method ``name`` runs a network."""
+        return name in self.networks
 
     def get(self, name: str) -> Callable:
         """The method called ``name``, or a GlymphError saying why it is missing and what exists."""

@@ -109,6 +109,24 @@ def write_csv(path: Path, rows: list[dict], columns: list[str] | None = None) ->
         writer.writerows(rows)
 
 
+def read_csv(path: Path, text_columns: tuple[str, ...] = ("subject",)) -> list[dict[str, object]]:
+    """Rows of a CSV file written by ``write_csv``: the values of ``text_columns`` as strings, the
+    others as int when they are whole numbers written as such, else float (``nan`` included)."""
+    import csv
+
+    def number(text: str) -> object:
+        try:
+            return int(text)
+        except ValueError:
+            return float(text)
+
+    with open(path, newline="") as f:
+        return [
+            {key: value if key in text_columns else number(value) for key, value in row.items()}
+            for row in csv.DictReader(f)
+        ]
+
+
 def write_sidecar(
     path: Path,
     command: str,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
@@ -86,12 +87,16 @@ class CommandProcess:
         """Wait for the end; the exit status."""
         self._process.wait(timeout)
         self._read_to_the_end()
-        return self._process.returncode
+        return self.returncode
 
     @property
     def returncode(self) -> int | None:
         """0 done, 2 a user error, 130 cancelled, anything else a crash; None while running."""
-        return None if self._process is None else self._process.poll()
+        code = None if self._process is None else self._process.poll()
+        # Cancelled within its first moments (while modules are imported), the command handles the
+        # interrupt (it prints "interrupted" and returns 130) yet Python ends itself by SIGINT, as it
+        # does for an interrupt it thinks unhandled: read that as 130, as a shell does (128 + 2).
+        return 128 + signal.SIGINT if code == -signal.SIGINT else code
 
     @property
     def error(self) -> str | None:
@@ -139,9 +144,11 @@ class ProcessTask:
         read_result: Callable[[Path], object],
         python: str | None = None,
         env: dict[str, str] | None = None,
+        scratch: str | os.PathLike | None = None,
     ) -> None:
         self.process = CommandProcess(argv, python, env)
         self.out = Path(out)
+        self.scratch = None if scratch is None else Path(scratch)
         self._read_result = read_result
         self.result: object = None
         self.error: BaseException | None = None
@@ -172,6 +179,8 @@ class ProcessTask:
                 self.result = self._read_result(self.out)
             except GlymphError as error:
                 self.error = error
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
         return True
 
     def cancel(self, timeout: float = 10.0) -> None:

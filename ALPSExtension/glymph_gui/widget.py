@@ -3,6 +3,8 @@ logic in a background task with progress in the panel, errors shown in a message
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 
 import slicer
@@ -56,6 +58,13 @@ class GlymphModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def ensureDependencies(self) -> bool:
         return ensure_dependencies(self.installPlan(), self.TITLE)
+
+    def processTask(self, startProcess, inputs, options):
+        """The logic's ``start_process`` run with PythonSlicer in a scratch folder of its own: what
+        ``task`` returns when a network runs. As in SlicerNNUnet, a crash in the network cannot take
+        Slicer down, the panel stays responsive, and Cancel ends the process."""
+        work = tempfile.mkdtemp(prefix=f"glymph-{self.TITLE.lower()}-")
+        return startProcess(inputs, options, work, shutil.which("PythonSlicer"), scratch=True)
 
     # --- shared behaviour
     def setup(self) -> None:

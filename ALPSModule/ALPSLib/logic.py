@@ -174,11 +174,16 @@ class AlpsNodeLogic:
 
     @staticmethod
     def start_process(
-        inputs: AlpsInputs, options: AlpsOptions, work_dir: str | os.PathLike, python: str | None = None
+        inputs: AlpsInputs,
+        options: AlpsOptions,
+        work_dir: str | os.PathLike,
+        python: str | None = None,
+        scratch: bool = False,
     ) -> ProcessTask:
         """Step 2 as ``glymph alps`` in a separate process (``python``: PythonSlicer in Slicer): the
         inputs are written into ``work_dir``, the command's result folder (``work_dir/result``) is
-        read back by ``read_alps`` when it ends. Poll the returned task; ``cancel()`` ends it."""
+        read back by ``read_alps`` when it ends. Poll the returned task; ``cancel()`` ends it.
+        ``scratch``: ``work_dir`` is removed once the result is read."""
         from glymph.alps.files import read_alps
         from glymph.alps.markups import write_markups
         from glymph.dti.files import write_dwi_fsl
@@ -202,7 +207,7 @@ class AlpsNodeLogic:
             argv += ["--roi-set", options.roi_set, "--placement", options.placement]
         if options.model_dir:
             argv += ["--model-dir", str(options.model_dir)]
-        return ProcessTask(argv, work / "result", read_alps, python).start()
+        return ProcessTask(argv, work / "result", read_alps, python, scratch=work if scratch else None).start()
 
     # 3. glymph -> nodes
     def show(self, result: AlpsResult, outputs: AlpsOutputs | None = None, input_node=None) -> AlpsOutputs:

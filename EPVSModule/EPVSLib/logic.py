@@ -1,22 +1,25 @@
 """EPVS on MRML nodes: read the T1 (T2, mask) nodes, run glymph's EPVS pipeline, show the result.
 
-As in ALPSLib, ``compute`` touches no node, so a GUI can run it in a worker thread. Results: a
-segmentation node with an "EPVS" segment and one segment per region (regions hidden), a summary
-table (one measure per row) and a lesion table (one lesion per row, with its RAS centroid so a
-viewer can jump to it).
+As in ALPSLib, ``compute`` touches no node, so a GUI can run it in a worker thread; or
+``start_process`` runs it as a ``glymph epvs`` command in a process of its own (what the panel does
+when a network runs) and reads its folder back. Results: a segmentation node with an "EPVS" segment
+and one segment per region (regions hidden), a summary table (one measure per row) and a lesion
+table (one lesion per row, with its RAS centroid so a viewer can jump to it).
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from glymph import defaults
-from glymph.epvs import EPVSResult, run_epvs
+from glymph.epvs import EPVSFolder, EPVSResult, run_epvs
 from glymph.epvs.files import LESION_COLUMNS as CSV_LESION_COLUMNS
 from glymph.errors import GlymphError
+from glymph.process import ProcessTask
 from glymph.volume import Volume
 from glymph_mrml import fill, labelmap_to_segmentation, rows_from_table, table_from_rows, volume_from_node
 
@@ -45,6 +48,8 @@ class EpvsOptions:
     method: str = defaults.EPVS_METHOD
     min_length_mm: float = defaults.MIN_LENGTH_MM
     subject: str = ""
+    model_dir: str | None = None  # where network weights are looked for first (None: the usual places)
+    device: str = defaults.DEVICE  # where networks run
 
 
 @dataclass
@@ -53,6 +58,11 @@ class EpvsInputs:
     t2: Volume | None = None
     mask: Volume | None = None
     subject: str = "subject"
+
+
+def runs_network(inputs: EpvsInputs, options: EpvsOptions) -> bool:
+    """Whether a run needs a network: brain extraction (no mask given) or a learned segmentation."""
+    return inputs.mask is None or defaults.EPVS_METHODS.runs_network(options.method)
 
 
 @dataclass
@@ -65,16 +75,16 @@ class EpvsOutputs:
     created: list[str] = field(default_factory=list)
 
 
-def segment_labels(result: EPVSResult) -> Volume:
+def segment_labels(result: EPVSResult | EPVSFolder) -> Volume:
     """One label map on the T1 grid for the segmentation node: 1 EPVS, then the regions (2-4)."""
-    labels = result.labels_on_input_grid().data > 0
+    labels = result.labels_on_input_grid()
     regions = result.regions_on_input_grid().data
     combined = np.where(regions > 0, regions + 1, 0).astype(np.uint8)
-    combined[labels] = 1
-    return result.t1.with_data(combined)
+    combined[labels.data > 0] = 1
+    return labels.with_data(combined)
 
 
-def summary_rows(result: EPVSResult) -> list[dict[str, object]]:
+def summary_rows(result: EPVSResult | EPVSFolder) -> list[dict[str, object]]:
     return [
         {"Measure": key, "Value": float(value) if not isinstance(value, str) else value}
         for key, value in result.summary().items()
@@ -97,16 +107,51 @@ class EpvsNodeLogic:
         return EpvsInputs(t1, t2, mask, options.subject or t1_node.GetName())
 
     @staticmethod
-    def compute(
-        inputs: EpvsInputs, options: EpvsOptions, model_dir: str | None = None, device: str = defaults.DEVICE
-    ) -> EPVSResult:
-        """glymph's EPVS pipeline; safe outside the main thread (touches no node). ``model_dir`` and
-        ``device`` are for the brain-extraction networks."""
+    def compute(inputs: EpvsInputs, options: EpvsOptions) -> EPVSResult:
+        """glymph's EPVS pipeline; safe outside the main thread (touches no node)."""
         return run_epvs(
-            inputs.t1, inputs.t2, inputs.mask, options.method, options.min_length_mm, inputs.subject, model_dir, device
+            inputs.t1,
+            inputs.t2,
+            inputs.mask,
+            options.method,
+            options.min_length_mm,
+            inputs.subject,
+            options.model_dir,
+            options.device,
         )
 
-    def show(self, result: EPVSResult, outputs: EpvsOutputs | None = None) -> EpvsOutputs:
+    @staticmethod
+    def start_process(
+        inputs: EpvsInputs,
+        options: EpvsOptions,
+        work_dir: str | os.PathLike,
+        python: str | None = None,
+        scratch: bool = False,
+    ) -> ProcessTask:
+        """``compute`` as ``glymph epvs`` in a separate process (``python``: PythonSlicer in Slicer):
+        the inputs are written into ``work_dir``, the result folder (``work_dir/result``) is read back
+        by ``read_epvs``. Poll the returned task; ``cancel()`` ends it. ``scratch``: ``work_dir`` is
+        removed once the result is read."""
+        from glymph.epvs.files import read_epvs
+        from glymph.image_io import write_nifti
+
+        work = Path(work_dir)
+        work.mkdir(parents=True, exist_ok=True)
+        write_nifti(inputs.t1, work / "t1.nii.gz")
+        argv = ["epvs", str(work / "t1.nii.gz"), "--out", str(work / "result"), "--subject", inputs.subject]
+        argv += ["--method", options.method, "--min-length-mm", repr(options.min_length_mm)]
+        argv += ["--device", options.device]
+        if inputs.t2 is not None:
+            write_nifti(inputs.t2, work / "t2.nii.gz")
+            argv += ["--t2", str(work / "t2.nii.gz")]
+        if inputs.mask is not None:
+            write_nifti(inputs.mask.with_data(inputs.mask.data > 0), work / "mask.nii.gz", np.uint8)
+            argv += ["--mask", str(work / "mask.nii.gz")]
+        if options.model_dir:
+            argv += ["--model-dir", str(options.model_dir)]
+        return ProcessTask(argv, work / "result", read_epvs, python, scratch=work if scratch else None).start()
+
+    def show(self, result: EPVSResult | EPVSFolder, outputs: EpvsOutputs | None = None) -> EpvsOutputs:
         outputs = outputs or EpvsOutputs()
         scene, created, base = self.scene, outputs.created, result.subject
         outputs.segmentation = fill(
@@ -142,11 +187,9 @@ class EpvsNodeLogic:
         t2_node=None,
         mask_node=None,
         outputs: EpvsOutputs | None = None,
-        model_dir: str | None = None,
-        device: str = defaults.DEVICE,
     ) -> tuple[EPVSResult, EpvsOutputs]:
         """All three steps in the calling thread (batch scripts, tests)."""
-        result = self.compute(self.read_inputs(t1_node, options, t2_node, mask_node), options, model_dir, device)
+        result = self.compute(self.read_inputs(t1_node, options, t2_node, mask_node), options)
         return result, self.show(result, outputs)
 
 

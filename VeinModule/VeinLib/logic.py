@@ -2,17 +2,22 @@
 the MinIP, a segmentation with one segment per vein, each vein's centreline as a markups curve
 named by hemisphere and number, and the per-hemisphere and per-vein tables.
 
-As in the other modules, ``compute`` touches no node, so a GUI can run it in a worker thread.
+As in the other modules, ``compute`` touches no node, so a GUI can run it in a worker thread; or
+``start_process`` runs it as a ``glymph vein`` command in a process of its own (what the panel does
+for a method that runs a network) and reads its folder back.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from glymph import defaults
 from glymph.errors import GlymphError
+from glymph.process import ProcessTask
 from glymph.vein import VeinResult, run_vein
 from glymph.volume import Volume
 from glymph_mrml import fill, labelmap_to_segmentation, table_from_rows, volume_from_node, volume_to_node
@@ -103,6 +108,33 @@ class VeinNodeLogic:
         return run_vein(
             inputs.swi, inputs.mask, options.slab_mm, options.slab_center_mm, options.method, inputs.subject
         )
+
+    @staticmethod
+    def start_process(
+        inputs: VeinInputs,
+        options: VeinOptions,
+        work_dir: str | os.PathLike,
+        python: str | None = None,
+        scratch: bool = False,
+    ) -> ProcessTask:
+        """``compute`` as ``glymph vein`` in a separate process (``python``: PythonSlicer in Slicer):
+        the inputs are written into ``work_dir``, the result folder (``work_dir/result``) is read back
+        by ``read_vein``. Poll the returned task; ``cancel()`` ends it. ``scratch``: ``work_dir`` is
+        removed once the result is read."""
+        from glymph.image_io import write_nifti
+        from glymph.vein.files import read_vein
+
+        work = Path(work_dir)
+        work.mkdir(parents=True, exist_ok=True)
+        write_nifti(inputs.swi, work / "swi.nii.gz")
+        argv = ["vein", str(work / "swi.nii.gz"), "--out", str(work / "result"), "--subject", inputs.subject]
+        argv += ["--slab-mm", repr(options.slab_mm), "--method", options.method]
+        if options.slab_center_mm is not None:
+            argv += ["--slab-center-mm", repr(options.slab_center_mm)]
+        if inputs.mask is not None:
+            write_nifti(inputs.mask.with_data(inputs.mask.data > 0), work / "mask.nii.gz", np.uint8)
+            argv += ["--mask", str(work / "mask.nii.gz")]
+        return ProcessTask(argv, work / "result", read_vein, python, scratch=work if scratch else None).start()
 
     def show(self, result: VeinResult, outputs: VeinOutputs | None = None) -> VeinOutputs:
         outputs = outputs or VeinOutputs()

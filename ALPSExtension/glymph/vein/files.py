@@ -1,17 +1,22 @@
 """A vein result folder: per-hemisphere and per-vein tables, the MinIPs (NIfTI, and a PNG to annotate
-in Labelme), the vein label map, ``vein.json`` and the QC picture, written atomically."""
+in Labelme), the vein label map and the plane's brain mask, ``vein.json`` and the QC picture,
+written atomically; and read back (``read_vein``)."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
 
 import numpy as np
 
-from glymph.image_io import write_nifti
+from glymph.errors import GlymphError
+from glymph.image_io import read_volume, write_nifti
 from glymph.outputs import result_folder, write_csv, write_sidecar
 from glymph.plotting import pyplot
+from glymph.vein.midline import Midline
+from glymph.vein.morphometry import Vein
 from glymph.vein.pipeline import VeinResult
 from glymph.vein.qc import vein_qc_figure
 
@@ -22,6 +27,7 @@ VEIN_FILES = (
     "minip_volume.nii.gz",
     "minip.png",
     "vein_seg.nii.gz",
+    "minip_brain.nii.gz",
     "vein.json",
     "qc_vein.png",
 )
@@ -79,6 +85,9 @@ def write_vein(
         write_nifti(
             result.minip.with_data(result.labels[:, :, None].astype(np.uint16)), tmp / "vein_seg.nii.gz", np.uint16
         )
+        write_nifti(
+            result.minip.with_data(result.brain[:, :, None].astype(np.uint8)), tmp / "minip_brain.nii.gz", np.uint8
+        )
         brain_values = result.minip.data[:, :, 0][result.brain]
         top = float(np.percentile(brain_values, 99.5)) if brain_values.size else None
         plt.imsave(tmp / "minip.png", minip_png_array(result.minip.data[:, :, 0]), cmap="gray", vmin=0, vmax=top)
@@ -101,6 +110,55 @@ def write_vein(
                 "tortuosity_vmtk": "tortuosity - 1 (VMTK)",
                 "diameter_mm": "vein area / total centreline length (all branches)",
                 "minip.png": "subject's right on the left, anterior at the top (for Labelme)",
+                "minip_brain.nii.gz": "the analysis region: brain in any slice of the slab",
             },
         )
     return Path(out)
+
+
+def read_vein(out: str | os.PathLike) -> VeinResult:
+    """A vein result folder written by ``write_vein``, read back as the ``VeinResult`` it was made from
+    (e.g. after ``glymph vein`` ran in another process). Writing it again gives the same tables."""
+    out = Path(out)
+    needed = ("vein.json", "minip.nii.gz", "minip_volume.nii.gz", "vein_seg.nii.gz", "minip_brain.nii.gz")
+    missing = [name for name in needed if not (out / name).is_file()]
+    if missing:
+        raise GlymphError(f"{out} is not a complete vein result folder (no {', '.join(missing)})")
+    sidecar = json.loads((out / "vein.json").read_text())
+    minip = read_volume(out / "minip.nii.gz", "MinIP")
+    sliding = read_volume(out / "minip_volume.nii.gz", "sliding MinIP")
+    labels = read_volume(out / "vein_seg.nii.gz", "vein label map").data[:, :, 0]
+    brain = read_volume(out / "minip_brain.nii.gz", "MinIP brain mask").data[:, :, 0]
+    return VeinResult(
+        sidecar["subject"],
+        minip,
+        None if sliding.shape[2] == 1 else sliding,  # a 2D input: the file holds the MinIP itself
+        np.rint(labels).astype(np.int32),
+        brain > 0,
+        [vein_from_record(record) for record in sidecar["veins"]],
+        Midline(tuple(sidecar["midline"]["point_ras_mm"]), tuple(sidecar["midline"]["direction_ras"])),
+        float(sidecar["level"]["z_mm"]),
+        sidecar["level"]["chosen_by"],
+        float(sidecar["parameters"]["slab_mm"]),
+        sidecar["parameters"]["method"],
+    )
+
+
+def vein_from_record(record: dict) -> Vein:
+    """A ``Vein`` from its entry in ``vein.json`` (``as_row`` and ``centreline_ras_mm``)."""
+    return Vein(
+        id=int(record["id"]),
+        hemisphere=record["hemisphere"],
+        length_mm=record["length_mm"],
+        total_length_mm=record["total_length_mm"],
+        end_distance_mm=record["end_distance_mm"],
+        tortuosity=record["tortuosity"],
+        tortuosity_vmtk=record["tortuosity_vmtk"],
+        area_mm2=record["area_mm2"],
+        diameter_mm=record["diameter_mm"],
+        branches=int(record["branches"]),
+        start=(record["start_x"], record["start_y"]),
+        end=(record["end_x"], record["end_y"]),
+        centroid=(record["centroid_x"], record["centroid_y"]),
+        centreline=[tuple(point) for point in record["centreline_ras_mm"]],
+    )

@@ -33,9 +33,14 @@ def work(args, scene):
     t1_node = volume_to_node(t1, scene, subject)
     t2_node = volume_to_node(t2, scene, f"{subject} T2") if t2 is not None else None
     mask_node = mask_to_node(mask, scene, f"{subject} mask") if mask is not None else None
-    options = EpvsOptions(method=args.method, min_length_mm=args.min_length_mm, subject=subject)
-    logic = EpvsNodeLogic(scene)
-    result, _ = logic.run(t1_node, options, t2_node, mask_node, model_dir=args.model_dir, device=args.device)
+    options = EpvsOptions(
+        method=args.method,
+        min_length_mm=args.min_length_mm,
+        subject=subject,
+        model_dir=args.model_dir,
+        device=args.device,
+    )
+    result, _ = EpvsNodeLogic(scene).run(t1_node, options, t2_node, mask_node)
     return result
 
 

@@ -110,3 +110,99 @@ def test_devices():
             torch_device("cuda")
     with pytest.raises(GlymphError, match="unknown device"):
         torch_device("tpu")
+
+
+def windows_along(size: int, window: int, overlap: float) -> int:
+    """How many windows cover ``size`` voxels, counted by hand: starts every
+    ``window * (1 - overlap)`` voxels, the last one moved back to end at the image's edge."""
+    step = int(window * (1 - overlap))
+    return 1 if size <= window else -(-(size - window) // step) + 1
+
+
+def test_sliding_window_covers_the_image_in_batches_and_blends_to_the_whole_image_output():
+    """A voxel-wise network gives the same output window by window as on the whole image, whatever
+    the blending; the windows go to the network in batches of the asked size."""
+    torch = require_module("torch")
+    from glymph.models.inference import SlidingWindow, sliding_window, torch_predictor
+
+    torch.manual_seed(0)
+    network = torch.nn.Sequential(torch.nn.Conv3d(2, 8, 1), torch.nn.Tanh(), torch.nn.Conv3d(8, 3, 1))
+    image = np.random.default_rng(0).normal(size=(2, 37, 41, 29)).astype(np.float32)
+    whole = network(torch.from_numpy(image[None])).detach().numpy()[0]
+    predict, calls = torch_predictor(network), []
+
+    def counting(batch):
+        calls.append(len(batch))
+        return predict(batch)
+
+    for blend in ("gaussian", "constant"):
+        calls.clear()
+        out = sliding_window(counting, image, SlidingWindow((16, 16, 16), 0.5, batch_size=4, blend=blend))
+        assert out.shape == (3, 37, 41, 29)
+        np.testing.assert_allclose(out, whole, atol=1e-5)
+        expected = np.prod([windows_along(n, 16, 0.5) for n in (37, 41, 29)])  # 4 x 5 x 3
+        assert sum(calls) == expected == 60 and max(calls) == 4 and len(calls) == 15
+    small = image[:, :10, :12, :8]  # smaller than a window: padded, cropped back
+    out = sliding_window(predict, small, SlidingWindow((16, 16, 16)))
+    np.testing.assert_allclose(out, network(torch.from_numpy(small[None])).detach().numpy()[0], atol=1e-5)
+
+
+def test_sliding_window_blends_overlapping_windows_by_their_gaussian_weights():
+    """A network that answers each window with its own number: where two windows overlap, the
+    blend is the Gaussian-weighted mean of their numbers, computed here from the weights' formula."""
+    from glymph.models.inference import SlidingWindow, sliding_window
+
+    require_module("monai")
+    numbers = iter(range(1, 100))
+
+    def numbered(batch):
+        return np.stack([np.full(batch.shape[2:], next(numbers), np.float32) for _ in batch])[:, None]
+
+    image = np.zeros((1, 24, 16, 16), np.float32)  # two windows along x: [0, 16) and [8, 24)
+    out = sliding_window(numbered, image, SlidingWindow((16, 16, 16), 0.5, batch_size=1, sigma_scale=0.125))
+    centre, sd = (16 - 1) / 2, 0.125 * 16
+    weight = np.exp(-0.5 * ((np.arange(16) - centre) / sd) ** 2)  # along x; the other axes cancel
+    x = np.arange(8, 16)
+    first, second = weight[x], weight[x - 8]
+    # rtol: MONAI's Gaussian kernel differs from the sampled formula by 2e-4 at a window's last voxel
+    np.testing.assert_allclose(out[0, 8:16, 8, 8], (1 * first + 2 * second) / (first + second), rtol=1e-3)
+    assert (out[0, :8] == 1).all() and (out[0, 16:] == 2).all()
+
+
+def test_sliding_window_refuses_what_it_cannot_run():
+    from glymph.models.inference import SlidingWindow, sliding_window
+
+    for bad, match in (
+        ({"roi_size": (16, 16)}, "3 positive sizes"),
+        ({"roi_size": (16, 16, 16), "overlap": 1.0}, "overlap"),
+        ({"roi_size": (16, 16, 16), "blend": "max"}, "unknown blending"),
+    ):
+        with pytest.raises(GlymphError, match=match):
+            SlidingWindow(**bad)
+    with pytest.raises(GlymphError, match="channels, x, y, z"):
+        sliding_window(lambda b: b, np.zeros((8, 8, 8), np.float32), SlidingWindow((4, 4, 4)))
+
+
+def test_onnx_and_torch_predictors_agree_and_2d_batches_keep_the_order(tmp_path):
+    torch = require_module("torch")
+    require_module("onnx")
+    from glymph.models.inference import in_batches, onnx_predictor, torch_predictor
+    from glymph.models.runtime import onnx_session
+
+    torch.manual_seed(1)
+    network = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(4, 2, 1))
+    torch.onnx.export(
+        network,
+        (torch.zeros(1, 3, 32, 32),),
+        str(tmp_path / "net.onnx"),
+        input_names=["x"],
+        dynamic_axes={"x": {0: "n"}},
+        opset_version=17,
+        dynamo=False,
+    )
+    slices = np.random.default_rng(1).uniform(size=(11, 3, 32, 32)).astype(np.float32)
+    by_torch = in_batches(torch_predictor(network), slices, batch_size=4)
+    by_onnx = in_batches(onnx_predictor(onnx_session(tmp_path / "net.onnx", "cpu", 1)), slices, batch_size=4)
+    assert by_torch.shape == (11, 2, 32, 32)
+    np.testing.assert_allclose(by_onnx, by_torch, atol=1e-5)
+    np.testing.assert_allclose(by_torch[7], torch_predictor(network)(slices[7:8])[0], atol=1e-6)

@@ -34,6 +34,8 @@ SOFTWARE = (
     "matplotlib",
     "torch",
     "deepbet",
+    "onnxruntime",
+    "monai",
 )
 
 

@@ -4,7 +4,9 @@ loaded, and each network's own input contract. Imports no measurement package (`
 
 ``registry`` (every model: id, version, task, files and SHA-256, input contract, licence,
 training, card), ``loader`` (weights located, checked and loaded, never downloaded; devices),
-``deepbet`` (brain extraction); every model has a card in ``cards/``.
+``runtime`` (ONNX Runtime sessions), ``inference`` (3D networks by MONAI's sliding window, 2D
+networks in batches), ``deepbet`` (brain extraction), ``roi_detector`` (the ALPS ROI detector's
+networks); every model has a card in ``cards/``.
 """
 
 from glymph.models.deepbet import brain_mask_deepbet

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from glymph.defaults import DEVICE
+from glymph.models.inference import in_batches, onnx_predictor
 from glymph.models.loader import model_files, provenance
 from glymph.models.runtime import onnx_session
 
@@ -58,16 +59,13 @@ class RoiDetectorNetworks:
 
     def level_offsets(self, slices: np.ndarray) -> np.ndarray:
         """(n,) mm: how far above each (n, 3, 64, 64) slice the ROI level lies."""
-        session = self.level_session
-        out = session.run(None, {session.get_inputs()[0].name: slices.astype(np.float32)})[0]  # type: ignore[attr-defined]
+        out = in_batches(onnx_predictor(self.level_session), slices)
         return out.reshape(-1).astype(np.float64) * LEVEL_UNIT_MM
 
     def boxes(self, slices: np.ndarray) -> np.ndarray:
         """(n, 4, 3): per slice and class (``LABELS`` order), the best box's centre column, row
         (pixels, 0 at the left/top edge) and confidence."""
-        session = self.box_session
-        out = session.run(None, {session.get_inputs()[0].name: slices.astype(np.float32)})[0]  # type: ignore[attr-defined]
-        return decode_yolo(out)
+        return decode_yolo(in_batches(onnx_predictor(self.box_session), slices))
 
 
 def decode_yolo(prediction: np.ndarray) -> np.ndarray:

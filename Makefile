@@ -23,7 +23,7 @@ demo: $(BIN)/glymph
 	$(BIN)/glymph demo --out demo-output
 
 test-deps: $(BIN)/glymph
-	$(BIN)/pip install --quiet -e '.[test,models,train]'
+	$(BIN)/pip install --quiet -e '.[test,models,train,cohort]'
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 		if [ -n "$$missing" ]; then \

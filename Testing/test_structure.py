@@ -190,7 +190,8 @@ ALLOWED = {
     "vein": {"models"},
     "phantoms": {"dti", "alps", "epvs", "vein"},
     "training": {"dti", "alps", "epvs", "vein", "models", "phantoms"},
-    "cli": {"dti", "alps", "epvs", "vein", "models", "phantoms", "training"},
+    "cohort": set(),  # it runs `python -m glymph.cli` commands, never their code
+    "cli": {"dti", "alps", "epvs", "vein", "models", "phantoms", "training", "cohort"},
 }
 
 

@@ -50,14 +50,14 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.quiet)
     with _terminate_as_interrupt():
         try:
-            COMMANDS[args.command](args)
+            status = COMMANDS[args.command](args)
         except GlymphError as error:
             print(f"glymph: error: {error}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:
             print("glymph: interrupted", file=sys.stderr)
             return 130
-    return 0
+    return status or 0
 
 
 @contextmanager

@@ -4,4 +4,5 @@ import sys
 
 from glymph.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # not in the worker processes Dask spawns, which import this module again
+    sys.exit(main())

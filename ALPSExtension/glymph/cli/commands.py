@@ -204,6 +204,76 @@ def run_demo(args: argparse.Namespace) -> None:
     )
 
 
+def parse_options(measure: str, text: str | None) -> tuple[str, ...]:
+    """A measure's options given as one string (``--alps-options "--frame anatomical"``), checked
+    against the measure's own parser before any work."""
+    import shlex
+
+    from glymph.cli.parser import build_parser
+    from glymph.cohort import RESERVED
+
+    options = tuple(shlex.split(text or ""))
+    reserved = [o for o in options if o.split("=")[0] in RESERVED]
+    if reserved:
+        raise GlymphError(f"--{measure}-options: {', '.join(reserved)} is set by the cohort runner; leave it out")
+    try:
+        build_parser().parse_args([measure, "input.nii.gz", "--out", "out", *options])
+    except SystemExit:
+        raise GlymphError(
+            f"--{measure}-options '{text}' are not options of `glymph {measure}` (see glymph {measure} --help)"
+        ) from None
+    return options
+
+
+def _cohort_plan(args: argparse.Namespace):
+    from glymph.cohort import MEASURES, CohortPlan
+
+    measures = tuple(m.strip() for m in args.measures.split(",") if m.strip())
+    unknown = [m for m in measures if m not in MEASURES]
+    if unknown or not measures:
+        raise GlymphError(f"--measures: unknown {', '.join(unknown) or 'nothing'}; choose from {', '.join(MEASURES)}")
+    if args.workers is not None and args.workers < 1:
+        raise GlymphError("--workers must be >= 1")
+    options = {m: parse_options(m, getattr(args, f"{m}_options")) for m in measures}
+    return CohortPlan(
+        measures,
+        options,
+        args.scheduler,
+        args.workers,
+        args.memory_limit,
+        args.cluster,
+        args.jobs,
+        args.queue,
+        args.walltime,
+    )
+
+
+def run_bids(args: argparse.Namespace) -> int:
+    from glymph.cohort import build_tasks, discover_bids, run_cohort
+    from glymph.cohort.runner import merge_tables
+
+    plan = _cohort_plan(args)
+    subjects = discover_bids(args.bids_dir, args.participant_label, args.session_label)
+    out_dir = Path(args.out_dir)
+    if Path(args.bids_dir).resolve() == out_dir.resolve():
+        raise GlymphError("OUT_DIR must not be the BIDS dataset itself (use e.g. BIDS_DIR/derivatives/glymph)")
+    if args.analysis_level == "group":
+        tasks, _ = build_tasks(subjects, plan.measures, plan.options, out_dir)
+        merged = merge_tables(out_dir, tasks)
+        print(
+            "glymph bids group: " + (", ".join(f"{n} ({r} rows)" for n, r in merged.items()) or "no complete subjects")
+        )
+        return 0
+    return run_cohort(subjects, out_dir, plan, args.bids_dir, args.dry_run)
+
+
+def run_subject_list(args: argparse.Namespace) -> int:
+    from glymph.cohort import read_subject_list, run_cohort
+
+    plan = _cohort_plan(args)
+    return run_cohort(read_subject_list(args.subject_list), Path(args.out_dir), plan, args.subject_list, args.dry_run)
+
+
 COMMANDS = {
     "alps": run_alps,
     "dti": run_dti,
@@ -213,5 +283,7 @@ COMMANDS = {
     "evaluate": run_evaluate,
     "models": run_models,
     "train": run_train,
+    "bids": run_bids,
+    "cohort": run_subject_list,
     "demo": run_demo,
 }

@@ -26,6 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
         _add_evaluate,
         _add_models,
         _add_train,
+        _add_bids,
+        _add_cohort,
         _add_demo,
     ):
         add(subcommands)
@@ -258,6 +260,60 @@ def _add_train(subcommands) -> None:
     p.add_argument("--yolo-epochs", type=int, default=60, help="epochs of the YOLO detector (default %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of the training runs (default %(default)s)")
     p.add_argument("--workers", type=int, default=2, help="processes drawing subjects (default %(default)s)")
+
+
+def _add_cohort_arguments(p: argparse.ArgumentParser) -> None:
+    """What every cohort command takes: the measures and their options, the Dask engine, --dry-run."""
+    p.add_argument(
+        "--measures",
+        default="alps,epvs,vein",
+        help="comma-separated measures to run on each subject (default %(default)s)",
+    )
+    for measure in ("alps", "epvs", "vein"):
+        p.add_argument(
+            f"--{measure}-options",
+            metavar="OPTIONS",
+            help=f'options of `glymph {measure}` for every subject, in one quoted string (e.g. "--frame anatomical")',
+        )
+    engine = p.add_argument_group("Dask engine")
+    engine.add_argument("--workers", type=int, metavar="N", help="local worker processes (default: one per core)")
+    engine.add_argument("--memory-limit", default="4GB", help="memory per worker (default %(default)s)")
+    engine.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler (tcp://host:8786)")
+    engine.add_argument(
+        "--cluster", choices=("slurm", "pbs", "sge", "lsf"), help="a batch system, through dask-jobqueue"
+    )
+    engine.add_argument("--jobs", type=int, default=1, help="batch jobs (workers) with --cluster (default %(default)s)")
+    engine.add_argument("--queue", help="batch queue with --cluster")
+    engine.add_argument("--walltime", help="batch job time limit with --cluster (e.g. 04:00:00)")
+    p.add_argument("--dry-run", action="store_true", help="list what would run and what would be skipped, run nothing")
+
+
+def _add_bids(subcommands) -> None:
+    p = subcommands.add_parser(
+        "bids",
+        help="a BIDS dataset through the measures on Dask (a BIDS App)",
+        description="Run glymph's measures on every subject of a BIDS dataset (BIDS-Apps conventions) with Dask; "
+        "results as a BIDS derivatives dataset. Failed subjects are listed in OUT_DIR/failed.csv (exit status 1); "
+        "a rerun keeps what is complete. The group stage merges the per-subject tables.",
+    )
+    p.add_argument("bids_dir", metavar="BIDS_DIR", help="the BIDS dataset")
+    p.add_argument("out_dir", metavar="OUT_DIR", help="the derivatives folder to write")
+    p.add_argument("analysis_level", choices=("participant", "group"), help="participant: run; group: merge the tables")
+    p.add_argument("--participant-label", nargs="+", metavar="LABEL", help="only these participants (without sub-)")
+    p.add_argument("--session-label", nargs="+", metavar="LABEL", help="only these sessions (without ses-)")
+    _add_cohort_arguments(p)
+
+
+def _add_cohort(subcommands) -> None:
+    p = subcommands.add_parser(
+        "cohort",
+        help="subjects listed in a CSV through the measures on Dask",
+        description="Like `glymph bids`, for data that is not BIDS: LIST.csv has a 'subject' column and any of "
+        "dwi, bval, bvec, t1w, t2w, swi (paths, relative to the CSV's folder or absolute).",
+    )
+    p.add_argument("subject_list", metavar="LIST.csv", help="one row per subject")
+    p.add_argument("out_dir", metavar="OUT_DIR", help="the results folder")
+    _add_cohort_arguments(p)
 
 
 def _add_demo(subcommands) -> None:

@@ -35,7 +35,8 @@ def rows(path: Path) -> list[dict[str, str]]:
 @pytest.fixture(scope="module")
 def bids(tmp_path_factory) -> Path:
     """Five subjects with a DWI (FSL bval/bvec), an SWI and a T1, and sub-06 whose DWI lacks its
-    .bval; sub-03 stores its SWI under the acq-swi/part-mag form, with its phase image beside it."""
+    .bval; sub-03 stores its SWI under the acq-swi/part-mag form, with its phase image beside it;
+    sub-05 has no vein in its right hemisphere (an outlier the report must flag)."""
     root = tmp_path_factory.mktemp("bids") / "study"
     root.mkdir()
     (root / "dataset_description.json").write_text(json.dumps({"Name": "phantoms", "BIDSVersion": "1.9.0"}))
@@ -47,7 +48,7 @@ def bids(tmp_path_factory) -> Path:
             1.2 + 0.1 * number, 1.5 - 0.05 * number, voxel_mm=2.5, n_directions=20, snr=40.0, seed=number
         )
         write_fsl(phantom.dwi, str(sub / "dwi" / f"sub-{label}_dwi.nii.gz"))
-        swi = swi_phantom(seed=number).swi
+        swi = swi_phantom(veins_per_hemisphere=(6, 0) if label == "05" else (6, 5), seed=number).swi
         if label == "03":
             write_nifti(swi, sub / "anat" / f"sub-{label}_acq-swi_part-mag_T2starw.nii.gz")
             write_nifti(swi, sub / "anat" / f"sub-{label}_acq-swi_part-phase_T2starw.nii.gz")
@@ -151,6 +152,29 @@ def test_the_good_subjects_are_done_and_the_broken_one_is_named(first_run):
     assert "[11/11]" in done.stderr and "FAILED" not in done.stderr
 
 
+def test_the_report_shows_failures_distributions_flags_and_every_qc_picture(first_run):
+    import re
+
+    out, _, _ = first_run
+    page = (out / "report.html").read_text()
+    assert "sub-06_dwi.nii.gz has no sub-06_dwi.bval beside it" in page
+    assert page.count("<figure><img src='data:image/png;base64,") == 2  # ALPS and veins: no EPVS ran
+    links = re.findall(r"<a href='([^']+)'><img src='data:image/png;base64,", page)
+    assert len(links) == 11 and all((out / link).is_file() for link in links)
+    assert "sub-05/vein/qc_vein.png" in links and "<figure class='flagged'><a href='sub-05/vein/qc_vein.png'" in page
+    flags = rows(out / "flags.csv")
+    assert {"subject": "sub-05", "measure": "vein", "flag": "no veins in the right hemisphere"} in flags
+    assert all(f["subject"] == "sub-05" for f in flags), flags  # the phantoms are otherwise ordinary
+
+
+def test_robust_z_by_hand():
+    from glymph.cohort.report import robust_z
+
+    values = np.array([10.0, 11, 9, 10, 12, 40])  # median 10.5, MAD 1 -> scale 1.4826
+    np.testing.assert_allclose(robust_z(values), np.abs(values - 10.5) / 1.4826)
+    assert not robust_z(np.array([1.0, 2, 40])).any()  # too few subjects to call anything extreme
+
+
 def test_a_rerun_keeps_what_is_complete_and_redoes_what_changed(first_run):
     out, _, argv = first_run
     options = ["--alps-options", "--frame anatomical"]
@@ -234,3 +258,70 @@ def test_a_batch_system_gets_one_single_threaded_worker_per_job():
         cluster.close()
     assert "#SBATCH -p short" in script and "#SBATCH --mem=6G" in script and "#SBATCH -t 01:00:00" in script
     assert "--nthreads 1" in script
+
+
+def test_results_equal_single_subject_runs(bids, first_run, tmp_path):
+    """What `glymph bids` wrote for a subject is what `glymph alps` / `glymph vein` write for it alone."""
+    import nibabel as nib
+
+    out, _, _ = first_run
+    single = tmp_path
+    dwi = bids / "sub-01" / "dwi" / "sub-01_dwi.nii.gz"
+    swi = bids / "sub-03" / "anat" / "sub-03_acq-swi_part-mag_T2starw.nii.gz"
+    for argv in (
+        ["alps", dwi, "--out", single / "alps", "--subject", "sub-01", "--frame", "anatomical"],
+        ["vein", swi, "--out", single / "vein", "--subject", "sub-03"],
+    ):
+        done = subprocess.run([GLYMPH, *map(str, argv)], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+    for subject, measure, tables, images in (
+        ("sub-01", "alps", ("alps.csv",), ("tensor.nii.gz", "rois.nii.gz")),
+        ("sub-03", "vein", ("vein.csv", "veins.csv"), ("vein_seg.nii.gz", "minip.nii.gz")),
+    ):
+        for table in tables:
+            assert (out / subject / measure / table).read_text() == (single / measure / table).read_text(), table
+        for image in images:
+            cohort, alone = (
+                np.asarray(nib.load(f / image).dataobj) for f in (out / subject / measure, single / measure)
+            )
+            np.testing.assert_array_equal(cohort, alone)
+
+
+def test_the_same_cohort_headless_in_slicer_through_the_module_logic(bids, first_run, tmp_path):
+    """cohort_batch.py (as Slicer --python-script runs it) writes the same tables as `glymph bids`,
+    and `glymph bids` then finds its folders complete."""
+    from conftest import ROOT, require_module, run_batch_script
+
+    require_module("slicer")
+    out, _, _ = first_run
+    folder = tmp_path / "slicer"
+    options = ["--measures", "alps,vein", "--alps-options", "--frame anatomical"]
+    script = ROOT / "ALPSModule" / "Resources" / "Scripts" / "cohort_batch.py"
+    done = run_batch_script(script, "bids", bids, folder, "participant", "--participant-label", "01", "06", *options)
+    assert done.returncode == 1, done.stderr  # sub-06 has no .bval
+    assert rows(folder / "failed.csv")[0]["subject"] == "sub-06"
+    for subject, measure, table in (
+        ("sub-01", "alps", "alps.csv"),
+        ("sub-01", "vein", "vein.csv"),
+        ("sub-06", "vein", "veins.csv"),
+    ):
+        assert (folder / subject / measure / table).read_text() == (out / subject / measure / table).read_text()
+    dry = subprocess.run(
+        [
+            GLYMPH,
+            "bids",
+            str(bids),
+            str(folder),
+            "participant",
+            "--participant-label",
+            "01",
+            "06",
+            *options,
+            "--dry-run",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert dry.stdout.count("skip ") == 3, dry.stdout
+    bad = run_batch_script(script, "bids", bids, folder, "participant", "--measures", "flair")
+    assert bad.returncode == 2 and "unknown flair" in bad.stderr and "Traceback" not in bad.stderr

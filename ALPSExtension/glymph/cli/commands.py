@@ -248,30 +248,40 @@ def _cohort_plan(args: argparse.Namespace):
     )
 
 
-def run_bids(args: argparse.Namespace) -> int:
-    from glymph.cohort import build_tasks, discover_bids, run_cohort
-    from glymph.cohort.runner import merge_tables
+def cohort_request(args: argparse.Namespace):
+    """``glymph bids`` / ``glymph cohort`` arguments checked: (subjects, output folder, plan, source)."""
+    from glymph.cohort import discover_bids, read_subject_list
 
     plan = _cohort_plan(args)
-    subjects = discover_bids(args.bids_dir, args.participant_label, args.session_label)
     out_dir = Path(args.out_dir)
+    if args.command == "cohort":
+        return read_subject_list(args.subject_list), out_dir, plan, args.subject_list
     if Path(args.bids_dir).resolve() == out_dir.resolve():
         raise GlymphError("OUT_DIR must not be the BIDS dataset itself (use e.g. BIDS_DIR/derivatives/glymph)")
-    if args.analysis_level == "group":
-        tasks, _ = build_tasks(subjects, plan.measures, plan.options, out_dir)
-        merged = merge_tables(out_dir, tasks)
-        print(
-            "glymph bids group: " + (", ".join(f"{n} ({r} rows)" for n, r in merged.items()) or "no complete subjects")
-        )
-        return 0
-    return run_cohort(subjects, out_dir, plan, args.bids_dir, args.dry_run)
+    return discover_bids(args.bids_dir, args.participant_label, args.session_label), out_dir, plan, args.bids_dir
 
 
-def run_subject_list(args: argparse.Namespace) -> int:
-    from glymph.cohort import read_subject_list, run_cohort
+def run_group_stage(subjects, out_dir: Path, plan) -> int:
+    """The group level of ``glymph bids``: the merged tables and the report from finished subjects."""
+    from glymph.cohort import build_tasks, group_stage
 
-    plan = _cohort_plan(args)
-    return run_cohort(read_subject_list(args.subject_list), Path(args.out_dir), plan, args.subject_list, args.dry_run)
+    if not out_dir.is_dir():
+        raise GlymphError(f"{out_dir} does not exist: run the participant stage first")
+    tasks, _ = build_tasks(subjects, plan.measures, plan.options, out_dir)
+    merged = group_stage(out_dir, tasks)
+    tables = ", ".join(f"{n} ({r} rows)" for n, r in merged.items()) or "no complete subjects"
+    print(f"glymph bids group: {tables}; report: {out_dir / 'report.html'}")
+    return 0
+
+
+def run_cohort(args: argparse.Namespace, execute=None) -> int:
+    """``glymph bids`` and ``glymph cohort``; ``execute`` runs the tasks (default: Dask)."""
+    from glymph.cohort import run_cohort as run
+
+    subjects, out_dir, plan, source = cohort_request(args)
+    if getattr(args, "analysis_level", "participant") == "group":
+        return run_group_stage(subjects, out_dir, plan)
+    return run(subjects, out_dir, plan, source, args.dry_run, execute)
 
 
 COMMANDS = {
@@ -283,7 +293,7 @@ COMMANDS = {
     "evaluate": run_evaluate,
     "models": run_models,
     "train": run_train,
-    "bids": run_bids,
-    "cohort": run_subject_list,
+    "bids": run_cohort,
+    "cohort": run_cohort,
     "demo": run_demo,
 }

@@ -3,14 +3,16 @@
 ``discovery`` (which images each subject has: a BIDS dataset or a CSV list), ``tasks`` (one
 ``glymph`` command per subject and measure, its protocol hash), ``runner`` (Dask: local, an
 existing scheduler or a batch system; failures isolated, nothing half-written, reruns resumed;
-failed.csv, runs.csv, the merged tables). ``run_cohort`` ties them together for ``glymph bids``
-and ``glymph cohort``.
+failed.csv, runs.csv, the merged tables), ``report`` (report.html and flags.csv). ``run_cohort``
+ties them together for ``glymph bids`` and ``glymph cohort``; ``group_stage`` redoes the tables and
+the report from the subject folders.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +30,7 @@ __all__ = [
     "Task",
     "build_tasks",
     "discover_bids",
+    "group_stage",
     "read_subject_list",
     "run_cohort",
 ]
@@ -69,9 +72,26 @@ def write_dataset_description(out_dir: Path, source: str) -> None:
     path.write_text(json.dumps(description, indent=2))
 
 
-def run_cohort(subjects: list[Subject], out_dir: Path, plan: CohortPlan, source: str, dry_run: bool = False) -> int:
-    """Run every task not already complete, then write failed.csv, runs.csv and the merged tables.
-    Returns the exit status: 0 when every subject has every measure, 1 when anything failed."""
+def group_stage(out_dir: Path, tasks: list[Task]) -> dict[str, int]:
+    """The merged tables (rows per table) and ``report.html`` from the complete subject folders."""
+    from glymph.cohort.report import write_report
+
+    merged = merge_tables(out_dir, tasks)
+    write_report(out_dir, tasks)
+    return merged
+
+
+def run_cohort(
+    subjects: list[Subject],
+    out_dir: Path,
+    plan: CohortPlan,
+    source: str,
+    dry_run: bool = False,
+    execute: Callable[[list[Task]], list[Outcome]] | None = None,
+) -> int:
+    """Run every task not already complete, then write failed.csv, runs.csv, the merged tables and
+    the report. ``execute`` runs a list of tasks (default: on Dask, ``plan``'s engine). Returns the
+    exit status: 0 when every subject has every measure, 1 when anything failed."""
     from glymph.cohort.runner import write_run_files
     from glymph.outputs import software_versions
 
@@ -93,9 +113,11 @@ def run_cohort(subjects: list[Subject], out_dir: Path, plan: CohortPlan, source:
     out_dir.mkdir(parents=True, exist_ok=True)
     write_dataset_description(out_dir, source)
     outcomes = [Outcome(t.subject, t.measure, "skipped") for t in complete]
-    if to_run:
-        for task in to_run:
-            remove_leftovers(task)
+    for task in to_run:
+        remove_leftovers(task)
+    if to_run and execute is not None:
+        outcomes += execute(to_run)
+    elif to_run:
         client = open_client(
             plan.scheduler, plan.workers, plan.memory_limit, plan.cluster, plan.jobs, plan.queue, plan.walltime
         )
@@ -109,12 +131,13 @@ def run_cohort(subjects: list[Subject], out_dir: Path, plan: CohortPlan, source:
             if cluster is not None and plan.scheduler is None:
                 cluster.close()
     write_run_files(out_dir, outcomes, unrunnable)
-    merged = merge_tables(out_dir, tasks)
+    merged = group_stage(out_dir, tasks)
     failed = [o for o in outcomes if o.status == "failed"]
     print(
         f"glymph cohort: {sum(o.status == 'done' for o in outcomes)} done, {len(complete)} kept from an earlier run, "
         f"{len(failed) + len(unrunnable)} failed or not runnable"
         + (f" (see {out_dir / 'failed.csv'})" if failed or unrunnable else "")
         + "; tables: " + (", ".join(f"{name} ({n} rows)" for name, n in merged.items()) or "none")
+        + f"; report: {out_dir / 'report.html'}"
     )  # fmt: skip
     return 1 if failed or unrunnable else 0

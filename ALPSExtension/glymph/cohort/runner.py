@@ -99,6 +99,12 @@ def execute(task: Task, versions: dict[str, str]) -> Outcome:
         shutil.rmtree(staging, ignore_errors=True)
         reason = failure_reason(done.returncode, done.stderr)
         return Outcome(task.subject, task.measure, "failed", reason, time.perf_counter() - started, worker)
+    return finish_task(task, staging, versions, started, worker)
+
+
+def finish_task(task: Task, staging: Path, versions: dict[str, str], started: float, worker: str = "local") -> Outcome:
+    """After the command wrote ``staging``: its record (``cohort.json``), then the folder renamed
+    into place."""
     record = {
         "subject": task.subject,
         "measure": task.measure,

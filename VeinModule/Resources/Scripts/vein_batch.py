@@ -22,23 +22,10 @@ def _make_importable() -> None:
             sys.path.insert(0, str(folder))
 
 
-def work(args, scene):
-    """The SWI and mask as nodes, through the module logic: the vein result."""
-    from VeinLib import VeinNodeLogic, VeinOptions
-
-    from glymph.cli.requests import read_vein_request
-    from glymph_mrml import mask_to_node, volume_to_node
-
-    swi, mask, subject = read_vein_request(args)
-    swi_node = volume_to_node(swi, scene, subject)
-    mask_node = mask_to_node(mask, scene, f"{subject} mask") if mask is not None else None
-    options = VeinOptions(slab_mm=args.slab_mm, slab_center_mm=args.slab_center_mm, method=args.method, subject=subject)
-    result, _ = VeinNodeLogic(scene).run(swi_node, options, mask_node)
-    return result
-
-
 if __name__ == "__main__":
     _make_importable()
+    from VeinLib.batch import work
+
     from glymph_mrml.batch import exit_with, run, script_arguments
 
     exit_with(run("vein", script_arguments(), work))

@@ -234,6 +234,8 @@ def _cohort_plan(args: argparse.Namespace):
         raise GlymphError(f"--measures: unknown {', '.join(unknown) or 'nothing'}; choose from {', '.join(MEASURES)}")
     if args.workers is not None and args.workers < 1:
         raise GlymphError("--workers must be >= 1")
+    if args.threads_per_task < 1:
+        raise GlymphError("--threads-per-task must be >= 1")
     options = {m: parse_options(m, getattr(args, f"{m}_options")) for m in measures}
     return CohortPlan(
         measures,
@@ -245,6 +247,7 @@ def _cohort_plan(args: argparse.Namespace):
         args.jobs,
         args.queue,
         args.walltime,
+        args.threads_per_task,
     )
 
 

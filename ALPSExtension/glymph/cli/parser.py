@@ -278,6 +278,13 @@ def _add_cohort_arguments(p: argparse.ArgumentParser) -> None:
     engine = p.add_argument_group("Dask engine")
     engine.add_argument("--workers", type=int, metavar="N", help="local worker processes (default: one per core)")
     engine.add_argument("--memory-limit", default="4GB", help="memory per worker (default %(default)s)")
+    engine.add_argument(
+        "--threads-per-task",
+        type=int,
+        default=1,
+        metavar="N",
+        help="CPU threads of each subject's process (default %(default)s: one worker per core, side by side)",
+    )
     engine.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler (tcp://host:8786)")
     engine.add_argument(
         "--cluster", choices=("slurm", "pbs", "sge", "lsf"), help="a batch system, through dask-jobqueue"

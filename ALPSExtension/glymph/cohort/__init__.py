@@ -51,6 +51,7 @@ class CohortPlan:
     jobs: int = 1
     queue: str | None = None
     walltime: str | None = None
+    threads_per_task: int | None = 1  # threads of each task's process (None: uncapped)
 
 
 def write_dataset_description(out_dir: Path, source: str) -> None:
@@ -124,7 +125,7 @@ def run_cohort(
         try:
             if client.dashboard_link:
                 log.info("Dask dashboard: %s", client.dashboard_link)
-            outcomes += run_tasks(to_run, client)
+            outcomes += run_tasks(to_run, client, plan.threads_per_task)
         finally:
             cluster = client.cluster
             client.close()

@@ -80,10 +80,28 @@ def is_complete(task: Task, versions: dict[str, str]) -> bool:
     return bool(outputs) and all((task.out / n).is_file() and sha256(task.out / n) == d for n, d in outputs.items())
 
 
-def execute(task: Task, versions: dict[str, str]) -> Outcome:
+THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS",
+)
+
+
+def thread_environment(threads: int | None) -> dict[str, str]:
+    """The environment of a task's process with its thread pools (NumPy's BLAS, OpenMP, ITK) capped
+    at ``threads``, so that workers side by side do not compete for the cores; None: uncapped."""
+    environment = dict(os.environ)
+    if threads:
+        environment |= dict.fromkeys(THREAD_VARIABLES, str(threads))
+    return environment
+
+
+def execute(task: Task, versions: dict[str, str], threads: int | None = 1) -> Outcome:
     """Run one task from a Dask worker: ``python -m glymph.cli`` into a staging folder (a process of
-    its own, so that a crash or running out of memory ends only it), then its record, then the
-    folder renamed into place. A user error or a crash is returned as ``failed`` with its reason."""
+    its own, so that a crash or running out of memory ends only it; ``threads`` per task), then its
+    record, then the folder renamed into place. A user error or a crash is returned as ``failed``
+    with its reason."""
     import subprocess
     import sys
 
@@ -93,7 +111,11 @@ def execute(task: Task, versions: dict[str, str]) -> Outcome:
     remove_leftovers(task)
     task.out.parent.mkdir(parents=True, exist_ok=True)
     done = subprocess.run(
-        [sys.executable, "-m", "glymph.cli", *task.argv(staging)], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "glymph.cli", *task.argv(staging)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=thread_environment(threads),
     )
     if done.returncode != 0:
         shutil.rmtree(staging, ignore_errors=True)
@@ -202,7 +224,7 @@ def batch_cluster(kind: str, memory_limit: str, queue: str | None = None, wallti
     return getattr(dask_jobqueue, CLUSTERS[kind])(**{k: v for k, v in options.items() if v is not None})
 
 
-def run_tasks(tasks: list[Task], client) -> list[Outcome]:
+def run_tasks(tasks: list[Task], client, threads: int | None = 1) -> list[Outcome]:
     """Submit every task to the Dask ``client`` and collect the outcomes as they come, each
     reported as one progress line; a worker that dies under a task makes that task ``failed``."""
     from distributed import as_completed
@@ -210,7 +232,7 @@ def run_tasks(tasks: list[Task], client) -> list[Outcome]:
     versions = software_versions()
     total = len(tasks)
     futures = {
-        client.submit(execute, task, versions, key=f"glymph-{task.subject}-{task.measure}", pure=False): task
+        client.submit(execute, task, versions, threads, key=f"glymph-{task.subject}-{task.measure}", pure=False): task
         for task in tasks
     }
     outcomes = []

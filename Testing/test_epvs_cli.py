@@ -116,6 +116,36 @@ def test_evaluate_a_run_against_the_truth(epvs_run, phantom_files, tmp_path):
     assert row["dice"] > 0.5 and row["lesion_sensitivity"] > 0.5  # the truth file keeps the < 2 mm lesions too
 
 
+def test_surface_measures_and_size_groups_against_monai_and_by_construction():
+    """HD95 and surface Dice equal MONAI's on random lesions with anisotropic voxels; a large
+    lesion found and a small one missed land in their own groups."""
+    from conftest import require_module
+    from scipy import ndimage
+
+    from glymph.evaluation import agreement, surface_agreement
+
+    torch = require_module("torch")
+    metrics = require_module("monai.metrics")
+    rng = np.random.default_rng(0)
+    spacing = (0.8, 1.0, 2.0)
+    for _ in range(3):
+        a = ndimage.binary_dilation(rng.random((30, 28, 20)) > 0.995, iterations=2)
+        b = ndimage.binary_dilation(rng.random((30, 28, 20)) > 0.995, iterations=2) | (a & (rng.random(a.shape) > 0.3))
+        hot = [torch.from_numpy(np.stack([~m, m])[None].astype(np.float32)) for m in (a, b)]
+        hd95 = metrics.compute_hausdorff_distance(*hot, percentile=95, spacing=spacing).item()
+        surface = metrics.compute_surface_dice(*hot, [1.0], spacing=spacing).item()
+        assert surface_agreement(a, b, spacing) == pytest.approx((hd95, surface), rel=1e-5)
+    reference = np.zeros((20, 20, 20), np.uint8)
+    reference[2:6, 2:6, 2:6] = 1  # large (64 voxels), found
+    reference[12, 12, 12:14] = 1  # small (2 voxels), missed
+    predicted = np.zeros_like(reference)
+    predicted[2:6, 2:6, 3:6] = 1  # 48 of its voxels
+    found = agreement(Volume(predicted, np.eye(4)), Volume(reference, np.eye(4)))
+    assert (found.reference_lesions_large, found.reference_lesions_small) == (1, 1)
+    assert (found.lesion_sensitivity_large, found.lesion_sensitivity_small) == (1.0, 0.0)
+    assert found.dice_large == pytest.approx(2 * 48 / (48 + 64)) and found.dice_small == 0.0
+
+
 def test_evaluate_by_hand_and_cohorts(tmp_path, capsys):
     grid = np.eye(4)
     reference = np.zeros((10, 10, 10), np.uint8)
@@ -154,6 +184,14 @@ def test_evaluate_by_hand_and_cohorts(tmp_path, capsys):
         and float(row["lesion_f1"]) == 0.5
     )
     assert float(row["relative_volume_difference"]) == pytest.approx((2 - 5) / 5)
+    # surfaces (every voxel is surface here): predicted -> reference 0 and 6 mm; reference ->
+    # predicted 0, 1, sqrt(54), sqrt(65), sqrt(78) mm; 95th percentiles (linear) 5.7 and 8.678
+    assert float(row["hd95_mm"]) == pytest.approx(np.sqrt(65) + 0.8 * (np.sqrt(78) - np.sqrt(65)))
+    assert float(row["surface_dice_1mm"]) == pytest.approx((1 + 2) / (2 + 5))
+    # every lesion is small (<= 10 voxels): the small group is everything, the large one empty
+    assert float(row["dice_small"]) == pytest.approx(2 / 7) and row["dice_large"] == "nan"
+    assert float(row["lesion_sensitivity_small"]) == 0.5 and row["lesion_sensitivity_large"] == "nan"
+    assert (row["reference_lesions_small"], row["reference_lesions_large"]) == ("2", "0")
     # a cohort of two folders: Bland-Altman of the volumes, with a plot
     assert (
         main(["evaluate", str(tmp_path / "pred"), str(tmp_path / "ref"), "--out", str(tmp_path / "cohort.json")]) == 0

@@ -1,6 +1,12 @@
-"""Segmentation agreement, as the EPVS and thalamus papers report it.
+"""Segmentation agreement, as the EPVS and thalamus papers and pvs-seg-nnunet report it.
 
-Voxel level: Dice, recall (sensitivity), precision. Lesion level (26-connected components): a
+Voxel level: Dice, recall (sensitivity), precision. Surfaces (MONAI's definitions): a surface
+voxel is a mask voxel with a face neighbour outside the mask; HD95 is the larger of the two
+directed 95th percentiles of the distances (mm) from one surface's voxels to the other surface;
+surface Dice at 1 mm is the fraction of both surfaces' voxels within 1 mm of the other surface
+(both nan when either mask is empty). By size: lesions of at most ``SMALL_LESION_VOXELS`` voxels
+and larger ones, each map's components grouped by their own size: Dice of the two groups' voxels,
+and the lesion sensitivity of the reference lesions of each group. Lesion level (26-connected components): a
 reference lesion is found when any predicted voxel overlaps it; a predicted lesion is correct
 when it overlaps any reference voxel; sensitivity = found / reference lesions, precision =
 correct / predicted lesions, F1 their harmonic mean. Volumes: absolute difference and relative
@@ -38,13 +44,62 @@ class Agreement:
     reference_volume_mm3: float
     volume_difference_mm3: float
     relative_volume_difference: float
+    hd95_mm: float
+    surface_dice_1mm: float
+    dice_small: float
+    dice_large: float
+    lesion_sensitivity_small: float
+    lesion_sensitivity_large: float
+    reference_lesions_small: int
+    reference_lesions_large: int
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
+SMALL_LESION_VOXELS = 10  # lesions of at most this many voxels count as small
+SURFACE_TOLERANCE_MM = 1.0
+
+
 def _ratio(a: float, b: float) -> float:
     return a / b if b else float("nan")
+
+
+# HD95 and surface Dice by hand on scipy's distance transform: MONAI's versions need PyTorch, which
+# `glymph evaluate` does not; the tests check these against MONAI's.
+def _surface(mask: np.ndarray) -> np.ndarray:
+    from scipy import ndimage
+
+    return mask & ~ndimage.binary_erosion(mask)
+
+
+def _surface_distances(a: np.ndarray, b: np.ndarray, spacing: np.ndarray) -> np.ndarray:
+    """mm from each surface voxel of ``a`` to the nearest surface voxel of ``b``."""
+    from scipy import ndimage
+
+    return ndimage.distance_transform_edt(~_surface(b), sampling=spacing)[_surface(a)]
+
+
+def surface_agreement(
+    predicted: np.ndarray, reference: np.ndarray, spacing, tolerance_mm: float = SURFACE_TOLERANCE_MM
+) -> tuple[float, float]:
+    """(HD95 mm, surface Dice at ``tolerance_mm``) of two boolean masks with voxel ``spacing`` (mm)."""
+    if not predicted.any() or not reference.any():
+        return float("nan"), float("nan")
+    spacing = np.asarray(spacing, float)
+    to_reference = _surface_distances(predicted, reference, spacing)
+    to_predicted = _surface_distances(reference, predicted, spacing)
+    hd95 = max(np.percentile(to_reference, 95), np.percentile(to_predicted, 95))
+    within = (to_reference <= tolerance_mm).sum() + (to_predicted <= tolerance_mm).sum()
+    return float(hd95), float(within / (to_reference.size + to_predicted.size))
+
+
+def _by_size(labels: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Masks of a label map's small (<= SMALL_LESION_VOXELS) and larger components."""
+    sizes = np.bincount(labels.ravel(), minlength=count + 1)
+    small = sizes <= SMALL_LESION_VOXELS
+    small[0] = False
+    return small[labels], (labels > 0) & ~small[labels]
 
 
 def agreement(predicted: Volume, reference: Volume) -> Agreement:
@@ -62,6 +117,16 @@ def agreement(predicted: Volume, reference: Volume) -> Agreement:
     sensitivity, precision = _ratio(found, n_ref), _ratio(correct, n_pred)
     f1 = 2 * sensitivity * precision / (sensitivity + precision) if sensitivity + precision > 0 else 0.0
     pred_volume, ref_volume = pred.sum() * voxel, ref.sum() * voxel
+    hd95, surface_dice = surface_agreement(pred, ref, predicted.spacing)
+    groups = {}
+    for name, p, r in zip(("small", "large"), _by_size(pred_labels, n_pred), _by_size(ref_labels, n_ref), strict=True):
+        in_group = np.unique(ref_labels[r]).size
+        found_in_group = np.unique(ref_labels[r & pred]).size
+        groups[name] = (
+            _ratio(2 * float((p & r).sum()), p.sum() + r.sum()),
+            _ratio(found_in_group, in_group),
+            int(in_group),
+        )
     return Agreement(
         dice=_ratio(2 * overlap, pred.sum() + ref.sum()) if pred.any() or ref.any() else 1.0,
         recall=_ratio(overlap, ref.sum()),
@@ -75,6 +140,14 @@ def agreement(predicted: Volume, reference: Volume) -> Agreement:
         reference_volume_mm3=float(ref_volume),
         volume_difference_mm3=float(pred_volume - ref_volume),
         relative_volume_difference=_ratio(pred_volume - ref_volume, ref_volume),
+        hd95_mm=hd95,
+        surface_dice_1mm=surface_dice,
+        dice_small=groups["small"][0],
+        dice_large=groups["large"][0],
+        lesion_sensitivity_small=groups["small"][1],
+        lesion_sensitivity_large=groups["large"][1],
+        reference_lesions_small=groups["small"][2],
+        reference_lesions_large=groups["large"][2],
     )
 
 

@@ -14,6 +14,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib.util import find_spec
 from pathlib import Path
 
 from glymph.cohort.discovery import Subject, discover_bids, read_subject_list
@@ -123,7 +124,7 @@ def run_cohort(
             plan.scheduler, plan.workers, plan.memory_limit, plan.cluster, plan.jobs, plan.queue, plan.walltime
         )
         try:
-            if client.dashboard_link:
+            if find_spec("bokeh") is not None:  # Dask serves its dashboard only with bokeh
                 log.info("Dask dashboard: %s", client.dashboard_link)
             outcomes += run_tasks(to_run, client, plan.threads_per_task)
         finally:

@@ -75,6 +75,16 @@ def test_colin27_phantom_with_t2(colin_phantom):
     assert score.dice > 0.6 and score.lesion_sensitivity >= 0.75 and score.lesion_precision >= 0.85
 
 
+def test_a_t2_given_as_the_t1_is_refused(colin_phantom, colin_result):
+    """The ventricles against the white matter, read through the registration: dark in the T1
+    (measured 0.27), bright in the T2 (measured 2.83), which is refused before any segmentation."""
+    from glymph.epvs.preprocess import csf_to_white_matter
+
+    assert csf_to_white_matter(colin_result.grid_t1, colin_result.registration) < 0.5
+    with pytest.raises(GlymphError, match=r"the T1 looks T2-weighted: its ventricles \(CSF\) are .* times as bright"):
+        run_epvs(colin_phantom.t2, mask=colin_phantom.brain_mask)
+
+
 def test_itk_head_phantom_in_coronal_storage(tmp_path):
     require_module("torch")
     from glymph.models.deepbet import brain_mask_deepbet

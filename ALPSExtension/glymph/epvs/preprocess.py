@@ -2,8 +2,8 @@
 
 Brain mask (deepbet, or given) -> N4 bias correction -> 1 mm isotropic resampling -> intensities
 divided by the brain median -> the T2, if given, rigidly registered to the T1 and treated alike ->
-affine registration to MNI152 to map the regions -> three tissue classes. ``prepare`` runs them all
-and returns a ``Prepared`` subject on the analysis grid.
+affine registration to MNI152 to map the regions -> a check that the T1 is T1-weighted -> three
+tissue classes. ``prepare`` runs them all and returns a ``Prepared`` subject on the analysis grid.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from glymph.volume import Volume, check_image, mask_on_grid
 
 ANALYSIS_SPACING_MM = 1.0
 BRAIN_VOLUME_RANGE_MM3 = (500e3, 2500e3)  # outside this the image is not an adult head (or the mask failed)
+MAX_T1_CSF_TO_WM = 1.0  # in a T1 the ventricles are darker than the white matter (Colin27: 0.27; its T2: 2.8)
+VENTRICLE_BOX_MNI = ((-25.0, 25.0), (-40.0, 25.0), (0.0, 30.0))  # MNI RAS mm around the lateral ventricles
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,42 @@ def brain_mask(
     return mask, source
 
 
+def csf_to_white_matter(image: Volume, registration: Registration) -> float:
+    """Median intensity of the lateral ventricles over that of the white matter, both read from
+    the MNI152 maps through the registration (ventricles: template brain with grey and white matter
+    probabilities under 0.05 in ``VENTRICLE_BOX_MNI``; white matter: probability over 0.9)."""
+    from scipy.ndimage import map_coordinates
+
+    from glymph.templates import mni152
+
+    template = mni152()
+    ijk = np.stack(np.nonzero(template.brain_mask.data), axis=-1)
+    points = template.brain_mask.voxel_to_world(ijk)
+    gm, wm = template.gm.data[tuple(ijk.T)], template.wm.data[tuple(ijk.T)]
+    in_box = np.all(
+        [(points[:, a] >= lo) & (points[:, a] <= hi) for a, (lo, hi) in enumerate(VENTRICLE_BOX_MNI)], axis=0
+    )
+
+    def median_at(chosen: np.ndarray) -> float:
+        voxels = image.world_to_voxel(registration.transform.to_subject(points[chosen])).T
+        values = map_coordinates(np.asarray(image.data, np.float32), voxels, order=1, mode="constant", cval=np.nan)
+        values = values[np.isfinite(values)]
+        return float(np.median(values)) if values.size else float("nan")
+
+    return median_at(in_box & (gm < 0.05) & (wm < 0.05)) / median_at(wm > 0.9)
+
+
+def check_t1_contrast(t1: Volume, registration: Registration) -> None:
+    """Refuse a T2-weighted (or FLAIR-less CSF-bright) image given as the T1: its ventricles are
+    brighter than its white matter. The classical method reads EPVS as dark T1 tubes."""
+    ratio = csf_to_white_matter(t1, registration)
+    if ratio > MAX_T1_CSF_TO_WM:
+        raise GlymphError(
+            f"the T1 looks T2-weighted: its ventricles (CSF) are {ratio:.1f} times as bright as its white matter, "
+            "where a T1 shows them darker; give the T1-weighted image (a T2 of the same session goes with --t2)"
+        )
+
+
 def prepare(
     t1: Volume,
     t2: Volume | None = None,
@@ -95,5 +133,6 @@ def prepare(
     with step("affine registration of the T1 to MNI152 (regions)"):
         registration = register_to_mni(grid_t1, brain, "t1")
         regions = regions_in_subject(grid, registration.transform)
+    check_t1_contrast(grid_t1, registration)
     tissues = tissue_classes(grid_t1, brain)
     return Prepared(grid_t1, grid_t2, brain, tissues, regions, registration, source)

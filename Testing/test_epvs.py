@@ -76,8 +76,8 @@ def test_colin27_phantom_with_t2(colin_phantom):
 
 
 def test_a_t2_given_as_the_t1_is_refused(colin_phantom, colin_result):
-    """The ventricles against the white matter, read through the registration: dark in the T1
-    (measured 0.27), bright in the T2 (measured 2.83), which is refused before any segmentation."""
+    """The ventricles against the white matter, read through the registration: dark in the T1,
+    bright in the T2, which is refused before any segmentation."""
     from glymph.epvs.preprocess import csf_to_white_matter
 
     assert csf_to_white_matter(colin_result.grid_t1, colin_result.registration) < 0.5

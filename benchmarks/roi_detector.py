@@ -59,12 +59,12 @@ def subject(seed: int, deformed: bool, standard: bool = False):
     return phantom, scan
 
 
-def errors(phantom, rois) -> tuple[np.ndarray, np.ndarray]:
-    """Per ROI (LABELS order): |L-R error| and total error (mm), in the head's own axes."""
+def errors(phantom, rois) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per ROI (LABELS order): |L-R error|, total error and |S-I error| (mm), in the head's own axes."""
     truth = phantom.true_rois()
     difference = np.array([np.asarray(rois.centres[label]) - truth[label] for label in LABELS])
     in_head = difference @ phantom.pose.rotation  # R^T d for each row
-    return np.abs(in_head[:, 0]), np.linalg.norm(difference, axis=1)
+    return np.abs(in_head[:, 0]), np.linalg.norm(difference, axis=1), np.abs(in_head[:, 2])
 
 
 def evaluate(seeds: list[int], deformed: bool, model_dir: str | None, standard: bool = False) -> dict[str, list]:
@@ -73,6 +73,8 @@ def evaluate(seeds: list[int], deformed: bool, model_dir: str | None, standard: 
         "lr_det",
         "all_atlas",
         "all_det",
+        "si_atlas",
+        "si_det",
         "idx_atlas",
         "idx_det",
         "idx_oracle",
@@ -105,12 +107,13 @@ def measure(seed: int, deformed: bool, standard: bool, model_dir: str | None, ch
         index = alps_from_rois(dti, rois, registration).anatomical
         row[f"idx_{name}"] = (index.alps_L, index.alps_R)
         if name != "oracle":
-            row[f"lr_{name}"], row[f"all_{name}"] = errors(phantom, rois)
+            row[f"lr_{name}"], row[f"all_{name}"], row[f"si_{name}"] = errors(phantom, rois)
     row["truth"] = (phantom.alps_left, phantom.alps_right)
     for key, value in row.items():
         rows[key].append(value)
     print(
-        f"  seed {seed}: L-R error atlas {row['lr_atlas'].max():.2f} detector {row['lr_det'].max():.2f} mm; "  # type: ignore[union-attr]
+        f"  seed {seed}: L-R error atlas {row['lr_atlas'].max():.2f} detector {row['lr_det'].max():.2f} mm, "  # type: ignore[union-attr]
+        f"S-I error detector {row['si_det'].max():.2f} mm; "  # type: ignore[union-attr]
         f"index error atlas {np.abs(np.subtract(row['idx_atlas'], row['truth'])).max():.3f} "
         f"detector {np.abs(np.subtract(row['idx_det'], row['truth'])).max():.3f}"
         + ("  (fallback)" if row["fallback"] else ""),

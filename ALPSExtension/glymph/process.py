@@ -187,3 +187,28 @@ class ProcessTask:
         """End the process (it removes what it was writing)."""
         self._cancelled = True
         self.process.cancel(timeout)
+
+
+def start_command(
+    argv: Sequence[str],
+    work_dir: str | os.PathLike,
+    read_result: Callable[[Path], object],
+    python: str | None = None,
+    scratch: bool = False,
+    mask=None,
+) -> ProcessTask:
+    """``glymph ARGV [--mask WORK_DIR/mask.nii.gz] --out WORK_DIR/result`` started as a ``ProcessTask``
+    that reads the result folder back with ``read_result``: what each module's ``start_process``
+    does once it has written its own inputs into ``work_dir``. ``mask`` (a ``Volume``, non-zero
+    inside) is written there too; ``scratch``: ``work_dir`` is removed once the result is read."""
+    work = Path(work_dir)
+    argv = list(argv)
+    if mask is not None:
+        import numpy as np
+
+        from glymph.image_io import write_nifti
+
+        write_nifti(mask.with_data(mask.data > 0), work / "mask.nii.gz", np.uint8)
+        argv += ["--mask", str(work / "mask.nii.gz")]
+    argv += ["--out", str(work / "result")]
+    return ProcessTask(argv, work / "result", read_result, python, scratch=work if scratch else None).start()

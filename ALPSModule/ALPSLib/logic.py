@@ -20,13 +20,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from glymph import defaults
 from glymph.alps import AlpsResult, RoiSet, alps_from_dti, alps_from_rois
 from glymph.dti import DWI, DTIResult, fit_dti
 from glymph.errors import GlymphError
-from glymph.process import ProcessTask
+from glymph.process import ProcessTask, start_command
 from glymph.registration import Registration
 from glymph.volume import Volume, mask_on_grid
 from glymph_mrml import (
@@ -187,19 +185,15 @@ class AlpsNodeLogic:
         from glymph.alps.files import read_alps
         from glymph.alps.markups import write_markups
         from glymph.dti.files import write_dwi_fsl
-        from glymph.image_io import write_nifti
 
         if inputs.dwi is None:
             raise GlymphError("a separate process needs a DWI input; tensors are measured in Slicer's process")
         work = Path(work_dir)
         work.mkdir(parents=True, exist_ok=True)
         dwi_path, _, _ = write_dwi_fsl(inputs.dwi, work / "dwi.nii.gz")
-        argv = ["alps", dwi_path, "--out", str(work / "result"), "--subject", inputs.subject]
+        argv = ["alps", dwi_path, "--subject", inputs.subject]
         argv += ["--roi-diameter", repr(options.roi_diameter_mm), "--frame", options.frame]
         argv += ["--registration-contrast", options.registration_contrast, "--max-b", repr(options.max_b)]
-        if inputs.mask is not None:
-            write_nifti(inputs.mask, work / "mask.nii.gz", np.uint8)
-            argv += ["--mask", str(work / "mask.nii.gz")]
         if inputs.rois is not None:
             write_markups(inputs.rois, work / "rois.mrk.json")
             argv += ["--rois", str(work / "rois.mrk.json")]
@@ -207,7 +201,7 @@ class AlpsNodeLogic:
             argv += ["--roi-set", options.roi_set, "--placement", options.placement]
         if options.model_dir:
             argv += ["--model-dir", str(options.model_dir)]
-        return ProcessTask(argv, work / "result", read_alps, python, scratch=work if scratch else None).start()
+        return start_command(argv, work, read_alps, python, scratch, inputs.mask)
 
     # 3. glymph -> nodes
     def show(self, result: AlpsResult, outputs: AlpsOutputs | None = None, input_node=None) -> AlpsOutputs:

@@ -19,7 +19,7 @@ from glymph import defaults
 from glymph.epvs import EPVSFolder, EPVSResult, run_epvs
 from glymph.epvs.files import LESION_COLUMNS as CSV_LESION_COLUMNS
 from glymph.errors import GlymphError
-from glymph.process import ProcessTask
+from glymph.process import ProcessTask, start_command
 from glymph.volume import Volume
 from glymph_mrml import fill, labelmap_to_segmentation, rows_from_table, table_from_rows, volume_from_node
 
@@ -138,18 +138,15 @@ class EpvsNodeLogic:
         work = Path(work_dir)
         work.mkdir(parents=True, exist_ok=True)
         write_nifti(inputs.t1, work / "t1.nii.gz")
-        argv = ["epvs", str(work / "t1.nii.gz"), "--out", str(work / "result"), "--subject", inputs.subject]
+        argv = ["epvs", str(work / "t1.nii.gz"), "--subject", inputs.subject]
         argv += ["--method", options.method, "--min-length-mm", repr(options.min_length_mm)]
         argv += ["--device", options.device]
         if inputs.t2 is not None:
             write_nifti(inputs.t2, work / "t2.nii.gz")
             argv += ["--t2", str(work / "t2.nii.gz")]
-        if inputs.mask is not None:
-            write_nifti(inputs.mask.with_data(inputs.mask.data > 0), work / "mask.nii.gz", np.uint8)
-            argv += ["--mask", str(work / "mask.nii.gz")]
         if options.model_dir:
             argv += ["--model-dir", str(options.model_dir)]
-        return ProcessTask(argv, work / "result", read_epvs, python, scratch=work if scratch else None).start()
+        return start_command(argv, work, read_epvs, python, scratch, inputs.mask)
 
     def show(self, result: EPVSResult | EPVSFolder, outputs: EpvsOutputs | None = None) -> EpvsOutputs:
         outputs = outputs or EpvsOutputs()

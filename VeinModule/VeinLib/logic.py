@@ -17,7 +17,7 @@ import numpy as np
 
 from glymph import defaults
 from glymph.errors import GlymphError
-from glymph.process import ProcessTask
+from glymph.process import ProcessTask, start_command
 from glymph.vein import VeinResult, run_vein
 from glymph.volume import Volume
 from glymph_mrml import fill, labelmap_to_segmentation, table_from_rows, volume_from_node, volume_to_node
@@ -127,14 +127,11 @@ class VeinNodeLogic:
         work = Path(work_dir)
         work.mkdir(parents=True, exist_ok=True)
         write_nifti(inputs.swi, work / "swi.nii.gz")
-        argv = ["vein", str(work / "swi.nii.gz"), "--out", str(work / "result"), "--subject", inputs.subject]
+        argv = ["vein", str(work / "swi.nii.gz"), "--subject", inputs.subject]
         argv += ["--slab-mm", repr(options.slab_mm), "--method", options.method]
         if options.slab_center_mm is not None:
             argv += ["--slab-center-mm", repr(options.slab_center_mm)]
-        if inputs.mask is not None:
-            write_nifti(inputs.mask.with_data(inputs.mask.data > 0), work / "mask.nii.gz", np.uint8)
-            argv += ["--mask", str(work / "mask.nii.gz")]
-        return ProcessTask(argv, work / "result", read_vein, python, scratch=work if scratch else None).start()
+        return start_command(argv, work, read_vein, python, scratch, inputs.mask)
 
     def show(self, result: VeinResult, outputs: VeinOutputs | None = None) -> VeinOutputs:
         outputs = outputs or VeinOutputs()

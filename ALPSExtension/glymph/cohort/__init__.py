@@ -18,7 +18,7 @@ from importlib.util import find_spec
 from pathlib import Path
 
 from glymph.cohort.discovery import Subject, discover_bids, read_subject_list
-from glymph.cohort.runner import Outcome, is_complete, merge_tables, open_client, remove_leftovers, run_tasks
+from glymph.cohort.runner import Outcome, is_complete, merge_tables, open_client, run_tasks
 from glymph.cohort.tasks import MEASURES, RESERVED, Task, build_tasks
 from glymph.errors import GlymphError
 
@@ -115,8 +115,6 @@ def run_cohort(
     out_dir.mkdir(parents=True, exist_ok=True)
     write_dataset_description(out_dir, source)
     outcomes = [Outcome(t.subject, t.measure, "skipped") for t in complete]
-    for task in to_run:
-        remove_leftovers(task)
     if to_run and execute is not None:
         outcomes += execute(to_run)
     elif to_run:

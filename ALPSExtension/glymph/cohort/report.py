@@ -193,12 +193,12 @@ def write_report(out_dir: Path, tasks: list[Task]) -> Path:
     """Write ``out_dir/report.html`` from the merged tables, the subject folders, ``failed.csv`` and
     ``runs.csv``; returns its path."""
     from glymph import __version__
-    from glymph.outputs import timestamp, write_csv
+    from glymph.outputs import timestamp, write_table
 
     out_dir = Path(out_dir)
     flags = outlier_flags(tasks)
     if flags:
-        write_csv(out_dir / "flags.csv", flags, ["subject", "measure", "flag"])
+        write_table(flags, out_dir / "flags.csv")
     else:
         (out_dir / "flags.csv").unlink(missing_ok=True)
     failed = _rows(out_dir / "failed.csv")

@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import os
@@ -27,7 +28,7 @@ from pathlib import Path
 
 from glymph.cohort.tasks import Task
 from glymph.errors import GlymphError
-from glymph.outputs import sha256, software_versions, write_csv
+from glymph.outputs import sha256, software_versions, timestamp, write_table
 
 log = logging.getLogger("glymph")
 RECORD = "cohort.json"
@@ -252,15 +253,13 @@ def run_tasks(tasks: list[Task], client, threads: int | None = 1) -> list[Outcom
 def write_run_files(out_dir: Path, outcomes: list[Outcome], unrunnable: list[tuple[str, str, str]]) -> None:
     """``failed.csv`` (subject, measure, reason; replaced on every run, removed when nothing failed)
     and ``runs.csv`` (one row per task and run: status, seconds, worker, time stamp), appended."""
-    from glymph.outputs import timestamp
-
     failed = [
         {"subject": o.subject, "measure": o.measure, "reason": o.reason} for o in outcomes if o.status == "failed"
     ]
     failed += [{"subject": s, "measure": m, "reason": r} for s, m, r in unrunnable]
     path = out_dir / "failed.csv"
     if failed:
-        _write_atomically(path, failed, ["subject", "measure", "reason"])
+        write_table(failed, path)
     else:
         path.unlink(missing_ok=True)
     log_path, now = out_dir / "runs.csv", timestamp()
@@ -271,8 +270,6 @@ def write_run_files(out_dir: Path, outcomes: list[Outcome], unrunnable: list[tup
         for o in outcomes
     ]  # fmt: skip
     new = not log_path.exists()
-    import csv
-
     with open(log_path, "a", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=columns)
         if new:
@@ -290,20 +287,9 @@ def merge_tables(out_dir: Path, tasks: list[Task]) -> dict[str, int]:
         folders = sorted({t.out for t in tasks if t.measure == measure and (t.out / RECORD).is_file()})
         rows: list[dict] = []
         for folder in folders:
-            import csv
-
             with open(folder / name, newline="") as f:
                 rows += list(csv.DictReader(f))
         if rows:
-            _write_atomically(out_dir / name, rows, list(rows[0]))
+            write_table(rows, out_dir / name)
             merged[name] = len(rows)
     return merged
-
-
-def _write_atomically(path: Path, rows: list[dict], columns: list[str]) -> None:
-    partial = path.with_name(f".{path.name}.partial")
-    try:
-        write_csv(partial, rows, columns)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)

@@ -23,7 +23,7 @@ from glymph.volume import Volume, check_image, mask_on_grid
 
 ANALYSIS_SPACING_MM = 1.0
 BRAIN_VOLUME_RANGE_MM3 = (500e3, 2500e3)  # outside this the image is not an adult head (or the mask failed)
-MAX_T1_CSF_TO_WM = 1.0  # in a T1 the ventricles are darker than the white matter (Colin27: 0.27; its T2: 2.8)
+MAX_T1_CSF_TO_WM = 1.0  # in a T1 the ventricles are darker than the white matter, in a T2 brighter
 VENTRICLE_BOX_MNI = ((-25.0, 25.0), (-40.0, 25.0), (0.0, 30.0))  # MNI RAS mm around the lateral ventricles
 
 

@@ -20,6 +20,7 @@ from glymph.alps.detector import (
     combine_boxes,
     estimate_level,
     plausibility_problems,
+    roi_slices_z,
     template_to_pixel,
 )
 from glymph.alps.rois import LABELS
@@ -84,10 +85,15 @@ def test_colour_fa_slices_show_template_axes_whatever_the_pose_and_storage():
 
 
 def test_level_boxes_and_checks_from_hand_made_outputs():
-    offsets = 24.0 - LEVEL_Z
+    truth = np.array([24.0, 27.0, 22.5, 26.0])  # one level per ROI: a head tilted left against right
+    offsets = truth[None, :] - LEVEL_Z[:, None]
     offsets[:3] = 40.0  # slices far from the level may say anything
-    level, spread = estimate_level(offsets)
-    assert level == pytest.approx(24.0) and spread == pytest.approx(0.0)
+    levels, spreads = estimate_level(offsets)
+    np.testing.assert_allclose(levels, truth)
+    np.testing.assert_allclose(spreads, 0.0)
+    one, _ = estimate_level(offsets[:, 0])  # a one-level model's (n,) answers
+    np.testing.assert_allclose(one, [24.0])
+    np.testing.assert_allclose(roi_slices_z(truth)[1], [25.0, 27.0, 29.0])
     raw = np.zeros((1, 8, 5))
     raw[0, 0], raw[0, 1] = [10, 20, 30, 40, 50], [1, 2, 3, 4, 5]
     raw[0, 4:, :] = 0.1
@@ -98,15 +104,19 @@ def test_level_boxes_and_checks_from_hand_made_outputs():
     centres, confidence = combine_boxes(boxes, 24.0)
     for label in LABELS:
         np.testing.assert_allclose(centres[label], CHEN[label], atol=1e-9)
-    assert plausibility_problems(centres, confidence, 24.0) == []
+    assert plausibility_problems(centres, confidence) == []
+    own_levels, _ = combine_boxes(boxes, truth)
+    np.testing.assert_allclose([own_levels[label][2] for label in LABELS], truth)
     swapped = {**centres, "proj_L": centres["proj_R"], "proj_R": centres["proj_L"]}
-    assert any("mid-line" in p for p in plausibility_problems(swapped, confidence, 24.0))
+    assert any("mid-line" in p for p in plausibility_problems(swapped, confidence))
     crossed = {**centres, "proj_R": centres["assoc_R"], "assoc_R": centres["proj_R"]}
-    assert any("lateral" in p for p in plausibility_problems(crossed, confidence, 24.0))
+    assert any("lateral" in p for p in plausibility_problems(crossed, confidence))
     unsure = {**confidence, "assoc_R": MIN_CONFIDENCE / 2}
-    assert any("assoc_R confidence" in p for p in plausibility_problems(centres, unsure, 24.0))
+    assert any("assoc_R confidence" in p for p in plausibility_problems(centres, unsure))
     far = {**centres, "proj_L": centres["proj_L"] + (0, 20, 0)}
-    assert any("atlas position" in p for p in plausibility_problems(far, confidence, 24.0))
+    assert any("atlas position" in p for p in plausibility_problems(far, confidence))
+    low = {**centres, "assoc_L": centres["assoc_L"] + (0, 0, -30)}
+    assert any("assoc_L level" in p for p in plausibility_problems(low, confidence))
 
 
 @pytest.fixture(scope="module")

@@ -7,11 +7,12 @@ non-linear shape, atrophy pushing the corona radiata outward). The tensors are s
 rotated into template axes, so red is always L-R, green A-P and blue S-I.
 
 1. **Level**: a small 2D CNN reads each slice of ``LEVEL_Z`` (2 mm pixels) and regresses how far
-   (mm) the ROI level (the lateral ventricle bodies) lies above it; the median of the slices'
-   answers near the level is the level.
+   (mm) each ROI's level (at the lateral ventricle bodies) lies above it, one answer per ROI, so
+   that a head whose anatomy is tilted left against right gets a level per side; the median of
+   the slices' answers near the level is each ROI's level.
 2. **ROIs**: a YOLO detector finds the four boxes (``proj_L``, ``proj_R``, ``assoc_L``,
-   ``assoc_R``) on the slice at that level and its neighbours (1 mm pixels); each box centre,
-   weighted by confidence over the slices, is an ROI centre.
+   ``assoc_R``) on each ROI's level slice and its neighbours (1 mm pixels); each ROI's box centre,
+   weighted by confidence over its slices, is its centre.
 
 Detections that are implausible (a box missing or below ``MIN_CONFIDENCE``, projection lateral to
 association, left and right swapped, more than ``MAX_FROM_ATLAS_MM`` from the atlas position) are
@@ -96,8 +97,8 @@ class Detection:
 
     centres: dict[str, np.ndarray]
     confidence: dict[str, float]
-    level_z_mm: float
-    level_spread_mm: float  # median absolute deviation of the level network's slice estimates
+    level_z_mm: dict[str, float]  # each ROI's level (template z, mm)
+    level_spread_mm: dict[str, float]  # median absolute deviation of the level network's slice estimates
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -106,37 +107,52 @@ class Detection:
 
     def as_dict(self) -> dict:
         return {
-            "level_z_template_mm": round(self.level_z_mm, 2),
-            "level_spread_mm": round(self.level_spread_mm, 2),
+            "level_z_template_mm": {k: round(v, 2) for k, v in self.level_z_mm.items()},
+            "level_spread_mm": {k: round(v, 2) for k, v in self.level_spread_mm.items()},
             "confidence": {k: round(v, 4) for k, v in self.confidence.items()},
             "template_ras_mm": {k: [round(float(v), 2) for v in c] for k, c in self.centres.items()},
             "problems": self.problems,
         }
 
 
-def estimate_level(offsets_mm: np.ndarray, z_levels: np.ndarray = LEVEL_Z) -> tuple[float, float]:
-    """The ROI level (mm) from each slice's predicted offset: the median of ``z + offset`` over the
-    slices that place the level within half the trained range of themselves, and its spread (MAD)."""
-    estimates = np.asarray(z_levels) + np.asarray(offsets_mm)
-    near = np.abs(offsets_mm) <= LEVEL_RANGE_MM / 2
-    chosen = estimates[near] if near.sum() >= 3 else estimates
-    level = float(np.median(chosen))
-    return level, float(np.median(np.abs(chosen - level)))
+def estimate_level(offsets_mm: np.ndarray, z_levels: np.ndarray = LEVEL_Z) -> tuple[np.ndarray, np.ndarray]:
+    """Levels (mm) from each slice's predicted offsets ((n,) or (n, k): one column per ROI): per
+    column, the median of ``z + offset`` over the slices that place the level within half the
+    trained range of themselves, and its spread (MAD). Returns two (k,) arrays."""
+    offsets = np.asarray(offsets_mm, dtype=np.float64).reshape(len(z_levels), -1)
+    levels, spreads = [], []
+    for column in offsets.T:
+        estimates = np.asarray(z_levels) + column
+        near = np.abs(column) <= LEVEL_RANGE_MM / 2
+        chosen = estimates[near] if near.sum() >= 3 else estimates
+        levels.append(np.median(chosen))
+        spreads.append(np.median(np.abs(chosen - levels[-1])))
+    return np.array(levels), np.array(spreads)
 
 
-def combine_boxes(boxes: np.ndarray, z_mm: float) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+def roi_slices_z(levels_mm: np.ndarray) -> np.ndarray:
+    """(4, len(NEIGHBOURS_MM)) template z (mm) of the slices the ROI detector reads for each ROI
+    (``LABELS`` order): the ROI's level and its neighbours."""
+    return np.asarray(levels_mm, dtype=np.float64).reshape(-1, 1) + np.asarray(NEIGHBOURS_MM)[None, :]
+
+
+def combine_boxes(boxes: np.ndarray, z_mm) -> tuple[dict[str, np.ndarray], dict[str, float]]:
     """ROI centres (template mm) and confidences from per-slice boxes (n_slices, 4 labels, 3:
-    column, row, confidence): confidence-weighted mean position, the best confidence."""
+    column, row, confidence): confidence-weighted mean position, the best confidence. ``z_mm``:
+    the centres' level, one for all or one per label (``LABELS`` order)."""
+    levels = np.broadcast_to(np.asarray(z_mm, dtype=np.float64), (len(LABELS),))
     centres, confidence = {}, {}
     for index, label in enumerate(LABELS):
         column, row, score = boxes[:, index, 0], boxes[:, index, 1], boxes[:, index, 2]
         weights = score / score.sum() if score.sum() > 0 else np.full(score.size, 1 / score.size)
-        centres[label] = pixel_to_template(float(weights @ column), float(weights @ row), z_mm, BOX_PIXEL_MM)
+        centres[label] = pixel_to_template(
+            float(weights @ column), float(weights @ row), float(levels[index]), BOX_PIXEL_MM
+        )
         confidence[label] = float(score.max())
     return centres, confidence
 
 
-def plausibility_problems(centres: dict[str, np.ndarray], confidence: dict[str, float], level_z_mm: float) -> list[str]:
+def plausibility_problems(centres: dict[str, np.ndarray], confidence: dict[str, float]) -> list[str]:
     """Why a detection cannot be trusted (empty when it can)."""
     problems = [
         f"{label} confidence {confidence[label]:.2f} < {MIN_CONFIDENCE}"
@@ -153,8 +169,9 @@ def plausibility_problems(centres: dict[str, np.ndarray], confidence: dict[str, 
         distance = float(np.linalg.norm(centres[label] - np.asarray(atlas[label])))
         if distance > MAX_FROM_ATLAS_MM:
             problems.append(f"{label} {distance:.0f} mm from its atlas position (> {MAX_FROM_ATLAS_MM:g})")
-    if not LEVEL_Z[0] <= level_z_mm <= LEVEL_Z[-1]:
-        problems.append(f"ROI level z {level_z_mm:.0f} mm outside the searched slab")
+    for label in LABELS:
+        if not LEVEL_Z[0] <= centres[label][2] <= LEVEL_Z[-1]:
+            problems.append(f"{label} level z {centres[label][2]:.0f} mm outside the searched slab")
     return problems
 
 
@@ -171,11 +188,22 @@ def detect_rois(
     from glymph.models.roi_detector import RoiDetectorNetworks
 
     networks = RoiDetectorNetworks.load(model_dir, threads, device)
-    level, spread = estimate_level(networks.level_offsets(colour_fa_slices(tensor, transform, LEVEL_Z, LEVEL_PIXEL_MM)))
-    z_levels = level + np.asarray(NEIGHBOURS_MM)
-    boxes = networks.boxes(colour_fa_slices(tensor, transform, z_levels, BOX_PIXEL_MM))
-    centres, confidence = combine_boxes(boxes, level)
-    detection = Detection(centres, confidence, level, spread, plausibility_problems(centres, confidence, level))
+    offsets = networks.level_offsets(colour_fa_slices(tensor, transform, LEVEL_Z, LEVEL_PIXEL_MM))
+    levels, spreads = estimate_level(offsets)
+    levels = np.broadcast_to(levels, (len(LABELS),))  # a one-level model (glymph 1.0) serves all ROIs
+    spreads = np.broadcast_to(spreads, (len(LABELS),))
+    z_slices = roi_slices_z(levels)
+    boxes = networks.boxes(colour_fa_slices(tensor, transform, z_slices.reshape(-1), BOX_PIXEL_MM))
+    own = boxes.reshape(len(LABELS), z_slices.shape[1], len(LABELS), 3)  # (ROI's slices, slice, class, 3)
+    per_label = np.stack([own[k, :, k] for k in range(len(LABELS))], axis=1)  # each class on its own slices
+    centres, confidence = combine_boxes(per_label, levels)
+    detection = Detection(
+        centres,
+        confidence,
+        dict(zip(LABELS, map(float, levels), strict=True)),
+        dict(zip(LABELS, map(float, spreads), strict=True)),
+        plausibility_problems(centres, confidence),
+    )
     return detection, networks.provenance
 
 

@@ -1,7 +1,8 @@
 """The two networks of the ALPS ROI detector, run with ONNX Runtime on plain arrays.
 
-* ``level_cnn.onnx``: (n, 3, 64, 64) colour-FA slices in [0, 1] -> (n, 1) offset of the ROI level
-  above each slice, in units of 10 mm.
+* ``level_cnn.onnx``: (n, 3, 64, 64) colour-FA slices in [0, 1] -> (n, 4) offset of each ROI's
+  level above each slice (``LABELS`` order), in units of 10 mm (glymph 1.0's model: (n, 1), one
+  level for all four).
 * ``roi_yolo.onnx``: an ultralytics YOLOv8 detector exported to ONNX, (n, 3, 128, 128) colour FA
   in [0, 1] -> (n, 4 + 4 classes, anchors): box centre, size (pixels) and per-class scores.
   Each class's best-scoring anchor is its box (no NMS needed: one box per class per slice).
@@ -58,9 +59,10 @@ class RoiDetectorNetworks:
         return cls(*(onnx_session(paths[name], device, threads) for name in FILES), source)
 
     def level_offsets(self, slices: np.ndarray) -> np.ndarray:
-        """(n,) mm: how far above each (n, 3, 64, 64) slice the ROI level lies."""
+        """(n, k) mm: how far above each (n, 3, 64, 64) slice each ROI's level lies (k = 4, or 1
+        for a one-level model)."""
         out = in_batches(onnx_predictor(self.level_session), slices)
-        return out.reshape(-1).astype(np.float64) * LEVEL_UNIT_MM
+        return out.reshape(len(slices), -1).astype(np.float64) * LEVEL_UNIT_MM
 
     def boxes(self, slices: np.ndarray) -> np.ndarray:
         """(n, 4, 3): per slice and class (``LABELS`` order), the best box's centre column, row

@@ -37,7 +37,7 @@ from glymph.volume import Volume
 
 MAX_TILT_DEG = 20.0
 SLAB_Z_MM = (-12.0, 66.0)  # template z acquired (at most): the level slab and a margin for the deformation
-BOX_OFFSETS_MM = (0.0, 2.5)  # box slices are drawn this far (uniform +-) from the true level
+BOX_OFFSET_MM = 4.5  # box slices are drawn up to this far (uniform +-) from the mean true level
 BOX_SLICES = 4
 
 
@@ -46,11 +46,15 @@ class DetectorSubject:
     """One synthetic subject as the detector sees it, with its truth (template affine space)."""
 
     level_slices: np.ndarray  # (len(LEVEL_Z), 3, 64, 64)
-    level_offsets_mm: np.ndarray  # (len(LEVEL_Z),) true level minus slice z
+    level_offsets_mm: np.ndarray  # (len(LEVEL_Z), 4) each ROI's true level minus slice z, LABELS order
     box_slices: np.ndarray  # (BOX_SLICES, 3, 128, 128)
     box_centres: np.ndarray  # (BOX_SLICES, 4, 2) true (column, row) per label, pixels
-    level_z_mm: float
     truth_template: np.ndarray  # (4, 3) true centres in the registered template space, LABELS order
+
+    @property
+    def level_z_mm(self) -> np.ndarray:
+        """(4,) each ROI's true level (template z, mm), LABELS order."""
+        return self.truth_template[:, 2]
 
 
 @dataclass(frozen=True)
@@ -137,15 +141,14 @@ def detector_subject(seed: int, deformed: bool = True) -> DetectorSubject:
     tensor = fitted_tensors(phantom)
     truth = truth_in_template(phantom, transform)
     level = float(truth[:, 2].mean())
-    box_z = level + rng.uniform(-BOX_OFFSETS_MM[1], BOX_OFFSETS_MM[1], BOX_SLICES)
+    box_z = level + rng.uniform(-BOX_OFFSET_MM, BOX_OFFSET_MM, BOX_SLICES)
     box_z[0] = level
     centres = np.array([[template_to_pixel(p, BOX_PIXEL_MM) for p in truth] for _ in box_z])
     return DetectorSubject(
         colour_fa_slices(tensor, transform, LEVEL_Z, LEVEL_PIXEL_MM),
-        level - LEVEL_Z,
+        truth[None, :, 2] - LEVEL_Z[:, None],
         colour_fa_slices(tensor, transform, box_z, BOX_PIXEL_MM),
         centres,
-        level,
         truth,
     )
 

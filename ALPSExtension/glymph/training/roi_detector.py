@@ -2,9 +2,9 @@
 
 1. Subjects from ``glymph.phantoms.roi_detector.detector_subject``: training seeds
    ``TRAIN_SEED0 + i``, validation seeds ``VALIDATION_SEED0 + i`` (never used in training).
-2. The level network (``LevelCNN``, PyTorch): every level slice of every training subject, target
-   the true level's offset above the slice (clipped to +-25 mm), L1 loss, Adam, random shifts of
-   up to 4 pixels and intensity scaling as augmentation.
+2. The level network (``level_cnn``, PyTorch): every level slice of every training subject,
+   targets each ROI's true level's offset above the slice (four outputs, clipped to +-25 mm), L1
+   loss, Adam, random shifts of up to 4 pixels and intensity scaling as augmentation.
 3. The ROI detector: ultralytics YOLOv8n built from its YAML (no pretrained weights), 128 x 128
    colour-FA slices, 12 mm boxes around the true centres; no flips (left and right are classes)
    and no hue change (colour is direction).
@@ -79,7 +79,8 @@ def draw_subjects(seeds: list[int], workers: int) -> list[DetectorSubject]:
 
 
 def level_cnn():
-    """The level network: four conv blocks (16-32-64-64 channels, 64 -> 4 pixels), then two dense layers."""
+    """The level network: four conv blocks (16-32-64-64 channels, 64 -> 4 pixels), then two dense
+    layers; one output per ROI (``LABELS`` order)."""
     from torch import nn
 
     def block(cin: int, cout: int) -> list:
@@ -87,7 +88,7 @@ def level_cnn():
 
     return nn.Sequential(
         *block(3, 16), *block(16, 32), *block(32, 64), *block(64, 64),
-        nn.Flatten(), nn.Linear(64 * 4 * 4, 64), nn.ReLU(inplace=True), nn.Linear(64, 1),
+        nn.Flatten(), nn.Linear(64 * 4 * 4, 64), nn.ReLU(inplace=True), nn.Linear(64, len(LABELS)),
     )  # fmt: skip
 
 
@@ -99,7 +100,7 @@ def train_level(subjects: list[DetectorSubject], plan: TrainingPlan, out: Path) 
     rng = np.random.default_rng(plan.seed)
     x = torch.from_numpy(np.concatenate([s.level_slices for s in subjects]))
     offsets = np.concatenate([s.level_offsets_mm for s in subjects])
-    y = torch.from_numpy(np.clip(offsets, -LEVEL_CLIP_MM, LEVEL_CLIP_MM).astype(np.float32) / LEVEL_UNIT_MM)[:, None]
+    y = torch.from_numpy(np.clip(offsets, -LEVEL_CLIP_MM, LEVEL_CLIP_MM).astype(np.float32) / LEVEL_UNIT_MM)
     net = level_cnn()
     optimiser = torch.optim.Adam(net.parameters(), lr=2e-3)
     steps = plan.level_epochs * int(np.ceil(len(x) / plan.batch))
@@ -180,27 +181,31 @@ def train_yolo(data: Path, plan: TrainingPlan, out: Path, size: int) -> Path:
 def validate(networks: RoiDetectorNetworks, subjects: list[DetectorSubject]) -> dict:
     """Level and centre errors of the exported networks on subjects never used in training.
 
-    The level comes from the subjects' level slices, as at inference; the boxes from their slice at
-    the true level only (the subjects keep no tensors to render the estimated level and its
-    neighbours from: ``benchmarks/roi_detector.py`` runs the whole inference on new DWIs)."""
-    level_errors, centre_errors, x_errors, implausible = [], [], [], 0
+    Each ROI's level comes from the subjects' level slices, as at inference; the boxes from the
+    box slices nearest to it (the subjects keep no tensors to render each ROI's own slices:
+    ``benchmarks/roi_detector.py`` runs the whole inference on new DWIs)."""
+    level_errors, centre_errors, x_errors, total_errors, implausible = [], [], [], [], 0
     for subject in subjects:
-        level, _ = estimate_level(networks.level_offsets(subject.level_slices))
-        level_errors.append(level - subject.level_z_mm)
+        levels, _ = estimate_level(networks.level_offsets(subject.level_slices))
+        level_errors.append(levels - subject.level_z_mm)
         boxes = networks.boxes(subject.box_slices[:1])
-        centres, confidence = combine_boxes(boxes, level)
-        implausible += bool(plausibility_problems(centres, confidence, level))
+        centres, confidence = combine_boxes(boxes, levels)
+        implausible += bool(plausibility_problems(centres, confidence))
         found = np.array([centres[label] for label in LABELS])
         truth = subject.truth_template
         centre_errors.append(np.linalg.norm(found[:, :2] - truth[:, :2], axis=1))
         x_errors.append(np.abs(found[:, 0] - truth[:, 0]))
+        total_errors.append(np.linalg.norm(found - truth, axis=1))
+    level = np.abs(np.concatenate(level_errors))
     centre = np.concatenate(centre_errors)
     x = np.concatenate(x_errors)
+    total = np.concatenate(total_errors)
     return {
         "subjects": len(subjects),
-        "level_error_mm": {"mean_abs": float(np.mean(np.abs(level_errors))), "max_abs": float(np.max(np.abs(level_errors)))},
+        "roi_level_error_mm": {"mean_abs": float(level.mean()), "p95": float(np.percentile(level, 95)), "max_abs": float(level.max())},
         "in_plane_centre_error_mm": {"mean": float(centre.mean()), "p95": float(np.percentile(centre, 95)), "max": float(centre.max())},
         "left_right_error_mm": {"mean": float(x.mean()), "p95": float(np.percentile(x, 95)), "max": float(x.max()), "within_1_5_mm": float((x <= 1.5).mean())},
+        "centre_error_mm": {"mean": float(total.mean()), "p95": float(np.percentile(total, 95)), "max": float(total.max()), "within_5_mm": float((total <= 5).mean())},
         "implausible": implausible,
     }  # fmt: skip
 

@@ -56,6 +56,8 @@ class EPVSParameterNode:
     maskVolume: vtkMRMLScalarVolumeNode
     method: Annotated[str, Choice(list(defaults.EPVS_METHODS.names))] = defaults.EPVS_METHOD
     minLength: Annotated[float, WithinRange(0.0, 20.0)] = defaults.MIN_LENGTH_MM
+    t2Only: bool = False
+    flips: bool = False
     segmentation: vtkMRMLSegmentationNode
     summaryTable: vtkMRMLTableNode
     lesionTable: vtkMRMLTableNode
@@ -82,7 +84,8 @@ class EPVSWidget(GlymphModuleWidget):
     def installPlan(self) -> list:
         from EPVSLib import install_plan
 
-        return install_plan(mask_given=self._parameterNode.maskVolume is not None)
+        p = self._parameterNode
+        return install_plan(mask_given=p.maskVolume is not None, method=p.method)
 
     def task(self, p):
         from EPVSLib.logic import runs_network
@@ -129,7 +132,10 @@ class EPVSLogic(ScriptedLoadableModuleLogic):
     def options(parameterNode):
         from EPVSLib import EpvsOptions
 
-        return EpvsOptions(method=parameterNode.method, min_length_mm=parameterNode.minLength)
+        p = parameterNode
+        return EpvsOptions(
+            method=p.method, min_length_mm=p.minLength, contrast="t2" if p.t2Only else "t1", flips=p.flips
+        )
 
     @staticmethod
     def outputs(parameterNode):

@@ -133,12 +133,25 @@ def test_lesion_measures_by_hand():
     assert sorted(lesion.length_mm for lesion in kept) == [2.0, 5.0]
 
 
+def test_large_flat_and_straight_components_are_measured_exactly():
+    """A whole 120 x 90 voxel slice (flat: no 3D hull) and a 150-voxel line: lengths by hand,
+    without comparing every pair of voxels (which needs 4.7e7 distances for the slice)."""
+    grid = Volume(np.zeros((160, 100, 10), np.float32), np.diag([1.0, 1.0, 2.0, 1.0]))
+    mask = np.zeros(grid.shape, bool)
+    mask[10:130, 5:95, 4] = True
+    mask[5:155, 2, 8] = True
+    labels, n = label_components(mask)
+    lesions = sorted(measure_lesions(labels, grid), key=lambda lesion: lesion.n_voxels)
+    edge = np.cbrt(2.0)
+    assert n == 2 and lesions[0].length_mm == pytest.approx(149 + edge)
+    assert lesions[0].max_diameter_mm == pytest.approx(edge)
+    assert lesions[1].length_mm == pytest.approx(np.hypot(119, 89) + edge)
+
+
 def test_unavailable_method_says_so():
     from glymph.defaults import EPVS_METHODS
 
-    with pytest.raises(GlymphError, match=r"'learned' is not available .*not shipped yet.*available: classical"):
-        EPVS_METHODS.get("learned")
-    with pytest.raises(GlymphError, match="'unet3000' is not available; available: classical"):
+    with pytest.raises(GlymphError, match="'unet3000' is not available; available: classical, learned"):
         EPVS_METHODS.get("unet3000")
 
 

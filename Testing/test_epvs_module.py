@@ -86,7 +86,7 @@ def test_bad_inputs(module_run):
     with pytest.raises(GlymphError, match="select a T1"):
         logic.read_inputs(None, EpvsOptions())
     with pytest.raises(GlymphError, match="not available"):
-        logic.compute(logic.read_inputs(t1_node, EpvsOptions()), EpvsOptions(method="learned"))
+        logic.compute(logic.read_inputs(t1_node, EpvsOptions()), EpvsOptions(method="unet3000"))
 
 
 def test_panel_runs_the_command_in_its_own_process_and_loads_its_folder(module_run, tmp_path):
@@ -117,12 +117,12 @@ def test_panel_process_cancel_and_errors(module_run, tmp_path):
     cancel_when(task, "affine registration")
     assert (str(task.error), task.process.returncode) == ("cancelled", 130)
     assert not (tmp_path / "cancelled" / "result").exists()
-    learned = EpvsOptions(method="learned")
+    learned = EpvsOptions(method="learned", model_dir=str(tmp_path / "nowhere"))
     task = logic.start_process(
         logic.read_inputs(t1, learned, mask_node=mask), learned, tmp_path / "failed", scratch=True
     )
     poll_task(task)
-    assert isinstance(task.error, GlymphError) and "method 'learned' is not available" in str(task.error)
+    assert isinstance(task.error, GlymphError) and "nowhere is not a folder" in str(task.error)
     assert task.result is None and not (tmp_path / "failed").exists()
 
 
@@ -170,3 +170,6 @@ def test_install_plan_takes_torch_from_the_pytorch_extension_first_and_only_for_
     assert "torch" not in with_mask and not required_packages(with_mask) & {"torch", "deepbet"}
     assert without[0] == "torch"  # before any file whose packages need it
     assert "deepbet" in required_packages(without) and "torch" not in required_packages(without)
+    learned = install_plan(mask_given=True, method="learned")
+    assert learned[0] == "torch" and {"onnxruntime", "monai"} <= required_packages(learned)
+    assert "deepbet" not in required_packages(learned)

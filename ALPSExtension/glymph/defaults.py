@@ -52,8 +52,7 @@ THREADS = None  # CPU threads a network may use (None: one per core)
 # --- EPVS
 EPVS_METHODS = MethodRegistry(
     "EPVS segmentation",
-    {"classical": "glymph.epvs.segmentation:segment_classical"},
-    planned={"learned": "a trained network is not shipped yet"},
+    {"classical": "glymph.epvs.segmentation:segment_classical", "learned": "glymph.epvs.learned:segment_learned"},
     networks=("learned",),
 )
 EPVS_METHOD = "classical"

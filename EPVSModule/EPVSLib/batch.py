@@ -20,6 +20,8 @@ def work(args, scene):
         subject=subject,
         model_dir=args.model_dir,
         device=args.device,
+        contrast=args.contrast,
+        flips=args.flips,
     )
     result, _ = EpvsNodeLogic(scene).run(t1_node, options, t2_node, mask_node)
     return result

@@ -29,16 +29,21 @@ LESION_COLUMNS = tuple(c for c in CSV_LESION_COLUMNS if c not in ("subject", "re
 RESOURCES = Path(__file__).resolve().parents[1] / "Resources"
 
 
-def install_plan(mask_given: bool) -> list[str | Path]:
+def install_plan(mask_given: bool, method: str = defaults.EPVS_METHOD) -> list[str | Path]:
     """What the panel makes sure is installed before a run, in order (``glymph_gui.ensure_dependencies``).
 
-    Without a mask, deepbet's networks extract the brain: ``"torch"`` (PyTorch from Slicer's PyTorch
-    extension, the right build for this computer) comes first, so that deepbet's own requirement on
-    torch is already met and pip never pulls a build from PyPI. With a mask no network runs, and
-    neither torch nor deepbet is installed.
+    Without a mask, deepbet's networks extract the brain; a learned method runs glymph's network
+    with ONNX Runtime through MONAI's sliding window. Either way ``"torch"`` (PyTorch from Slicer's
+    PyTorch extension, the right build for this computer) comes first, so that deepbet's and MONAI's
+    requirement on torch is already met and pip never pulls a build from PyPI. With a mask and the
+    classical method no network runs, and neither torch nor deepbet is installed.
     """
-    packages = RESOURCES / "requirements.txt"
-    return [packages] if mask_given else ["torch", packages, RESOURCES / "requirements-brain-extraction.txt"]
+    plan: list[str | Path] = [RESOURCES / "requirements.txt"]
+    if defaults.EPVS_METHODS.runs_network(method):
+        plan.append(RESOURCES / "requirements-learned.txt")
+    if not mask_given:
+        plan.append(RESOURCES / "requirements-brain-extraction.txt")
+    return plan if len(plan) == 1 else ["torch", *plan]
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,8 @@ class EpvsOptions:
     subject: str = ""
     model_dir: str | None = None  # where network weights are looked for first (None: the usual places)
     device: str = defaults.DEVICE  # where networks run
+    contrast: str = "t1"  # of the main volume: "t2" for a T2 alone (learned method)
+    flips: bool = False  # learned method: test-time flips
 
 
 @dataclass
@@ -118,6 +125,8 @@ class EpvsNodeLogic:
             inputs.subject,
             options.model_dir,
             options.device,
+            options.contrast,
+            flips=options.flips,
         )
 
     @staticmethod
@@ -140,7 +149,9 @@ class EpvsNodeLogic:
         write_nifti(inputs.t1, work / "t1.nii.gz")
         argv = ["epvs", str(work / "t1.nii.gz"), "--subject", inputs.subject]
         argv += ["--method", options.method, "--min-length-mm", repr(options.min_length_mm)]
-        argv += ["--device", options.device]
+        argv += ["--device", options.device, "--contrast", options.contrast]
+        if options.flips:
+            argv.append("--flips")
         if inputs.t2 is not None:
             write_nifti(inputs.t2, work / "t2.nii.gz")
             argv += ["--t2", str(work / "t2.nii.gz")]

@@ -63,7 +63,19 @@ def run_epvs(args: argparse.Namespace) -> None:
         from glymph.models.loader import limit_threads
 
         limit_threads(args.threads)
-    result = compute(t1, t2, mask, args.method, args.min_length_mm, subject, args.model_dir, args.device)
+    result = compute(
+        t1,
+        t2,
+        mask,
+        args.method,
+        args.min_length_mm,
+        subject,
+        args.model_dir,
+        args.device,
+        args.contrast,
+        args.threads,
+        args.flips,
+    )
     finish_epvs(args, result, started)
 
 
@@ -124,7 +136,7 @@ def run_evaluate(args: argparse.Namespace) -> None:
 
 def run_models(args: argparse.Namespace) -> None:
     """``glymph models list | info ID | verify [ID ...]``."""
-    from glymph.models.loader import locate, verify
+    from glymph.models.loader import locate, trained_files, trained_folder, verify
     from glymph.models.registry import MODELS, get_model
 
     if args.action == "list":
@@ -153,6 +165,18 @@ def run_models(args: argparse.Namespace) -> None:
         return
     problems = []
     for model in [get_model(model_id) for model_id in args.ids] or list(MODELS.values()):
+        if not model.shipped:  # only a folder from `glymph train` can hold it: checked against its model.json
+            folder = trained_folder(model, args.model_dir)
+            if folder is None:
+                print(f"--  {model.id} {model.version}: not shipped with glymph; make it with `{model.training}`")
+                continue
+            try:
+                for name, path in trained_files(model, folder).items():
+                    print(f"ok  {model.id} {name}  {path}")
+            except GlymphError as problem:
+                print(f"BAD {model.id}: {problem}")
+                problems.append(model.id)
+            continue
         for file in model.files:
             try:
                 path = locate(model, file, args.model_dir)
@@ -166,12 +190,21 @@ def run_models(args: argparse.Namespace) -> None:
 
 
 def run_train(args: argparse.Namespace) -> None:
-    """``glymph train roi-detector --out DIR ...``."""
-    from glymph.training.roi_detector import TrainingPlan, train_roi_detector
-
+    """``glymph train roi-detector|epvs --out DIR ...``."""
     out = Path(args.out)
     if (out / "model.json").exists() and not args.force:
         raise GlymphError(f"{out} already holds a model; use --force to replace it, or choose another --out")
+    if args.network == "epvs":
+        from glymph.training.epvs import TrainingPlan as EPVSPlan
+        from glymph.training.epvs import train_epvs
+
+        if min(args.patches, args.validation_patches, args.epochs) < 1:
+            raise GlymphError("--patches, --validation-patches and --epochs must be at least 1")
+        plan = EPVSPlan(args.patches, args.validation_patches, args.epochs, seed=args.seed, workers=args.workers)
+        print(json.dumps(train_epvs(out, plan), indent=2))
+        return
+    from glymph.training.roi_detector import TrainingPlan, train_roi_detector
+
     if min(args.subjects, args.validation_subjects, args.level_epochs, args.yolo_epochs) < 1:
         raise GlymphError("--subjects, --validation-subjects, --level-epochs and --yolo-epochs must be at least 1")
     plan = TrainingPlan(

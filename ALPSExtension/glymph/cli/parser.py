@@ -150,8 +150,14 @@ def _add_epvs(subcommands) -> None:
         help="enlarged perivascular spaces from a T1 (and T2)",
         description="Segment, count and measure enlarged perivascular spaces (EPVS) in a T1, optionally with a T2.",
     )
-    p.add_argument("t1", help="T1-weighted image (NIfTI or NRRD)")
+    p.add_argument("t1", help="T1-weighted image (NIfTI or NRRD), or with --contrast t2 a T2-weighted one")
     p.add_argument("--t2", help="T2-weighted image of the same session (registered to the T1 here)")
+    p.add_argument(
+        "--contrast",
+        choices=("t1", "t2"),
+        default="t1",
+        help="what the image is: t1 (default), or t2 for a T2 alone (learned method; CSF must be bright)",
+    )
     _add_run_arguments(p)
     p.add_argument("--mask", help="brain mask on the T1 grid (default: deepbet brain extraction)")
     p.add_argument(
@@ -165,6 +171,11 @@ def _add_epvs(subcommands) -> None:
         default=defaults.MIN_LENGTH_MM,
         metavar="MM",
         help="remove components shorter than this (default %(default)g)",
+    )
+    p.add_argument(
+        "--flips",
+        action="store_true",
+        help="learned method: also segment the image flipped along each axis and average (4x the time)",
     )
     p.add_argument("--subject", help="subject ID in the tables (default: the T1 file name)")
     _add_model_arguments(p)
@@ -247,19 +258,34 @@ def _add_models(subcommands) -> None:
 def _add_train(subcommands) -> None:
     p = subcommands.add_parser(
         "train",
-        help="train one of glymph's networks from scratch (roi-detector)",
-        description="Train a network on synthetic subjects drawn from real anatomy, with fixed seeds, into a model "
+        help="train one of glymph's networks from scratch (roi-detector, epvs)",
+        description="Train a network on synthetic data drawn from real anatomy, with fixed seeds, into a model "
         "folder usable with --model-dir (needs the training extra: pip install 'glymph[train]').",
     )
-    p.add_argument("network", choices=("roi-detector",), help="roi-detector: the ALPS ROI detector (level CNN + YOLO)")
+    p.add_argument(
+        "network",
+        choices=("roi-detector", "epvs"),
+        help="roi-detector: the ALPS ROI detector (level CNN + YOLO); epvs: the EPVS segmentation network (3D U-Net)",
+    )
     p.add_argument("--out", required=True, help="model folder to create (must not hold a model unless --force)")
     p.add_argument("--force", action="store_true", help="replace a model already in --out")
-    p.add_argument("--subjects", type=int, default=400, help="training subjects (default %(default)s)")
-    p.add_argument("--validation-subjects", type=int, default=40, help="validation subjects (default %(default)s)")
-    p.add_argument("--level-epochs", type=int, default=12, help="epochs of the level network (default %(default)s)")
-    p.add_argument("--yolo-epochs", type=int, default=60, help="epochs of the YOLO detector (default %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of the training runs (default %(default)s)")
-    p.add_argument("--workers", type=int, default=2, help="processes drawing subjects (default %(default)s)")
+    p.add_argument("--workers", type=int, default=2, help="processes drawing the data (default %(default)s)")
+    detector = p.add_argument_group("roi-detector")
+    detector.add_argument("--subjects", type=int, default=400, help="training subjects (default %(default)s)")
+    detector.add_argument(
+        "--validation-subjects", type=int, default=40, help="validation subjects (default %(default)s)"
+    )
+    detector.add_argument(
+        "--level-epochs", type=int, default=12, help="epochs of the level network (default %(default)s)"
+    )
+    detector.add_argument(
+        "--yolo-epochs", type=int, default=60, help="epochs of the YOLO detector (default %(default)s)"
+    )
+    epvs = p.add_argument_group("epvs")
+    epvs.add_argument("--patches", type=int, default=2400, help="training patches (default %(default)s)")
+    epvs.add_argument("--validation-patches", type=int, default=96, help="validation patches (default %(default)s)")
+    epvs.add_argument("--epochs", type=int, default=8, help="passes over the training patches (default %(default)s)")
 
 
 def _add_cohort_arguments(p: argparse.ArgumentParser) -> None:

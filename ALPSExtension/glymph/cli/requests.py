@@ -122,7 +122,7 @@ def finish_epvs(args: argparse.Namespace, result, started: float) -> None:
     from glymph.outputs import describe_inputs
 
     inputs = describe_inputs({"t1": args.t1, "t2": args.t2, "mask": args.mask})
-    parameters = {"model_dir": args.model_dir, "device": args.device}
+    parameters = {"model_dir": args.model_dir, "device": args.device, "flips": args.flips}
     write_epvs(result, args.out, inputs=inputs, parameters=parameters, started=started, force=args.force)
     summary = result.summary()
     print(

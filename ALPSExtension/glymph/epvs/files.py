@@ -60,8 +60,11 @@ def write_epvs(
             "min_length_mm": result.min_length_mm,
             "analysis_spacing_mm": ANALYSIS_SPACING_MM,
             "with_t2": result.with_t2,
+            "contrast": result.contrast,
         }
         models = {"brain_extraction": result.brain_source, "template": template_provenance()}
+        if result.network_source is not None:
+            models["segmentation"] = result.network_source
         write_sidecar(
             tmp / "epvs.json",
             "epvs",

@@ -38,19 +38,30 @@ class Lesion:
         return asdict(self)
 
 
-def _extent(points: np.ndarray) -> tuple[float, np.ndarray]:
-    """Largest distance between points (N, 3) and the unit direction joining the two farthest."""
+def _hull_candidates(points: np.ndarray) -> np.ndarray:
+    """Indices of points among which the farthest pair lies: the convex hull's vertices, found in
+    the subspace the points span (a component in one slice is flat, a straight one a line), so
+    that no component is too large to measure."""
     from scipy.spatial import ConvexHull
+
+    if len(points) <= 64:
+        return np.arange(len(points))
+    centred = points - points.mean(axis=0)
+    _, singular, axes = np.linalg.svd(centred, full_matrices=False)
+    rank = int((singular > 1e-6 * max(singular[0], 1e-12)).sum())
+    if rank <= 1:
+        along = centred @ axes[0]
+        return np.array([np.argmin(along), np.argmax(along)])
+    return ConvexHull(centred @ axes[:rank].T).vertices
+
+
+def _extent(points: np.ndarray) -> tuple[float, np.ndarray]:
+    """Largest distance between points (N, d) and the unit direction joining the two farthest."""
     from scipy.spatial.distance import pdist, squareform
 
     if len(points) < 2:
         return 0.0, np.array([0.0, 0.0, 1.0])
-    candidates = points
-    if len(points) > 64:
-        try:
-            candidates = points[ConvexHull(points).vertices]  # the farthest pair lies on the hull
-        except Exception:  # coplanar or collinear points: keep them all
-            candidates = points
+    candidates = points[_hull_candidates(points)]
     distances = squareform(pdist(candidates))
     i, j = np.unravel_index(np.argmax(distances), distances.shape)
     if distances[i, j] == 0:

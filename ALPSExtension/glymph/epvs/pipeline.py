@@ -2,7 +2,8 @@
 
 Pipeline (Chen et al. 2025, adapted): the preprocessing of ``glymph.epvs.preprocess`` (brain mask,
 N4, 1 mm resampling, T2 registration, intensity normalisation, MNI152 regions, tissue classes) ->
-segmentation (``--method``, from ``glymph.defaults.EPVS_METHODS``) -> 26-connected components ->
+segmentation (``--method``, from ``glymph.defaults.EPVS_METHODS``: ``classical`` on the 1 mm
+grid, ``learned`` on the scan's own grid, ``glymph.epvs.learned``) -> 26-connected components ->
 components shorter than ``min_length_mm`` removed -> measures. ``glymph.epvs.files`` writes them.
 
 Measures are made on the 1 mm analysis grid; the label maps are written on the input T1's grid.
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from glymph.components import label_components
-from glymph.defaults import DEVICE, EPVS_METHOD, EPVS_METHODS, MIN_LENGTH_MM
+from glymph.defaults import DEVICE, EPVS_METHOD, EPVS_METHODS, MIN_LENGTH_MM, THREADS
 from glymph.epvs.lesions import Lesion, measure_lesions, remove_short
 from glymph.epvs.preprocess import ANALYSIS_SPACING_MM, prepare
 from glymph.epvs.regions import REGIONS, SHORT
@@ -34,7 +35,7 @@ class EPVSResult:
     """Segmentation, lesions and summary of one subject."""
 
     subject: str
-    t1: Volume  # the input T1 (its grid receives the label maps)
+    t1: Volume  # the input image, a T1 or (contrast "t2") a T2 (its grid receives the label maps)
     grid_t1: Volume  # bias-corrected, normalised T1 on the 1 mm analysis grid
     labels: np.ndarray = field(repr=False)  # lesion id per analysis voxel
     regions: np.ndarray = field(repr=False)  # region label per analysis voxel
@@ -46,6 +47,8 @@ class EPVSResult:
     min_length_mm: float
     with_t2: bool
     brain_source: dict
+    contrast: str = "t1"  # of the main image
+    network_source: dict | None = None  # the segmentation network's files and checksums (learned methods)
 
     @property
     def brain_volume_mm3(self) -> float:
@@ -107,24 +110,36 @@ def run_epvs(
     subject: str = "subject",
     model_dir: str | os.PathLike | None = None,
     device: str = DEVICE,
+    contrast: str = "t1",
+    threads: int | None = THREADS,
+    flips: bool = False,
 ) -> EPVSResult:
-    """Segment and measure EPVS (see the module docstring). ``model_dir`` and ``device`` are for the
-    brain-extraction networks (``glymph.models``), run only without ``mask``."""
+    """Segment and measure EPVS (see the module docstring). ``t1`` is the main image, a T2 with
+    ``contrast="t2"`` (learned method only). ``model_dir``, ``device`` and ``threads`` are for the
+    networks (``glymph.models``: brain extraction without ``mask``, a learned method);
+    ``flips``: the learned method's test-time flips."""
     segmenter = EPVS_METHODS.get(method)
+    network = EPVS_METHODS.runs_network(method)
     if min_length_mm < 0:
         raise GlymphError("--min-length-mm must be >= 0")
-    prepared = prepare(t1, t2, mask, model_dir, device)
+    if contrast == "t2" and not network:
+        raise GlymphError(f"the {method} method reads a T1; for a T2 alone use --method learned")
+    prepared = prepare(t1, t2, mask, model_dir, device, contrast, native=network)
     regions, brain = prepared.regions.data, prepared.brain.data
+    network_source = None
     with step(f"EPVS segmentation ({method})"):
-        inputs = SegmentationInputs(
-            prepared.t1.data,
-            prepared.tissues.data,
-            regions,
-            brain,
-            None if prepared.t2 is None else prepared.t2.data,
-            ANALYSIS_SPACING_MM,
-        )
-        segmentation = segmenter(inputs)
+        if network:
+            segmentation, network_source = segmenter(prepared.native, prepared.t1, model_dir, device, threads, flips)
+        else:
+            inputs = SegmentationInputs(
+                prepared.t1.data,
+                prepared.tissues.data,
+                regions,
+                brain,
+                None if prepared.t2 is None else prepared.t2.data,
+                ANALYSIS_SPACING_MM,
+            )
+            segmentation = segmenter(inputs)
     with step("components and measures"):
         labels, _ = label_components(segmentation)
         lesions = measure_lesions(labels, prepared.t1, regions)
@@ -141,6 +156,8 @@ def run_epvs(
         prepared.registration,
         method,
         min_length_mm,
-        t2 is not None,
+        t2 is not None or contrast == "t2",
         prepared.brain_source,
+        contrast,
+        network_source,
     )

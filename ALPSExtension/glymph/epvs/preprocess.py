@@ -3,7 +3,11 @@
 Brain mask (deepbet, or given) -> N4 bias correction -> 1 mm isotropic resampling -> intensities
 divided by the brain median -> the T2, if given, rigidly registered to the T1 and treated alike ->
 affine registration to MNI152 to map the regions -> a check that the T1 is T1-weighted -> three
-tissue classes. ``prepare`` runs them all and returns a ``Prepared`` subject on the analysis grid.
+tissue classes. ``prepare`` runs them all and returns a ``Prepared`` subject on the analysis grid,
+and, for a network, the same images on the scan's own grid (``NativeImages``).
+
+With ``contrast="t2"`` the one image given is a T2 (CSF bright): it is checked to be one, and no
+tissue classes are made (they are read from a T1's contrast; only the classical method uses them).
 """
 
 from __future__ import annotations
@@ -27,17 +31,32 @@ MAX_T1_CSF_TO_WM = 1.0  # in a T1 the ventricles are darker than the white matte
 VENTRICLE_BOX_MNI = ((-25.0, 25.0), (-40.0, 25.0), (0.0, 30.0))  # MNI RAS mm around the lateral ventricles
 
 
+CONTRASTS = ("t1", "t2")
+
+
+@dataclass(frozen=True)
+class NativeImages:
+    """The scan on its own grid (no resampling), for a network: each image bias-corrected, divided
+    by its brain median and zero outside the brain; a contrast not acquired is None."""
+
+    t1: np.ndarray | None
+    t2: np.ndarray | None
+    brain: np.ndarray  # bool
+    grid: Volume = field(repr=False)  # the scan's grid (the first image given)
+
+
 @dataclass(frozen=True)
 class Prepared:
     """A subject ready for segmentation, on the 1 mm analysis grid (RAS, the T1's axes)."""
 
-    t1: Volume  # bias-corrected, divided by the brain median
+    t1: Volume  # the main image (a T1, or a T2 with contrast "t2"): bias-corrected, divided by the brain median
     t2: Volume | None  # registered to the T1, bias-corrected, divided by its brain median
     brain: Volume = field(repr=False)  # bool
-    tissues: Volume = field(repr=False)  # 0 background, 1 CSF, 2 grey matter, 3 white matter
+    tissues: Volume | None = field(repr=False)  # 0 background, 1 CSF, 2 grey matter, 3 white matter (T1 only)
     regions: Volume = field(repr=False)  # 1 basal ganglia, 2 centrum semiovale, 3 midbrain
     registration: Registration  # MNI152 -> subject, which placed the regions
     brain_source: dict  # how the brain mask was made (network files and checksums, or "given")
+    native: NativeImages | None = field(default=None, repr=False)  # made when asked for (networks)
 
 
 def check_images(t1: Volume, t2: Volume | None) -> None:
@@ -110,14 +129,34 @@ def check_t1_contrast(t1: Volume, registration: Registration) -> None:
         )
 
 
+def check_t2_contrast(t2: Volume, registration: Registration) -> None:
+    """Refuse a T1-weighted image given as a T2 (``--contrast t2``): its ventricles are darker
+    than its white matter."""
+    ratio = csf_to_white_matter(t2, registration)
+    if not ratio > MAX_T1_CSF_TO_WM:
+        raise GlymphError(
+            f"the image given as a T2 looks T1-weighted: its ventricles (CSF) are {ratio:.2f} times as bright as its "
+            "white matter, where a T2 shows them brighter; leave out --contrast t2 for a T1"
+        )
+
+
 def prepare(
     t1: Volume,
     t2: Volume | None = None,
     mask: Volume | None = None,
     model_dir: str | os.PathLike | None = None,
     device: str = DEVICE,
+    contrast: str = "t1",
+    native: bool = False,
 ) -> Prepared:
-    """Every preprocessing step (see the module docstring)."""
+    """Every preprocessing step (see the module docstring). ``t1`` is the main image (a T2 with
+    ``contrast="t2"``); ``native``: also keep the images on the scan's grid, for a network."""
+    if contrast not in CONTRASTS:
+        raise GlymphError(f"unknown contrast '{contrast}'; choose one of: {', '.join(CONTRASTS)}")
+    if contrast == "t2" and t2 is not None:
+        raise GlymphError(
+            "--contrast t2 takes the T2 as the image itself; leave out --t2 (or give the T1 as the image)"
+        )
     check_images(t1, t2)
     mask, source = brain_mask(t1, mask, model_dir, device)
     with step("bias correction and 1 mm resampling"):
@@ -125,14 +164,27 @@ def prepare(
         grid = isotropic_grid(t1, ANALYSIS_SPACING_MM)
         brain = grid.with_data(resample(mask.with_data(mask.data.astype(np.uint8)), grid, order=0).data > 0)
         grid_t1 = normalise_intensity(resample(corrected, grid, order=1), brain)
-    grid_t2 = None
+    grid_t2 = native_t2 = None
     if t2 is not None:
         with step("rigid registration of the T2 to the T1"):
-            t1_to_t2 = register_rigid(n4_bias_correction(t2), corrected, mask)
+            corrected_t2 = n4_bias_correction(t2)
+            t1_to_t2 = register_rigid(corrected_t2, corrected, mask)
             grid_t2 = normalise_intensity(resample(t2, grid, order=1, world_to_image=t1_to_t2.matrix), brain)
-    with step("affine registration of the T1 to MNI152 (regions)"):
+            if native:
+                on_t1 = resample(corrected_t2, t1, order=1, world_to_image=t1_to_t2.matrix)
+                native_t2 = normalise_intensity(on_t1, mask).data
+    with step(f"affine registration of the {contrast.upper()} to MNI152 (regions)"):
         registration = register_to_mni(grid_t1, brain, "t1")
         regions = regions_in_subject(grid, registration.transform)
-    check_t1_contrast(grid_t1, registration)
-    tissues = tissue_classes(grid_t1, brain)
-    return Prepared(grid_t1, grid_t2, brain, tissues, regions, registration, source)
+    if contrast == "t1":
+        check_t1_contrast(grid_t1, registration)
+        tissues = tissue_classes(grid_t1, brain)
+    else:
+        check_t2_contrast(grid_t1, registration)
+        tissues = None
+    images = None
+    if native:
+        main = normalise_intensity(corrected, mask).data
+        inside = np.asarray(mask.data, dtype=bool)
+        images = NativeImages(main if contrast == "t1" else None, main if contrast == "t2" else native_t2, inside, t1)
+    return Prepared(grid_t1, grid_t2, brain, tissues, regions, registration, source, images)

@@ -51,6 +51,11 @@ def locate(model: ModelInfo, file: WeightFile, model_dir: str | os.PathLike | No
     for folder in search_folders(model, model_dir):
         if (folder / file.name).is_file():
             return folder / file.name
+    if not model.shipped:
+        raise GlymphError(
+            f"{model.id} {model.version} is not shipped with this version of glymph; make it with "
+            f"`{model.training}` and give that folder with --model-dir (or copy it to {user_cache() / model.id})"
+        )
     if model.package is None and (SHIPPED / model.id / file.name).is_file():
         return SHIPPED / model.id / file.name
     if model.package and file.packaged:
@@ -73,6 +78,11 @@ def locate(model: ModelInfo, file: WeightFile, model_dir: str | os.PathLike | No
 
 def verify(model: ModelInfo, file: WeightFile, path: Path) -> None:
     """Raise GlymphError unless ``path`` has the SHA-256 the registry expects for ``file``."""
+    if file.sha256 is None:
+        raise GlymphError(
+            f"model file {path} cannot be checked: {model.id} {model.version} is not shipped, so glymph knows no "
+            f"checksum for it; give the whole folder `{model.training}` wrote (with its model.json)"
+        )
     found = _checksum(path, path.stat().st_size, path.stat().st_mtime_ns)
     if found != file.sha256:
         raise GlymphError(

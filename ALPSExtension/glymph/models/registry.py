@@ -18,7 +18,7 @@ class WeightFile:
     """One file of a model's weights."""
 
     name: str  # its name in a model folder (--model-dir, $GLYMPH_MODEL_DIR/<id>/, the user cache)
-    sha256: str
+    sha256: str | None  # None: not distributed with this version (a folder from `glymph train` serves it)
     packaged: str | None = None  # its path inside the Python distribution that ships it (RECORD), if any
 
 
@@ -36,6 +36,11 @@ class ModelInfo:
     licence: str = ""
     training: str = ""  # the exact training command, or who trained it and how
     package: str | None = None  # the Python distribution that ships the files (pip install ...), if any
+
+    @property
+    def shipped(self) -> bool:
+        """Whether this version of glymph distributes the weights (else ``glymph train`` makes them)."""
+        return all(file.sha256 is not None for file in self.files)
 
     @property
     def card(self) -> Path:
@@ -99,6 +104,23 @@ MODELS: dict[str, ModelInfo] = {
             "assoc_L, assoc_R (best anchor per class, centre in pixels, confidence)",
             licence="weights: AGPL-3.0 (trained with ultralytics YOLOv8, AGPL-3.0; see the card); code: glymph's licence",
             training="glymph train roi-detector --out DIR",
+        ),
+        ModelInfo(
+            id="epvs-unet",
+            version="1.0.0",
+            task="EPVS segmentation of a T1, a T2 or both, on the scan's own grid (--method learned)",
+            framework="onnx",
+            files=(WeightFile("epvs_unet.onnx", None),),  # not shipped yet: see its card
+            inputs={
+                "modality": "T1-weighted and/or T2-weighted brain MRI (channel 0 T1, channel 1 T2; a missing one is zero)",
+                "orientation": "the scan's own voxel axes, any order (trained with its axes permuted and flipped)",
+                "spacing": "the scan's own: 0.6-1.2 mm in plane, slices up to 5 mm on any axis",
+                "intensities": "N4 bias-corrected, divided by the brain median, zero outside the brain mask",
+                "size": "windows of 96x96x96 voxels (MONAI sliding window, overlap 0.25, Gaussian blending)",
+            },
+            outputs="logit of perivascular space per voxel; glymph keeps probability >= 0.5 on the 1 mm analysis grid",
+            licence="BSD-3-Clause (glymph's own weights and code)",
+            training="glymph train epvs --out DIR",
         ),
     )
 }

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from glymph.phantoms.geometry import tube_fraction, voxel_box
+from glymph.phantoms.geometry import bezier, random_direction, tube_fraction, voxel_box
 from glymph.registration import AffineMap
 from glymph.volume import Volume
 
@@ -57,17 +57,6 @@ class EPVSPhantom:
         return [lesion for lesion in self.lesions if lesion.length_mm >= min_length_mm]
 
 
-def _bezier(p0: np.ndarray, p1: np.ndarray, p2: np.ndarray, n: int = 24) -> np.ndarray:
-    t = np.linspace(0, 1, n)[:, None]
-    return (1 - t) ** 2 * p0 + 2 * (1 - t) * t * p1 + t**2 * p2
-
-
-def _random_direction(rng: np.random.Generator, around: np.ndarray, spread_deg: float) -> np.ndarray:
-    around = around / np.linalg.norm(around)
-    v = around + np.tan(np.deg2rad(spread_deg)) * rng.normal(size=3) / np.sqrt(3)
-    return v / np.linalg.norm(v)
-
-
 def tissue_classes_kmeans(t1: Volume, brain: Volume) -> Volume:
     """0 background, 1 CSF, 2 grey matter, 3 white matter: three-cluster k-means (SciPy) of the
     brain's T1 intensities, started at their 10th, 50th and 90th percentiles."""
@@ -90,10 +79,10 @@ def _t2_like(t1: np.ndarray, classes: np.ndarray, brain: np.ndarray) -> np.ndarr
 
 def _centreline(rng: np.random.Generator, centre: np.ndarray, axis: np.ndarray, arc: float) -> tuple[np.ndarray, float]:
     """A gently bent tube centreline of chord ``arc`` mm through ``centre`` near ``axis``, and its arc length."""
-    direction = _random_direction(rng, axis, 20.0)
+    direction = random_direction(rng, axis, 20.0)
     bend = np.cross(direction, rng.normal(size=3))
     bend = bend / np.linalg.norm(bend) * rng.uniform(0, 0.15) * arc
-    line = _bezier(centre - direction * arc / 2, centre + bend, centre + direction * arc / 2)
+    line = bezier(centre - direction * arc / 2, centre + bend, centre + direction * arc / 2)
     return line, float(np.linalg.norm(np.diff(line, axis=0), axis=1).sum())
 
 

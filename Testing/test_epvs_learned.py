@@ -1,0 +1,179 @@
+"""The learned EPVS method: its synthetic training patches, the one-minute training command, and
+`glymph epvs --method learned` on the scan's own grid (T1, T2 alone, refusals)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import require_module
+
+from glymph.cli import main
+from glymph.image_io import write_nifti
+from glymph.phantoms.epvs_synth import PATCH, synthetic_patch
+from glymph.phantoms.geometry import tube_fraction, voxel_box
+
+
+def test_tube_fraction_with_anisotropic_voxels_measures_the_tube_volume():
+    """A straight tube of radius 0.8 mm across 1 x 1 x 4 mm voxels: the fractions add up to the
+    capsule's volume pi r^2 L + 4/3 pi r^3 (L = 20 mm, rounded ends), whichever axis it runs along."""
+    affine = np.diag([1.0, 1.0, 4.0, 1.0])
+    voxels = voxel_box(np.zeros(3), np.array([30, 30, 12]), (30, 30, 12))
+    expected = np.pi * 0.8**2 * 20.0 + 4 / 3 * np.pi * 0.8**3
+    along_z = np.array([[15.2, 14.7, 4.0], [15.2, 14.7, 24.0]])
+    along_x = np.array([[5.0, 14.7, 22.3], [25.0, 14.7, 22.3]])
+    for line in (along_z, along_x):
+        fraction = tube_fraction(voxels, affine, line, 0.8, (6, 6, 16), chunk=5000)
+        assert fraction.sum() * 4.0 == pytest.approx(expected, rel=0.02)
+
+
+def test_synthetic_patches_are_reproducible_and_drawn_from_anatomy():
+    """Same seed, same patch; perivascular spaces are CSF-like (darker than the brain median on the
+    T1 channel, brighter on the T2 one), lie inside the brain, and the grids vary (thick slices)."""
+    first, again = synthetic_patch(950_001), synthetic_patch(950_001)
+    np.testing.assert_array_equal(first.image, again.image)
+    np.testing.assert_array_equal(first.label, again.label)
+    spacings, darker, brighter = [], [], []
+    for seed in range(950_001, 950_009):
+        patch = synthetic_patch(seed)
+        assert patch.image.shape == (2, PATCH, PATCH, PATCH) and patch.image.dtype == np.float32
+        assert patch.label.shape == (PATCH,) * 3
+        brain = patch.image[0] > 0
+        assert not (patch.label & ~brain).any()
+        assert np.median(patch.image[0][brain]) == pytest.approx(1.0, rel=1e-3)
+        spacings.append(max(patch.spacing_mm) / min(patch.spacing_mm))
+        if patch.label.sum() >= 20:
+            darker.append(np.median(patch.image[0][patch.label]) < 0.9)
+            brighter.append(np.median(patch.image[1][patch.label]) > 1.1)
+    assert max(spacings) > 2 and min(spacings) == pytest.approx(1.0)
+    assert len(darker) >= 4 and np.mean(darker) >= 0.75 and np.mean(brighter) >= 0.75
+
+
+@pytest.fixture(scope="module")
+def quick_epvs_model(tmp_path_factory) -> Path:
+    """The one-minute version of ``glymph train epvs``."""
+    require_module("monai")
+    out = tmp_path_factory.mktemp("epvs-model") / "model"
+    argv = ["-q", "train", "epvs", "--out", str(out), "--patches", "6", "--validation-patches", "2"]
+    assert main([*argv, "--epochs", "1", "--workers", "1"]) == 0
+    return out
+
+
+def test_training_command_makes_a_checked_model_folder(quick_epvs_model, capsys):
+    from glymph.outputs import sha256
+
+    manifest = json.loads((quick_epvs_model / "model.json").read_text())
+    assert manifest["model"] == "epvs-unet"
+    assert manifest["files"]["epvs_unet.onnx"] == sha256(quick_epvs_model / "epvs_unet.onnx")
+    assert (quick_epvs_model / "epvs_unet.onnx").stat().st_size < 20e6
+    assert set(manifest["validation"]["voxel_dice"]) == {"t1+t2", "t1", "t2"}
+    assert "glymph train epvs" in manifest["training"]["command"]
+    assert main(["train", "epvs", "--out", str(quick_epvs_model)]) == 2  # never overwrites a model
+    assert "already holds a model" in capsys.readouterr().err
+    assert main(["train", "epvs", "--out", str(quick_epvs_model / "x"), "--epochs", "0"]) == 2
+    assert "must be at least 1" in capsys.readouterr().err
+
+
+def test_network_runs_on_any_grid_and_agrees_with_pytorch(quick_epvs_model):
+    """The ONNX file through the sliding window equals the PyTorch state dict it was exported from
+    on a whole anisotropic image; the probability is zero outside the brain."""
+    import torch
+
+    from glymph.models.epvs_network import EPVSNetwork
+    from glymph.training.epvs import epvs_unet
+
+    rng = np.random.default_rng(0)
+    brain = np.zeros((70, 60, 20), bool)
+    brain[5:65, 8:55, 2:18] = True
+    t1 = rng.uniform(0.5, 1.5, brain.shape).astype(np.float32)
+    network = EPVSNetwork.from_folder(quick_epvs_model, threads=2, device="cpu")
+    probability = network.probability(t1, None, brain)
+    assert probability.shape == brain.shape and (probability[~brain] == 0).all()
+    net = epvs_unet()
+    net.load_state_dict(torch.load(quick_epvs_model / "epvs_unet.pt"))
+    net.eval()
+    image = np.stack([np.where(brain, t1, 0), np.zeros_like(t1)])[:, :, :, :]
+    from glymph.models.epvs_network import WINDOW, bounding_box
+    from glymph.models.inference import sliding_window, torch_predictor
+
+    box = bounding_box(brain, 4)
+    logits = sliding_window(torch_predictor(net), image[(slice(None), *box)], WINDOW)[0]
+    expected = np.zeros(brain.shape, np.float32)
+    expected[box] = 1 / (1 + np.exp(-logits))
+    np.testing.assert_allclose(probability, expected * brain, atol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def learned_files(colin_phantom, tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("learned")
+    write_nifti(colin_phantom.t1, folder / "t1.nii.gz")
+    write_nifti(colin_phantom.t2, folder / "t2.nii.gz")
+    mask = colin_phantom.brain_mask
+    write_nifti(mask.with_data(mask.data.astype(np.uint8)), folder / "mask.nii.gz", np.uint8)
+    return folder
+
+
+def test_learned_method_runs_through_the_command_on_t1_and_on_t2_alone(quick_epvs_model, learned_files, tmp_path):
+    """The quick model is not accurate (one epoch, six patches); this checks the plumbing: the
+    outputs, the provenance of the network, the T2-alone path, its contrast check."""
+    files = learned_files
+    common = ["--mask", str(files / "mask.nii.gz"), "--method", "learned", "--model-dir", str(quick_epvs_model)]
+    out = tmp_path / "t1"
+    assert main(["-q", "epvs", str(files / "t1.nii.gz"), "--out", str(out), *common, "--threads", "2"]) == 0
+    sidecar = json.loads((out / "epvs.json").read_text())
+    assert sidecar["parameters"]["method"] == "learned" and sidecar["parameters"]["contrast"] == "t1"
+    segmentation = sidecar["models"]["segmentation"]
+    assert segmentation["name"] == "epvs-unet" and str(quick_epvs_model) in segmentation["version"]
+    t2_out = tmp_path / "t2"
+    assert main(["-q", "epvs", str(files / "t2.nii.gz"), "--out", str(t2_out), *common, "--contrast", "t2"]) == 0
+    sidecar = json.loads((t2_out / "epvs.json").read_text())
+    assert sidecar["parameters"]["contrast"] == "t2" and sidecar["parameters"]["with_t2"] is True
+
+
+def test_contrast_refusals_are_one_line_errors(quick_epvs_model, learned_files, tmp_path, capsys):
+    files = learned_files
+    mask = ["--mask", str(files / "mask.nii.gz")]
+    learned = ["--method", "learned", "--model-dir", str(quick_epvs_model)]
+    out = tmp_path / "out"
+    t1, t2 = str(files / "t1.nii.gz"), str(files / "t2.nii.gz")
+    assert main(["epvs", t1, "--out", str(out), *mask, *learned, "--contrast", "t2"]) == 2
+    assert "looks T1-weighted" in capsys.readouterr().err
+    assert main(["epvs", t2, "--out", str(out), *mask, "--contrast", "t2"]) == 2  # classical reads a T1
+    assert "for a T2 alone use --method learned" in capsys.readouterr().err
+    assert main(["epvs", t2, "--out", str(out), *mask, *learned, "--contrast", "t2", "--t2", t2]) == 2
+    assert "leave out --t2" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_a_model_folder_without_its_network_says_how_to_get_one(quick_epvs_model, learned_files, tmp_path, capsys):
+    import shutil
+
+    broken = tmp_path / "model"
+    shutil.copytree(quick_epvs_model, broken)
+    (broken / "epvs_unet.onnx").unlink()
+    out = tmp_path / "out"
+    argv = ["epvs", str(learned_files / "t1.nii.gz"), "--out", str(out), "--method", "learned"]
+    assert main([*argv, "--mask", str(learned_files / "mask.nii.gz"), "--model-dir", str(broken)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("glymph: error: model folder") and "lacks epvs_unet.onnx" in err
+    assert "glymph train epvs" in err
+    assert not out.exists()
+
+
+def test_without_a_trained_model_the_learned_method_says_how_to_make_one(
+    quick_epvs_model, learned_files, tmp_path, capsys, monkeypatch
+):
+    """The network is not shipped yet: a run without a model folder is one error naming the
+    training command; ``glymph models verify`` checks a trained folder against its model.json."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("GLYMPH_MODEL_DIR", raising=False)
+    out = tmp_path / "out"
+    argv = ["epvs", str(learned_files / "t1.nii.gz"), "--out", str(out), "--method", "learned"]
+    assert main([*argv, "--mask", str(learned_files / "mask.nii.gz")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "epvs-unet 1.0.0 is not shipped" in err and "`glymph train epvs --out DIR`" in err
+    assert not out.exists()
+    assert main(["models", "verify", "epvs-unet", "--model-dir", str(quick_epvs_model)]) == 0
+    assert capsys.readouterr().out.startswith("ok  epvs-unet epvs_unet.onnx")

@@ -38,8 +38,9 @@ class Vein(ScriptedLoadableModule):
         self.parent.helpText = _(
             "Measures superficial cerebral veins on SWI: a minimum-intensity projection (MinIP) over an axial slab "
             "(20 mm) at the level of the lateral ventricle bodies, the mid-sagittal line from left-right symmetry, "
-            "vein segmentation, and per hemisphere the vein count, diameter (area / centreline length) and tortuosity "
-            "(centreline length / end-point distance). Each vein's centreline is a markups curve named by hemisphere and "
+            "vein segmentation, and per hemisphere the vein count, diameter (a tube model fitted to the intensity "
+            "profile across each vein; area / length beside it) and tortuosity (sub-pixel centreline length / "
+            "end-point distance). Each vein's centreline is a markups curve named by hemisphere and "
             "number. See the <a href='https://github.com/glymph-project/glymph'>glymph documentation</a>."
         )
         self.parent.acknowledgementText = _(

@@ -30,6 +30,7 @@ VEIN_COLUMNS = (
     "hemisphere",
     "length_mm",
     "diameter_mm",
+    "diameter_area_mm",
     "tortuosity",
     "tortuosity_vmtk",
     "area_mm2",

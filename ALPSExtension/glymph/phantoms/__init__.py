@@ -9,7 +9,7 @@ from glymph.phantoms.deformation import Deformation
 from glymph.phantoms.dwi import DWIPhantom, HeadPose, alps_phantom, write_fsl
 from glymph.phantoms.epvs import EPVSPhantom, epvs_phantom
 from glymph.phantoms.geometry import rotation_matrix
-from glymph.phantoms.swi import SWIPhantom, swi_phantom
+from glymph.phantoms.swi import SWIPhantom, VeinImage, VeinShapes, swi_phantom, tortuous_vein_image
 
 __all__ = [
     "DWIPhantom",
@@ -17,9 +17,12 @@ __all__ = [
     "EPVSPhantom",
     "HeadPose",
     "SWIPhantom",
+    "VeinImage",
+    "VeinShapes",
     "alps_phantom",
     "epvs_phantom",
     "rotation_matrix",
     "swi_phantom",
+    "tortuous_vein_image",
     "write_fsl",
 ]

@@ -119,19 +119,37 @@ def _analysis_plane(brain: np.ndarray, grid: Volume, level_k: int) -> _Plane:
     return _Plane(affine, xy, cortex, inward)
 
 
+@dataclass(frozen=True)
+class VeinShapes:
+    """The ranges vein shapes are drawn from (uniform): chord length, radius, and the sinusoidal
+    wiggle's amplitude and wavelength (tortuosity grows with amplitude / wavelength)."""
+
+    length_mm: tuple[float, float] = (18.0, 36.0)
+    radius_mm: tuple[float, float] = (0.5, 1.0)
+    amplitude_mm: tuple[float, float] = (1.0, 4.0)
+    wavelength_mm: tuple[float, float] = (12.0, 25.0)
+
+
 def _vein_curve(
-    rng: np.random.Generator, plane: _Plane, pick: int, in_hemisphere, lines: list[np.ndarray]
+    rng: np.random.Generator,
+    plane: _Plane,
+    pick: int,
+    in_hemisphere,
+    lines: list[np.ndarray],
+    shapes: VeinShapes = VeinShapes(),
 ) -> tuple[np.ndarray, float] | None:
     """A candidate vein starting at pixel ``pick``: a wavy curve along the brain surface, with its
     radius; None when it leaves the cortex band, its hemisphere, or comes within 5 mm of ``lines``."""
     start = plane.xy[pick]
-    length = rng.uniform(18.0, 36.0)
-    radius = rng.uniform(0.5, 1.0)
+    length = rng.uniform(*shapes.length_mm)
+    radius = rng.uniform(*shapes.radius_mm)
     inward = plane.inward[pick]
     tangent = np.array([-inward[1], inward[0]]) * rng.choice([-1.0, 1.0])  # along the brain surface
     angle = np.arctan2(tangent[1], tangent[0]) + np.deg2rad(rng.uniform(-25, 25))
     direction = np.array([np.cos(angle), np.sin(angle)])
-    curve = _wavy_curve(rng, start, direction, length, rng.uniform(1.0, 4.0), rng.uniform(12.0, 25.0))
+    amplitude, wavelength = rng.uniform(*shapes.amplitude_mm), rng.uniform(*shapes.wavelength_mm)
+    n = max(80, int(np.ceil(25 * length / wavelength)))  # at least 25 points per wavelength
+    curve = _wavy_curve(rng, start, direction, length, amplitude, wavelength, n)
     ij = np.round((curve - plane.affine[:2, 2]) / np.diag(plane.affine)[:2]).astype(int)
     if not ((ij >= 0).all(1) & (ij < np.array(plane.cortex.shape)).all(1)).all():
         return None
@@ -206,8 +224,10 @@ def swi_phantom(
     shift_mm: tuple[float, float] = (7.0, -5.0),
     noise: float = 0.03,
     seed: int = 0,
+    shapes: VeinShapes = VeinShapes(),
 ) -> SWIPhantom:
-    """An SWI phantom with (left, right) vein counts; see the module docstring."""
+    """An SWI phantom with (left, right) vein counts, shapes drawn from ``shapes``; see the module
+    docstring."""
     rng = np.random.default_rng(seed)
     rotation = rotation_matrix((0.0, 0.0, yaw_deg))
     pose = np.eye(4)
@@ -237,7 +257,7 @@ def swi_phantom(
         for _ in range(4000):
             if made == count:
                 break
-            found = _vein_curve(rng, plane, rng.choice(candidates), in_hemisphere, lines)
+            found = _vein_curve(rng, plane, rng.choice(candidates), in_hemisphere, lines, shapes)
             if found is None:
                 continue
             curve, radius = found
@@ -260,3 +280,50 @@ def swi_phantom(
         plane.affine,
         yaw_deg,
     )
+
+
+@dataclass(frozen=True)
+class VeinImage:
+    """One dark tube on a 2D image, with its segmentation and truth (``tortuous_vein_image``)."""
+
+    image: np.ndarray
+    segmentation: np.ndarray  # pixels whose darkness is above 15 % of the tube's depth
+    affine: np.ndarray  # 3x3 pixel (i, j) -> mm
+    length_mm: float  # arc length of the centreline
+    tortuosity: float  # arc / chord
+    diameter_mm: float
+
+
+def tortuous_vein_image(
+    wavelength_mm: float | None,
+    amplitude_mm: float,
+    diameter_mm: float,
+    pixel_mm: float,
+    snr: float = 50.0,
+    chord_mm: float = 30.0,
+    seed: int = 0,
+) -> VeinImage:
+    """A tube along a sinusoid (straight when ``wavelength_mm`` is None) on a 2D image, for
+    morphometry: each pixel's darkness is the tube's half-chord (its depth along the line of
+    sight, as a MinIP sees a tube lying in the slab) averaged over 6 x 6 points in the pixel, the
+    tube's full depth 0.5 of the background (1), Gaussian noise of sd 0.5 / ``snr``. The truth
+    (arc length and tortuosity) comes from 3000 points of the sinusoid."""
+    t = np.linspace(0, chord_mm, 3000)
+    along, across = np.array([np.cos(0.3), np.sin(0.3)]), np.array([-np.sin(0.3), np.cos(0.3)])
+    wiggle = amplitude_mm * np.sin(2 * np.pi * t / wavelength_mm) if wavelength_mm else np.zeros_like(t)
+    curve = 10.0 + t[:, None] * along + wiggle[:, None] * across
+    arc = float(np.linalg.norm(np.diff(curve, axis=0), axis=1).sum())
+    size = int(np.ceil((chord_mm + 25) / pixel_mm))
+    xy = np.stack(np.meshgrid(np.arange(size), np.arange(size), indexing="ij"), -1).reshape(-1, 2) * pixel_mm
+    radius = diameter_mm / 2
+    near = distance_to_polyline(xy, curve[::10]) < radius + pixel_mm
+    steps = ((np.arange(6) + 0.5) / 6 - 0.5) * pixel_mm
+    offsets = np.stack(np.meshgrid(steps, steps, indexing="ij"), -1).reshape(-1, 2)
+    distance = distance_to_polyline((xy[near][:, None, :] + offsets).reshape(-1, 2), curve[::3])
+    darkness = np.zeros(size * size)
+    darkness[near] = np.sqrt(np.clip(radius**2 - distance**2, 0, None)).reshape(near.sum(), -1).mean(1) / radius
+    darkness = darkness.reshape(size, size)
+    image = 1.0 - 0.5 * darkness + np.random.default_rng(seed).normal(0, 0.5 / snr, (size, size))
+    affine = np.array([[pixel_mm, 0, 0.0], [0, pixel_mm, 0.0], [0, 0, 1.0]])
+    chord = float(np.linalg.norm(curve[-1] - curve[0]))
+    return VeinImage(image, darkness > 0.15, affine, arc, arc / chord, diameter_mm)

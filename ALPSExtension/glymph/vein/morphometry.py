@@ -1,20 +1,27 @@
-"""Per-vein morphometry on a 2D segmentation: skeleton, centreline, length, tortuosity, diameter.
+"""Per-vein morphometry on a 2D segmentation and its image: skeleton, centreline, length,
+tortuosity, diameter.
 
 Definitions (SCV study; mm on the MinIP plane):
 
-* a vein is an 8-connected component of the segmentation; its centreline is its skeleton
-  (scikit-image), split into branches at end points and junctions as skan does; each branch's pixel path is
-  smoothed (Gaussian, sd 1.5 pixels, ends kept) before its length is summed, which removes most
-  of the up-to-8 % excess of 8-connected staircase paths;
+* a vein is an 8-connected component of the segmentation; its skeleton (scikit-image) is split
+  into branches at end points and junctions as skan does;
 * branching veins: the **main trunk** is the longest path between two end points of the
-  skeleton graph; ``length_mm`` and the end points are the trunk's; ``branches`` counts the
-  skeleton's branches and ``total_length_mm`` sums them all;
-* ``tortuosity`` = trunk length / straight distance between its end points (1 for a straight
+  skeleton graph (branch paths smoothed, Gaussian sd 1.5 pixels, to weigh them); ``branches``
+  counts the skeleton's branches and ``total_length_mm`` sums them all;
+* the trunk's **centreline** is then measured on the image (``glymph.vein.centreline``): centred
+  to sub-pixel on the vein's intensity dip, lightly smoothed, and ended one radius before the
+  half-depth point of each rounded end, so tight bends and the ends are kept;
+  ``length_mm`` is its length, ``start``/``end`` its end points;
+* ``tortuosity`` = centreline length / straight distance between its end points (1 for a straight
   vein); ``tortuosity_vmtk`` = that minus 1 (VMTK's convention);
-* ``area_mm2`` = the component's pixel area; ``diameter_mm`` = area / total centreline length
-  (area / length in the study, with every branch's length counted as the area includes them).
+* ``diameter_mm``: 2 r of a tube model fitted to the vein's mean intensity profile across the
+  centreline (sub-pixel: a blurred tube's width, not a count of pixels);
+  ``diameter_area_mm`` = area / total skeleton length (the study's definition, every branch
+  counted as the area includes them); ``area_mm2`` = the component's pixel area.
 
-Components whose trunk is shorter than ``min_length_mm`` are dropped (dots and fragments).
+Components whose centreline is shorter than ``min_length_mm`` are dropped (dots and fragments).
+Without an image (a segmentation alone) the segmentation's own inverse stands for it to centre
+the centreline, and ``diameter_mm`` is the area / length one (a mask has no intensity profile).
 """
 
 from __future__ import annotations
@@ -53,7 +60,8 @@ class Vein:
     tortuosity: float
     tortuosity_vmtk: float
     area_mm2: float
-    diameter_mm: float
+    diameter_mm: float  # tube model fitted to the intensity profile
+    diameter_area_mm: float  # area / total skeleton length (SCV study)
     branches: int
     start: tuple[float, float]  # RAS x, y mm of the trunk's end points
     end: tuple[float, float]
@@ -134,43 +142,48 @@ def skeleton_branches(skeleton: np.ndarray) -> tuple[np.ndarray, list[np.ndarray
 
 
 def _trunk_and_total(branches: list[np.ndarray], coords: np.ndarray, world) -> tuple[np.ndarray, float]:
-    """The main trunk of one vein's skeleton as smoothed RAS points (M, 2), and the length (mm) of
-    all its branches together. ``world`` maps pixel (i, j) to RAS (x, y) mm."""
+    """The main trunk of one vein's skeleton as its pixel path (M, 2), and the length (mm) of all
+    its branches together (each smoothed). ``world`` maps pixel (i, j) to RAS (x, y) mm."""
     import networkx as nx
 
     graph = nx.Graph()
     paths = {}
     for branch in branches:
-        path = world(smoothed(coords[branch]))
+        length = path_length(world(smoothed(coords[branch])))
         a, b = int(branch[0]), int(branch[-1])
-        length = path_length(path)
         if not graph.has_edge(a, b) or graph[a][b]["length"] < length:  # keep the longer of parallel branches
             graph.add_edge(a, b, length=length)
-            paths[(a, b)] = path
-            paths[(b, a)] = path[::-1]
-    total = sum(path_length(p) for key, p in paths.items() if key[0] <= key[1])
+            paths[(a, b)] = coords[branch]
+            paths[(b, a)] = coords[branch][::-1]
+    total = sum(graph[a][b]["length"] for a, b in graph.edges)
     trunk_nodes = _trunk(graph)
     pieces = []
     for a, b in itertools.pairwise(trunk_nodes):
-        piece = paths[(a, b)]
-        if np.linalg.norm(piece[0] - world(coords[a])) > np.linalg.norm(piece[-1] - world(coords[a])):
-            piece = piece[::-1]
-        pieces.append(piece if not pieces else piece[1:])
-    return (np.concatenate(pieces) if pieces else world(coords[trunk_nodes])), total
+        pieces.append(paths[(a, b)] if not pieces else paths[(a, b)][1:])
+    return (np.concatenate(pieces) if pieces else coords[trunk_nodes]), total
 
 
 def measure_veins(
-    segmentation: np.ndarray, affine2d: np.ndarray, side_of, min_length_mm: float = MIN_LENGTH_MM
+    segmentation: np.ndarray,
+    affine2d: np.ndarray,
+    side_of,
+    min_length_mm: float = MIN_LENGTH_MM,
+    image: np.ndarray | None = None,
 ) -> tuple[np.ndarray, list[Vein]]:
     """Label map (vein ids 1..n on the slice) and measures of each vein.
 
     ``affine2d``: 3x3 pixel (i, j) -> RAS (x, y) mm; ``side_of(points (N, 2))`` gives a signed
-    distance, > 0 on the subject's right (``glymph.vein.midline.Midline.side``).
+    distance, > 0 on the subject's right (``glymph.vein.midline.Midline.side``); ``image``: the
+    MinIP the segmentation was made from (veins dark), on the same pixels.
     """
     from skimage.measure import label
     from skimage.morphology import skeletonize
 
+    from glymph.vein.centreline import refine
+
     spacing = float(np.sqrt(abs(np.linalg.det(affine2d[:2, :2]))))
+    profile_diameter = image is not None
+    image = 1.0 - segmentation.astype(np.float32) if image is None else np.asarray(image, np.float32)
     components = label(segmentation, connectivity=2)
     skeleton = skeletonize(segmentation) & (components > 0)
     labels = np.zeros(segmentation.shape, np.int32)
@@ -183,18 +196,20 @@ def measure_veins(
     def world(ij: np.ndarray) -> np.ndarray:
         return np.asarray(ij, float) @ affine2d[:2, :2].T + affine2d[:2, 2]
 
-    for branches in by_component.values():
+    for component, branches in by_component.items():
         if not branches:
             continue
-        trunk_world, total = _trunk_and_total(branches, coords, world)
-        length = path_length(trunk_world)
-        if length < min_length_mm:
-            continue
-        trunk = (trunk_world - affine2d[:2, 2]) @ np.linalg.inv(affine2d[:2, :2]).T
-        component = components[tuple(np.round(trunk[0]).astype(int))]
+        trunk_pixels, total = _trunk_and_total(branches, coords, world)
         pixels = np.argwhere(components == component)
         area = len(pixels) * spacing**2
-        distance = float(np.linalg.norm(trunk_world[-1] - trunk_world[0]))
+        diameter_area = area / total if total > 0 else float("nan")
+        width_px = diameter_area / spacing if np.isfinite(diameter_area) else 1.0
+        refined = refine(image, trunk_pixels, width_px)
+        centreline = world(refined.centreline)
+        length = path_length(centreline)
+        if length < min_length_mm:
+            continue
+        distance = float(np.linalg.norm(centreline[-1] - centreline[0]))
         centroid = world(pixels.mean(axis=0))
         tortuosity = length / distance if distance > 0 else float("inf")
         vein_id = len(veins) + 1
@@ -209,12 +224,13 @@ def measure_veins(
                 tortuosity,
                 tortuosity - 1.0,
                 area,
-                area / total if total > 0 else float("nan"),
+                refined.diameter_px * spacing if profile_diameter else diameter_area,
+                diameter_area,
                 len(branches),
-                tuple(map(float, trunk_world[0])),
-                tuple(map(float, trunk_world[-1])),
+                tuple(map(float, centreline[0])),
+                tuple(map(float, centreline[-1])),
                 tuple(map(float, centroid)),
-                [tuple(map(float, p)) for p in trunk_world],
+                [tuple(map(float, p)) for p in centreline],
             )
         )
     return labels, veins

@@ -51,7 +51,8 @@ class VeinResult:
         return plane_affine(self.minip.affine)
 
     def hemisphere_rows(self) -> list[dict[str, object]]:
-        """One row per hemisphere: count, mean and median diameter and tortuosity."""
+        """One row per hemisphere: count, mean and median diameter (profile fit) and tortuosity, the
+        mean VMTK tortuosity, length and area / length diameter."""
 
         def stat(values: list[float], how) -> float:
             return float(how(values)) if values else float("nan")
@@ -72,6 +73,7 @@ class VeinResult:
                     "tortuosity_median": stat(tortuosities, np.median),
                     "tortuosity_vmtk": stat([v.tortuosity_vmtk for v in side], np.mean),
                     "length_mm": stat([v.length_mm for v in side], np.mean),
+                    "diameter_area_mm": stat([v.diameter_area_mm for v in side], np.mean),
                 }
             )
         return rows
@@ -132,7 +134,7 @@ def run_vein(
         spacing = float(np.sqrt(abs(np.linalg.det(plane[:2, :2]))))
         segmentation = segmenter(VeinInputs(minip / median, brain_plane, spacing))
     with step("vein morphometry"):
-        labels, veins = measure_veins(segmentation, plane, midline.side)
+        labels, veins = measure_veins(segmentation, plane, midline.side, image=minip / median)
     return VeinResult(
         subject,
         analysis.minip,

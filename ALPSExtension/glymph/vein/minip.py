@@ -104,8 +104,8 @@ def analysis_level(axial: Volume, brain: np.ndarray, slab_mm: float) -> tuple[in
 
     Ventricles: bright (CSF) voxels, above the 90th intensity percentile of the brain, within 25 mm
     of the brain's centre line in x and 3 mm inside the brain; their area per slice is smoothed
-    over 5 mm before its peak is taken. Without any, the slice with the largest brain
-    cross-section is used, with a warning.
+    over 5 mm before its peak is taken. Without any, the image is refused (it does not look like a
+    head; ``--slab-center-mm`` chooses the level by hand).
     """
     from scipy import ndimage
 
@@ -129,10 +129,10 @@ def analysis_level(axial: Volume, brain: np.ndarray, slab_mm: float) -> tuple[in
         near = allowed & (np.abs(np.arange(axial.shape[2]) - peak) * dz <= 4.0)
         if near.any():
             return int(np.argmax(np.where(near, area, -1))), "lateral ventricle bodies, largest brain cross-section"
-    log.warning(
-        "no lateral ventricles found (or their slab does not fit): analysing the slice with the largest brain cross-section; give --slab-center-mm to choose"
+    raise GlymphError(
+        "no lateral ventricles were found (or their slab does not fit in the image), so this does not look like an "
+        "SWI of a head; if it is one, give --slab-center-mm (RAS z, mm) to choose the analysis level"
     )
-    return int(np.argmax(np.where(allowed, area, -1))), "largest brain cross-section (no ventricles found)"
 
 
 @dataclass(frozen=True)

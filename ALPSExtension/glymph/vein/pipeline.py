@@ -80,6 +80,38 @@ class VeinResult:
 
 
 BRAIN_MARGIN_MM = 2.0  # the mask is shrunk by this much so that no skull voxel darkens the MinIP
+BRAIN_SECTION_CM2 = (70.0, 300.0)  # the brain in a 20 mm slab at the ventricles: 218 cm^2 in the phantoms
+MIN_NEIGHBOUR_CORRELATION = 0.45  # anatomy: neighbouring MinIP pixels alike; noise: unrelated
+
+
+def neighbour_correlation(image: np.ndarray, inside: np.ndarray) -> float:
+    """Correlation of each pixel inside the region with its right-hand and lower neighbours."""
+    pairs = [
+        (image[:-1, :][inside[:-1, :] & inside[1:, :]], image[1:, :][inside[:-1, :] & inside[1:, :]]),
+        (image[:, :-1][inside[:, :-1] & inside[:, 1:]], image[:, 1:][inside[:, :-1] & inside[:, 1:]]),
+    ]
+    a = np.concatenate([p[0] for p in pairs])
+    b = np.concatenate([p[1] for p in pairs])
+    return float(np.corrcoef(a, b)[0, 1]) if a.size > 2 and a.std() > 0 and b.std() > 0 else 0.0
+
+
+def check_head(minip: np.ndarray, brain_plane: np.ndarray, spacing_mm: float) -> None:
+    """Refuse an image that is not an SWI of a head: the brain's section in the analysis plane
+    must be that of an adult brain, and the MinIP in it must show anatomy (neighbouring pixels
+    alike), not noise; the level search already refuses a volume without lateral ventricles."""
+    area_cm2 = float(brain_plane.sum()) * spacing_mm**2 / 100
+    low, high = BRAIN_SECTION_CM2
+    if not low <= area_cm2 <= high:
+        raise GlymphError(
+            f"the brain in the analysis plane covers {area_cm2:.0f} cm^2, not an adult brain's axial section "
+            f"({low:.0f}-{high:.0f} cm^2); is this an SWI of a head (and the mask right)?"
+        )
+    correlation = neighbour_correlation(minip, brain_plane)
+    if correlation < MIN_NEIGHBOUR_CORRELATION:
+        raise GlymphError(
+            f"the MinIP shows no anatomy (neighbouring pixels correlate {correlation:.2f}, below "
+            f"{MIN_NEIGHBOUR_CORRELATION}): is this an SWI of a head?"
+        )
 
 
 def brain_mask_swi(axial: Volume) -> np.ndarray:
@@ -126,6 +158,7 @@ def run_vein(
         analysis = analysis_plane(axial, brain, slab_mm, slab_center_mm)
     minip, brain_plane = analysis.minip.data[:, :, 0], analysis.brain
     plane = plane_affine(analysis.minip.affine)
+    check_head(minip, brain_plane, float(np.sqrt(abs(np.linalg.det(plane[:2, :2])))))
     median = float(np.median(minip[brain_plane])) if brain_plane.any() else 0.0
     if median <= 0:
         raise GlymphError("the MinIP is empty inside the brain; check the image and the mask")

@@ -26,12 +26,16 @@ ALPS_FILES = ("alps.csv", "alps.json", "rois.mrk.json", "rois.nii.gz", "tensor.n
 
 
 def alps_table_row(result: AlpsResult) -> dict[str, object]:
-    """One CSV row: subject, the FSL-script-compatible columns, then FA, MD and voxel counts per ROI, and the frame."""
+    """One CSV row: subject, the FSL-script-compatible columns, then FA, MD, voxel counts and quality
+    (aligned fraction, dispersion, lambda2 / lambda3) per ROI, and the frame."""
     index = result.index
     row: dict[str, object] = {"subject": result.subject, **index.columns()}
     for measure in ("fa", "md", "n_voxels"):
         for label in LABELS:
             row[f"{'n' if measure == 'n_voxels' else measure}_{label}"] = getattr(index.rois[label], measure)
+    for measure, column in (("aligned_fraction", "aligned"), ("dispersion_deg", "dispersion_deg"), ("l2_l3", "l2_l3")):
+        for label in LABELS:
+            row[f"{column}_{label}"] = getattr(index.rois[label], measure)
     row["frame"] = index.frame
     return row
 

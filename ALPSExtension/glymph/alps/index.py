@@ -28,9 +28,18 @@ CSV_COLUMNS = (
 )  # fmt: skip
 
 
+EXPECTED_AXIS = {"proj": 2, "assoc": 1}  # the fibres an ROI samples run along z (S-I) or y (A-P)
+ALIGNED_WITHIN_DEG = 30.0
+# quality warnings (alps.json "warnings", the log): below / above these an ROI's index is suspect
+MIN_ALIGNED_FRACTION = 0.5
+MAX_DISPERSION_DEG = 30.0
+MAX_L2_L3 = 2.0
+
+
 @dataclass(frozen=True)
 class RoiMeasures:
-    """Means over one ROI's voxels: diagonal tensor elements (mm^2/s, in the index's frame), FA, MD."""
+    """Means over one ROI's voxels: diagonal tensor elements (mm^2/s, in the index's frame), FA, MD;
+    and how well the voxels' fibres suit the method (``roi_quality``)."""
 
     n_voxels: int
     dxx: float
@@ -38,6 +47,29 @@ class RoiMeasures:
     dzz: float
     fa: float
     md: float
+    aligned_fraction: float = float("nan")  # principal direction within 30 degrees of the expected axis
+    dispersion_deg: float = float("nan")  # mean angle of the principal directions from their mean
+    l2_l3: float = float("nan")  # mean second over mean third eigenvalue (above 2: crossing fibres)
+
+
+def roi_quality(tensors: np.ndarray, axis: int) -> tuple[float, float, float]:
+    """(aligned fraction, dispersion in degrees, mean lambda2 / mean lambda3) of an ROI's tensors (n, 6;
+    FSL order, in the index's frame); ``axis``: 0 x, 1 y, 2 z, the axis its fibres should follow.
+
+    Aligned: the principal eigenvector within ``ALIGNED_WITHIN_DEG`` of the axis. Dispersion: the
+    mean angle between each principal eigenvector and their mean direction (the principal
+    eigenvector of the mean dyadic tensor, which ignores the vectors' signs)."""
+    from glymph.dti.tensor import to_matrix
+
+    values, vectors = np.linalg.eigh(to_matrix(tensors))
+    principal = vectors[:, :, 2]  # eigh sorts ascending
+    cos_axis = np.abs(principal[:, axis])
+    aligned = float(np.mean(cos_axis >= np.cos(np.deg2rad(ALIGNED_WITHIN_DEG))))
+    dyadic = np.einsum("ni,nj->ij", principal, principal) / len(principal)
+    mean_direction = np.linalg.eigh(dyadic)[1][:, 2]
+    dispersion = float(np.degrees(np.arccos(np.clip(np.abs(principal @ mean_direction), 0, 1))).mean())
+    l2_l3 = float(values[:, 1].mean() / max(values[:, 0].mean(), 1e-12 * float(np.abs(values).max())))
+    return aligned, dispersion, l2_l3
 
 
 @dataclass(frozen=True)
@@ -70,7 +102,25 @@ class AlpsIndex:
         return {
             **self.columns(),
             "rois": {label: vars(m) for label, m in self.rois.items()},
+            "warnings": self.warnings(),
         }
+
+    def warnings(self) -> list[str]:
+        """ROIs whose fibres do not suit the method (thresholds above; README: ROI quality)."""
+        found = []
+        for label, m in self.rois.items():
+            if m.aligned_fraction < MIN_ALIGNED_FRACTION:
+                found.append(
+                    f"{label}: {m.aligned_fraction:.0%} of voxels point within {ALIGNED_WITHIN_DEG:g} degrees of "
+                    f"the expected axis (< {MIN_ALIGNED_FRACTION:.0%})"
+                )
+            if m.dispersion_deg > MAX_DISPERSION_DEG:
+                found.append(
+                    f"{label}: fibre directions disperse {m.dispersion_deg:.0f} degrees (> {MAX_DISPERSION_DEG:g})"
+                )
+            if m.l2_l3 > MAX_L2_L3:
+                found.append(f"{label}: lambda2 / lambda3 {m.l2_l3:.1f} (> {MAX_L2_L3:g}: crossing fibres)")
+        return found
 
 
 def check_frame(frame: str) -> None:
@@ -110,6 +160,7 @@ def alps_index(
             float(mean[zz]),
             float(fa[mask].mean()),
             float(md[mask].mean()),
+            *roi_quality(t, EXPECTED_AXIS[label.split("_")[0]]),
         )
     index = {}
     for h in ("L", "R"):

@@ -87,6 +87,9 @@ def alps_from_rois(
         if registration
         else None
     )
+    reported = anatomical if frame == "anatomical" else image
+    for warning in reported.warnings():  # also in alps.json ("warnings" of each frame)
+        log.warning("ROI quality: %s", warning)
     return AlpsResult(subject, dti, rois, masks, registration, image, anatomical, frame, placement, mni_rois, detection)
 
 

@@ -250,8 +250,8 @@ def test_bad_epvs_inputs(phantom_files, tmp_path, capsys):
     )
     expect_error(
         capsys,
-        ["epvs", str(phantom_files / "t1.nii.gz"), "--method", "learned", "--out", str(out)],
-        "'learned' is not available",
+        ["epvs", str(phantom_files / "t1.nii.gz"), "--method", "unet3000", "--out", str(out)],
+        "'unet3000' is not available",
         out,
     )
     expect_error(capsys, ["epvs", str(tmp_path / "none.nii.gz"), "--out", str(out)], "T1 not found", out)

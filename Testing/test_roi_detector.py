@@ -247,7 +247,7 @@ def test_shipped_detector_finds_the_tracts_of_a_deformed_head_with_atrophy(defor
     detector = runs["detector"]
     assert detector["rois"]["placement"] == "detector", detector["rois"]["detector"]["problems"]
     assert min(detector["rois"]["detector"]["confidence"].values()) > 0.5
-    assert detector["models"]["roi_detector"]["version"] == "1.0.0"
+    assert detector["models"]["roi_detector"]["version"] == "1.1.0"
     across, overall = template_axes_errors(phantom, detector["rois"]["subject_ras_mm"])
     atlas_across, _ = template_axes_errors(phantom, runs["atlas"]["rois"]["subject_ras_mm"])
     assert across.max() <= 1.5 and overall.max() <= 5.0, (across, overall)

@@ -86,22 +86,22 @@ MODELS: dict[str, ModelInfo] = {
         ),
         ModelInfo(
             id="alps-roi-detector",
-            version="1.0.0",
+            version="1.1.0",
             task="ALPS ROI placement on the colour FA: the level of the lateral ventricle bodies (CNN) and the four ROIs (YOLO)",
             framework="onnx",
             files=(
-                WeightFile("level_cnn.onnx", "ab8081f3ecc8023e24478c72244c3febc1af1131a3ad011211ad36ab22ef5920"),
-                WeightFile("roi_yolo.onnx", "4c565dbcaa6d2b1643f0819c5f8990ca1a7d4ff56cdd4d05d60e6e55e2212525"),
+                WeightFile("level_cnn.onnx", "e0d4ef90bb45a6c25d46ed448e0f33a0701008c9afd57c0297c51cfd76af7052"),
+                WeightFile("roi_yolo.onnx", "25913d95cfeeaabea7324205c7597d9587aa78626b9e31c8295d62613938bab3"),
             ),
             inputs={
                 "modality": "diffusion tensors (any DWI glymph fits), affine-registered to MNI152 by glymph",
                 "orientation": "axial slices of the registered template space; R, G, B = template L-R, A-P, S-I",
-                "spacing": "level CNN: 2 mm pixels, 64x64, z = 0..48 mm; YOLO: 1 mm pixels, 128x128 at the level and +-2 mm",
+                "spacing": "level CNN: 2 mm pixels, 64x64, z = 0..48 mm; YOLO: 1 mm pixels, 128x128 at each ROI's level and +-2 mm",
                 "intensities": "colour FA = |principal eigenvector| x FA, in [0, 1] (no other normalisation)",
                 "size": "x -64..64 mm, y -72..56 mm (template RAS)",
             },
-            outputs="level CNN: offset of the ROI level above each slice (x 10 mm); YOLO: boxes of proj_L, proj_R, "
-            "assoc_L, assoc_R (best anchor per class, centre in pixels, confidence)",
+            outputs="level CNN: offset of each ROI's level above each slice (4 outputs, x 10 mm); YOLO: boxes of proj_L, "
+            "proj_R, assoc_L, assoc_R (best anchor per class, centre in pixels, confidence)",
             licence="weights: AGPL-3.0 (trained with ultralytics YOLOv8, AGPL-3.0; see the card); code: glymph's licence",
             training="glymph train roi-detector --out DIR",
         ),

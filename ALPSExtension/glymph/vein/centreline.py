@@ -6,11 +6,12 @@ thinning stopped, and area / length cannot resolve a diameter better than about 
 path only starts the search; the measures come from the image itself:
 
 1. **Centre**: at points every ``STEP_PX`` along the path, the intensity profile across the vein
-   (bilinear samples every 0.1 pixel along the normal) is read; the point moves to the deepest
-   point of the profile's dip below its local background (the median of the profile's outer
-   parts). Twice, with normals from the moved points: first followed by a Gaussian smoothing
-   (1 pixel), then by a cubic smoothing spline whose smoothing generalised cross-validation
-   chooses from the points' own jitter, so a 5 mm wiggle keeps its amplitude.
+   (bilinear samples every 0.1 pixel along the normal) is read; the point moves to the midpoint
+   of the half-depth crossings of the profile's dip below its local background (the median of
+   the profile's outer parts). The skeleton path is first smoothed (Gaussian, 1 pixel); then two
+   passes, each with normals from the moved points and followed by a cubic smoothing spline whose
+   smoothing generalised cross-validation chooses from the points' own jitter (the first fitted
+   on every other point, for speed), so a 5 mm wiggle keeps its amplitude.
 2. **Ends**: along the vein and beyond each end (straight on along the end tangent), the dip's
    depth is followed until it falls to half the vein's median depth. A tube's rounded end is a
    half sphere: at a distance d beyond the centreline's end its depth is 2 sqrt(r^2 - d^2),
@@ -37,7 +38,6 @@ PROFILE_STEP_PX = 0.1  # samples along each profile
 SG_WINDOW = 13
 MIN_HALF_WIDTH_PX = 3.0  # each profile reaches at least this far either side of the centre
 EVERY = (2, 1)  # spline fit on every n-th point: the first pass (speed), then the final one
-CENTRE_BY = "half"  # how each profile's centre is found (see centred)
 END_CAP = np.sqrt(3) / 2  # the half-depth point of a tube's rounded end, in radii beyond the centreline's end
 
 
@@ -47,7 +47,6 @@ class Refined:
 
     centreline: np.ndarray  # (M, 2) sub-pixel centre points, in order along the vein
     diameter_px: float  # 2 r of the fitted tube model (nan when the fit failed)
-    depth: float  # median depth of the dip below the local background (image units)
 
 
 def resample_polyline(points: np.ndarray, step: float) -> np.ndarray:
@@ -152,29 +151,19 @@ def half_depth_midpoint(u: np.ndarray, dip: np.ndarray) -> float:
     return float((lo + hi) / 2)
 
 
-def centred(image: np.ndarray, path: np.ndarray, half_width: float, by: str = "peak") -> np.ndarray:
-    """One centring pass: each point moved along its normal to the deepest point of the central
-    dip (``by="peak"``: the vertex of a parabola through the lightly smoothed profile's minimum;
-    unbiased at bends, where the blurred dip is lopsided) or to its centroid (``"centroid"``: less
-    jitter, the better centre for a straight stretch's profile)."""
+def centred(image: np.ndarray, path: np.ndarray, half_width: float, by: str = "half") -> np.ndarray:
+    """One centring pass: each point moved along its normal to the middle of the central dip
+    (``by="half"``: the midpoint of its half-depth crossings, steady on flat-bottomed dips and at
+    bends) or to its centroid (``"centroid"``: the least jitter on a straight stretch, the centre
+    the diameter fit reads profiles around)."""
     normals = unit_normals(path)
     u, values, background = profiles(image, path, normals, half_width)
     dip = central_dip(u, background[:, None] - values)
     if by == "centroid":
         weight = dip.sum(axis=1)
         shift = np.where(weight > 0, (dip * u).sum(axis=1) / np.maximum(weight, 1e-12), 0.0)
-    elif by == "half":
-        shift = np.array([half_depth_midpoint(u, row) for row in dip])
     else:
-        from scipy.ndimage import gaussian_filter1d
-
-        smooth = gaussian_filter1d(dip, 2.0, axis=1)
-        k = np.clip(np.argmax(smooth, axis=1), 1, len(u) - 2)
-        rows = np.arange(len(k))
-        a, b, c = smooth[rows, k - 1], smooth[rows, k], smooth[rows, k + 1]
-        curvature = a - 2 * b + c
-        vertex = np.where(curvature < 0, 0.5 * (a - c) / np.where(curvature < 0, curvature, -1), 0.0)
-        shift = np.where(dip.max(axis=1) > 0, u[k] + np.clip(vertex, -1, 1) * PROFILE_STEP_PX, 0.0)
+        shift = np.array([half_depth_midpoint(u, row) for row in dip])
     return path + shift[:, None] * normals
 
 
@@ -290,11 +279,11 @@ def refine(image: np.ndarray, pixel_path: np.ndarray, width_px: float) -> Refine
     half_width = max(MIN_HALF_WIDTH_PX, 1.5 * width_px)
     path = resample_polyline(smooth_along(pixel_path.astype(float), 1.0), STEP_PX)
     if len(path) < 3:
-        return Refined(path, float("nan"), float("nan"))
-    path = resample_polyline(spline_smoothing(centred(image, path, half_width, CENTRE_BY), EVERY[0]), STEP_PX)
-    path = resample_polyline(spline_smoothing(centred(image, path, half_width, CENTRE_BY), EVERY[1]), STEP_PX)
+        return Refined(path, float("nan"))
+    path = resample_polyline(spline_smoothing(centred(image, path, half_width), EVERY[0]), STEP_PX)
+    path = resample_polyline(spline_smoothing(centred(image, path, half_width), EVERY[1]), STEP_PX)
     if len(path) < 3:
-        return Refined(path, float("nan"), float("nan"))
+        return Refined(path, float("nan"))
     _, _, background = profiles(image, path, unit_normals(path), half_width)
     margin = int(2 / STEP_PX) if len(path) > 3 * int(2 / STEP_PX) else 0
     interior = slice(margin, len(path) - margin)
@@ -306,4 +295,4 @@ def refine(image: np.ndarray, pixel_path: np.ndarray, width_px: float) -> Refine
         path = with_end(path, end_offset(image, path, half_width, reference, radius))
         if len(path) >= 2:
             path = with_end(path[::-1], end_offset(image, path[::-1], half_width, reference, radius))[::-1]
-    return Refined(path, diameter, reference)
+    return Refined(path, diameter)

@@ -9,7 +9,7 @@ Definitions (SCV study; mm on the MinIP plane):
   skeleton graph (branch paths smoothed, Gaussian sd 1.5 pixels, to weigh them); ``branches``
   counts the skeleton's branches and ``total_length_mm`` sums them all;
 * the trunk's **centreline** is then measured on the image (``glymph.vein.centreline``): centred
-  to sub-pixel on the vein's intensity dip, lightly smoothed, and ended one radius before the
+  to sub-pixel on the vein's intensity dip, lightly smoothed, and ended r sqrt(3) / 2 before the
   half-depth point of each rounded end, so tight bends and the ends are kept;
   ``length_mm`` is its length, ``start``/``end`` its end points;
 * ``tortuosity`` = centreline length / straight distance between its end points (1 for a straight
@@ -31,19 +31,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from glymph.vein.centreline import refine, smooth_along
+
 MIN_LENGTH_MM = 5.0
 SMOOTHING_PIXELS = 1.5
-
-
-def smoothed(path: np.ndarray) -> np.ndarray:
-    """A pixel path with its coordinates smoothed along it; both end points kept in place."""
-    from scipy.ndimage import gaussian_filter1d
-
-    if len(path) < 4:
-        return path.astype(float)
-    out = gaussian_filter1d(path.astype(float), SMOOTHING_PIXELS, axis=0, mode="nearest")
-    out[0], out[-1] = path[0], path[-1]
-    return out
 
 
 def path_length(points: np.ndarray) -> float:
@@ -149,7 +140,7 @@ def _trunk_and_total(branches: list[np.ndarray], coords: np.ndarray, world) -> t
     graph = nx.Graph()
     paths = {}
     for branch in branches:
-        length = path_length(world(smoothed(coords[branch])))
+        length = path_length(world(smooth_along(coords[branch], SMOOTHING_PIXELS)))
         a, b = int(branch[0]), int(branch[-1])
         if not graph.has_edge(a, b) or graph[a][b]["length"] < length:  # keep the longer of parallel branches
             graph.add_edge(a, b, length=length)
@@ -178,8 +169,6 @@ def measure_veins(
     """
     from skimage.measure import label
     from skimage.morphology import skeletonize
-
-    from glymph.vein.centreline import refine
 
     spacing = float(np.sqrt(abs(np.linalg.det(affine2d[:2, :2]))))
     profile_diameter = image is not None

@@ -22,7 +22,7 @@ def parsed(*argv: str):
 def test_command_line_defaults_are_the_backend_defaults():
     alps = parsed("alps", "dwi.nii.gz", "--out", "o")
     assert alps.max_b == defaults.MAX_B and alps.b0_threshold == defaults.B0_THRESHOLD
-    assert alps.roi_diameter == defaults.ROI_DIAMETER_MM and alps.frame == defaults.FRAME
+    assert alps.roi_diameters == [defaults.ROI_DIAMETER_MM] and alps.frame == defaults.FRAME
     assert alps.registration_contrast == defaults.REGISTRATION_CONTRAST
     epvs = parsed("epvs", "t1.nii.gz", "--out", "o")
     assert epvs.method == defaults.EPVS_METHOD and epvs.min_length_mm == defaults.MIN_LENGTH_MM

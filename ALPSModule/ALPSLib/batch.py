@@ -17,7 +17,9 @@ def work(args, scene):
     markups_node = rois_to_markups_node(rois, scene, f"{subject} ROIs") if rois else None
     options = AlpsOptions(
         roi_set=alps_roi_set(args),
-        roi_diameter_mm=args.roi_diameter,
+        roi_diameter_mm=args.roi_diameters[0],
+        other_diameters_mm=tuple(args.roi_diameters[1:]),
+        roi_min_fa=args.roi_min_fa,
         frame=args.frame,
         placement="markups" if rois else args.placement,
         model_dir=args.model_dir,

@@ -65,6 +65,18 @@ class AlpsOptions:
     registration_contrast: str = defaults.REGISTRATION_CONTRAST
     max_b: float = defaults.MAX_B
     subject: str = ""
+    roi_min_fa: float | None = None  # ROI voxels of lower FA are dropped
+    other_diameters_mm: tuple[float, ...] = ()  # the index for these diameters too (alps.json sensitivity table)
+
+    @property
+    def diameters_mm(self) -> tuple[float, ...]:
+        """``--roi-diameter`` of the command: the reported diameter first, then the other ones."""
+        return (self.roi_diameter_mm, *(d for d in self.other_diameters_mm if d != self.roi_diameter_mm))
+
+    @property
+    def sensitivity_mm(self) -> tuple[float, ...]:
+        """The diameters of the sensitivity table (none when only one diameter is asked for)."""
+        return self.diameters_mm if len(self.diameters_mm) > 1 else ()
 
 
 @dataclass
@@ -168,6 +180,8 @@ class AlpsNodeLogic:
             subject=inputs.subject,
             placement=options.placement if options.placement in defaults.AUTOMATIC_PLACEMENTS else defaults.PLACEMENT,
             model_dir=options.model_dir,
+            roi_min_fa=options.roi_min_fa,
+            sensitivity_mm=options.sensitivity_mm,
         )
 
     @staticmethod
@@ -192,7 +206,9 @@ class AlpsNodeLogic:
         work.mkdir(parents=True, exist_ok=True)
         dwi_path, _, _ = write_dwi_fsl(inputs.dwi, work / "dwi.nii.gz")
         argv = ["alps", dwi_path, "--subject", inputs.subject]
-        argv += ["--roi-diameter", repr(options.roi_diameter_mm), "--frame", options.frame]
+        argv += ["--roi-diameter", *map(repr, options.diameters_mm), "--frame", options.frame]
+        if options.roi_min_fa is not None:
+            argv += ["--roi-min-fa", repr(options.roi_min_fa)]
         argv += ["--registration-contrast", options.registration_contrast, "--max-b", repr(options.max_b)]
         if inputs.rois is not None:
             write_markups(inputs.rois, work / "rois.mrk.json")

@@ -3,8 +3,10 @@ FA and the QC picture, written atomically; and read back (``read_alps``)."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -48,9 +50,11 @@ def write_alps(
     parameters: dict | None = None,
     started: float | None = None,
     force: bool = False,
+    extra: dict | None = None,
 ) -> Path:
     """Write ``alps.csv``, ``alps.json``, ``rois.mrk.json``, ``rois.nii.gz``, ``tensor.nii.gz``,
-    ``fa.nii.gz`` and ``qc_alps.png`` into ``out`` (atomically)."""
+    ``fa.nii.gz`` and ``qc_alps.png`` into ``out`` (atomically). ``extra`` entries replace or join
+    the sections of ``alps.json`` (a reanalysis keeps the original fit's ``dti`` section)."""
     started = time.perf_counter() if started is None else started
     with result_folder(out, ALPS_FILES, force) as tmp:
         write_csv(tmp / "alps.csv", [alps_table_row(result)])
@@ -70,6 +74,10 @@ def write_alps(
                 "placement": result.placement,
                 "set": result.mni_rois.name if result.mni_rois else "manual",
                 "diameter_mm": result.rois.diameter_mm,
+                "min_fa": result.min_fa,
+                "voxels_in_sphere": result.sphere_voxels,
+                "voxels_used": {label: int(mask.sum()) for label, mask in result.roi_masks.items()},
+                "diameter_sensitivity": list(result.sensitivity),
                 "subject_ras_mm": {k: [round(v, 3) for v in c] for k, c in result.rois.centres.items()},
                 "mni_ras_mm": result.mni_rois.centres if result.mni_rois else None,
                 "detector": {k: v for k, v in result.detection.items() if k != "model"} if result.detection else None,
@@ -82,6 +90,7 @@ def write_alps(
                 "storage": axis_codes(result.dti.affine),
             },
             "csv_columns": ["subject", *CSV_COLUMNS],
+            **(extra or {}),
         }
         models = {"template": template_provenance()}
         if result.detection:
@@ -90,30 +99,71 @@ def write_alps(
     return Path(out)
 
 
-def read_alps(out: str | os.PathLike) -> AlpsResult:
-    """An ALPS result folder read back (e.g. after the command ran in another process): the index is
-    recomputed from its tensors, ROI markups and registration, so it equals the one written."""
-    import json
+@dataclass(frozen=True)
+class SavedAlps:
+    """What an ALPS result folder holds for recomputing the index: its ``alps.json``, the tensors,
+    the subject-space ROIs, the MNI152 ROIs (atlas or detector placement) and the registration."""
 
+    folder: Path
+    sidecar: dict
+    dti: DTIResult
+    rois: RoiSet
+    mni_rois: RoiSet | None
+    registration: Registration | None
+
+    @property
+    def placement(self) -> str:
+        return self.sidecar["rois"]["placement"]
+
+    @property
+    def detection(self) -> dict | None:
+        """What the ROI detector found, with its model's provenance (detector placements only)."""
+        found = self.sidecar["rois"].get("detector")
+        return {**found, "model": self.sidecar.get("models", {}).get("roi_detector")} if found else None
+
+
+def read_alps_folder(out: str | os.PathLike) -> SavedAlps:
+    """Read an ALPS result folder's tensors, ROIs and registration (nothing is recomputed)."""
     out = Path(out)
+    if not out.is_dir():
+        raise GlymphError(f"{out} is not a folder; give the --out folder of an earlier `glymph alps` run")
     missing = [name for name in ("alps.json", "tensor.nii.gz", "rois.mrk.json") if not (out / name).is_file()]
     if missing:
         raise GlymphError(f"{out} is not a complete ALPS result folder (no {', '.join(missing)})")
-    sidecar = json.loads((out / "alps.json").read_text())
-    rois = sidecar["rois"]
-    subject_rois = read_markups(out / "rois.mrk.json", rois["diameter_mm"])
-    mni = rois["mni_ras_mm"]
-    mni_rois = (
-        RoiSet({k: tuple(v) for k, v in mni.items()}, rois["diameter_mm"], "MNI152", rois["set"]) if mni else None
-    )
-    registration = Registration.from_dict(sidecar["registration"]) if sidecar["registration"] else None
-    return alps_from_rois(
+    try:
+        sidecar = json.loads((out / "alps.json").read_text())
+        rois = sidecar["rois"]
+        diameter = rois["diameter_mm"]
+    except (ValueError, KeyError, TypeError):
+        raise GlymphError(f"{out / 'alps.json'} is not the sidecar of a `glymph alps` run") from None
+    subject_rois = read_markups(out / "rois.mrk.json", diameter)
+    mni = rois.get("mni_ras_mm")
+    mni_rois = RoiSet({k: tuple(v) for k, v in mni.items()}, diameter, "MNI152", rois["set"]) if mni else None
+    registration = Registration.from_dict(sidecar["registration"]) if sidecar.get("registration") else None
+    return SavedAlps(
+        out,
+        sidecar,
         DTIResult.from_tensor(read_volume(out / "tensor.nii.gz", "tensors")),
-        RoiSet(subject_rois.centres, rois["diameter_mm"], "subject", rois["set"]),
-        registration,
-        sidecar["alps"]["frame_in_csv"],
-        sidecar["subject"],
-        rois["placement"],
+        RoiSet(subject_rois.centres, diameter, "subject", rois["set"]),
         mni_rois,
-        rois.get("detector"),
+        registration,
+    )
+
+
+def read_alps(out: str | os.PathLike) -> AlpsResult:
+    """An ALPS result folder read back (e.g. after the command ran in another process): the index is
+    recomputed from its tensors, ROI markups and registration, so it equals the one written."""
+    saved = read_alps_folder(out)
+    rois = saved.sidecar["rois"]
+    return alps_from_rois(
+        saved.dti,
+        saved.rois,
+        saved.registration,
+        saved.sidecar["alps"]["frame_in_csv"],
+        saved.sidecar["subject"],
+        saved.placement,
+        saved.mni_rois,
+        saved.detection,
+        rois.get("min_fa"),
+        [row["diameter_mm"] for row in rois.get("diameter_sensitivity", [])],
     )

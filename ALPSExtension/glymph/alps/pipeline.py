@@ -8,12 +8,13 @@ result folder.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from glymph.alps.index import AlpsIndex, alps_index, check_frame
-from glymph.alps.rois import RoiSet, builtin_roi_set, sphere_masks
+from glymph.alps.rois import RoiSet, builtin_roi_set, drop_low_fa, sphere_masks
 from glymph.defaults import (
     AUTOMATIC_PLACEMENTS,
     DEVICE,
@@ -50,6 +51,9 @@ class AlpsResult:
     placement: str  # "atlas", "detector", "atlas (detector fallback)" or "manual"
     mni_rois: RoiSet | None = None
     detection: dict | None = None  # what the ROI detector found (confidences, level, problems, model)
+    min_fa: float | None = None  # ROI voxels below this FA were dropped (--roi-min-fa)
+    sphere_voxels: dict[str, int] | None = None  # voxels in each sphere (and the brain) before the FA cut
+    sensitivity: tuple[dict, ...] = ()  # the index for other ROI diameters (``diameter_sensitivity``)
 
     @property
     def index(self) -> AlpsIndex:
@@ -62,6 +66,50 @@ def map_rois_to_subject(roi_set: RoiSet, registration: Registration) -> RoiSet:
     return roi_set.mapped(registration.transform.to_subject(roi_set.array()), "subject")
 
 
+def roi_masks(
+    dti: DTIResult, rois: RoiSet, min_fa: float | None = None, fa: np.ndarray | None = None
+) -> tuple[dict[str, np.ndarray], dict[str, int]]:
+    """The four ROI masks on the DTI grid (inside the fitted brain, without voxels of FA below
+    ``min_fa`` when given) and each sphere's voxel count before the FA cut."""
+    masks = sphere_masks(rois, dti.mask, dti.fit.mask)
+    counts = {label: int(mask.sum()) for label, mask in masks.items()}
+    if min_fa is not None:
+        masks = drop_low_fa(masks, dti.fit.fa() if fa is None else fa, min_fa)
+    return masks, counts
+
+
+def _indices(
+    dti: DTIResult, masks: dict[str, np.ndarray], registration: Registration | None, fa: np.ndarray, md: np.ndarray
+) -> tuple[AlpsIndex, AlpsIndex | None]:
+    """The index in the image frame and, with a registration, in the anatomical frame."""
+    image = alps_index(dti.fit.tensor, fa, md, masks, "image")
+    if registration is None:
+        return image, None
+    return image, alps_index(dti.fit.tensor, fa, md, masks, "anatomical", registration.transform.rotation)
+
+
+def diameter_sensitivity(
+    dti: DTIResult,
+    rois: RoiSet,
+    registration: Registration | None,
+    diameters_mm: Sequence[float],
+    min_fa: float | None = None,
+) -> tuple[dict, ...]:
+    """The index with the same ROI centres and each of ``diameters_mm``: per diameter, the voxels
+    of each ROI and ``alps_L``, ``alps_R``, ``alps`` in the image (and anatomical) frame."""
+    fa, md = dti.fit.fa(), dti.fit.md()
+    rows = []
+    for diameter in diameters_mm:
+        masks, _ = roi_masks(dti, RoiSet(rois.centres, float(diameter), rois.space, rois.name), min_fa, fa)
+        image, anatomical = _indices(dti, masks, registration, fa, md)
+        row: dict = {"diameter_mm": float(diameter), "n_voxels": {k: int(m.sum()) for k, m in masks.items()}}
+        for index in (image, anatomical):
+            if index is not None:
+                row[index.frame] = {"alps_L": index.alps_L, "alps_R": index.alps_R, "alps": index.alps}
+        rows.append(row)
+    return tuple(rows)
+
+
 def alps_from_rois(
     dti: DTIResult,
     rois: RoiSet,
@@ -71,26 +119,28 @@ def alps_from_rois(
     placement: str = "manual",
     mni_rois: RoiSet | None = None,
     detection: dict | None = None,
+    min_fa: float | None = None,
+    sensitivity_mm: Sequence[float] = (),
 ) -> AlpsResult:
     """The ALPS index for subject-space ROIs (no registration is run here).
 
     The anatomical frame needs ``registration``; without it only the image frame is computed and
-    asking for ``frame='anatomical'`` is an error.
+    asking for ``frame='anatomical'`` is an error. ``min_fa`` drops ROI voxels of lower FA;
+    ``sensitivity_mm`` lists ROI diameters for ``diameter_sensitivity`` (alps.json).
     """
     if frame == "anatomical" and registration is None:
         raise GlymphError("--frame anatomical needs a registration to the template, which failed or was not run")
-    masks = sphere_masks(rois, dti.mask, dti.fit.mask)
     fa, md = dti.fit.fa(), dti.fit.md()
-    image = alps_index(dti.fit.tensor, fa, md, masks, "image")
-    anatomical = (
-        alps_index(dti.fit.tensor, fa, md, masks, "anatomical", registration.transform.rotation)
-        if registration
-        else None
-    )
+    masks, counts = roi_masks(dti, rois, min_fa, fa)
+    image, anatomical = _indices(dti, masks, registration, fa, md)
     reported = anatomical if frame == "anatomical" else image
     for warning in reported.warnings():  # also in alps.json ("warnings" of each frame)
         log.warning("ROI quality: %s", warning)
-    return AlpsResult(subject, dti, rois, masks, registration, image, anatomical, frame, placement, mni_rois, detection)
+    sensitivity = diameter_sensitivity(dti, rois, registration, sensitivity_mm, min_fa) if sensitivity_mm else ()
+    return AlpsResult(
+        subject, dti, rois, masks, registration, image, anatomical, frame, placement, mni_rois, detection,
+        min_fa, counts, sensitivity,
+    )  # fmt: skip
 
 
 def register_dti(dti: DTIResult, contrast: str = REGISTRATION_CONTRAST, b0: Volume | None = None) -> Registration:
@@ -137,6 +187,8 @@ def alps_from_dti(
     model_dir: str | None = None,
     device: str = DEVICE,
     threads: int | None = THREADS,
+    roi_min_fa: float | None = None,
+    sensitivity_mm: Sequence[float] = (),
 ) -> AlpsResult:
     """DTI-ALPS from fitted tensors: registration to MNI152, ROI placement, the index in both frames.
 
@@ -166,7 +218,9 @@ def alps_from_dti(
     else:
         rois = RoiSet(rois.centres, roi_diameter_mm, "subject", rois.name)
         placement = "manual"
-    return alps_from_rois(dti, rois, registration, frame, subject, placement, mni_rois, detection)
+    return alps_from_rois(
+        dti, rois, registration, frame, subject, placement, mni_rois, detection, roi_min_fa, sensitivity_mm
+    )
 
 
 def run_alps(
@@ -185,6 +239,8 @@ def run_alps(
     model_dir: str | None = None,
     device: str = DEVICE,
     threads: int | None = THREADS,
+    roi_min_fa: float | None = None,
+    sensitivity_mm: Sequence[float] = (),
 ) -> AlpsResult:
     """DTI-ALPS from a DWI: tensor fit (``fit_dti``), then ``alps_from_dti``."""
     check_frame(frame)
@@ -202,4 +258,6 @@ def run_alps(
         model_dir=model_dir,
         device=device,
         threads=threads,
+        roi_min_fa=roi_min_fa,
+        sensitivity_mm=sensitivity_mm,
     )

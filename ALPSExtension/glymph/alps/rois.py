@@ -99,6 +99,22 @@ def sphere_masks(rois: RoiSet, grid: Volume, brain_mask: np.ndarray | None = Non
     return masks
 
 
+def drop_low_fa(masks: dict[str, np.ndarray], fa: np.ndarray, min_fa: float) -> dict[str, np.ndarray]:
+    """The ROI masks without voxels whose FA is below ``min_fa`` (``--roi-min-fa``).
+
+    Raises GlymphError when an ROI keeps no voxel."""
+    if not 0.0 <= min_fa < 1.0:
+        raise GlymphError(f"--roi-min-fa must lie in [0, 1), got {min_fa:g}")
+    kept = {label: mask & (fa >= min_fa) for label, mask in masks.items()}
+    for label, mask in kept.items():
+        if not mask.any():
+            raise GlymphError(
+                f"ROI {label} keeps none of its {int(masks[label].sum())} voxels at FA >= {min_fa:g} "
+                f"(its highest FA is {float(fa[masks[label]].max()):.2f}); lower --roi-min-fa or check the ROI's position"
+            )
+    return kept
+
+
 def roi_label_map(masks: dict[str, np.ndarray]) -> np.ndarray:
     """uint8 label map: 1..4 for ``LABELS`` in order, 0 elsewhere."""
     labels = np.zeros(next(iter(masks.values())).shape, dtype=np.uint8)

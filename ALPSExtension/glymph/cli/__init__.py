@@ -42,9 +42,9 @@ def setup_logging(quiet: bool = False) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``glymph`` command; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    for i in range(len(argv) - 1):  # `glymph vein import-labelme` is its own command
-        if argv[i : i + 2] == ["vein", "import-labelme"]:
-            argv[i : i + 2] = ["vein-import-labelme"]
+    for i in range(len(argv) - 1):  # `glymph vein import-labelme`, `glymph alps reanalyze`: their own commands
+        if argv[i : i + 2] in (["vein", "import-labelme"], ["alps", "reanalyze"]):
+            argv[i : i + 2] = ["-".join(argv[i : i + 2])]
             break
     args = build_parser().parse_args(argv)
     setup_logging(args.quiet)

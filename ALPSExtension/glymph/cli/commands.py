@@ -30,7 +30,13 @@ def run_dti(args: argparse.Namespace) -> None:
 
 def run_alps(args: argparse.Namespace) -> None:
     from glymph.alps import run_alps as compute
-    from glymph.cli.requests import alps_roi_set, alps_subject, finish_alps, read_alps_request
+    from glymph.cli.requests import (
+        alps_roi_set,
+        alps_subject,
+        finish_alps,
+        read_alps_request,
+        sensitivity_diameters,
+    )
 
     started = time.perf_counter()
     dwi, mask, rois = read_alps_request(args)
@@ -39,7 +45,9 @@ def run_alps(args: argparse.Namespace) -> None:
         mask=mask,
         roi_set=alps_roi_set(args),
         rois=rois,
-        roi_diameter_mm=args.roi_diameter,
+        roi_diameter_mm=args.roi_diameters[0],
+        roi_min_fa=args.roi_min_fa,
+        sensitivity_mm=sensitivity_diameters(args),
         frame=args.frame,
         contrast=args.registration_contrast,
         max_b=args.max_b,
@@ -51,6 +59,60 @@ def run_alps(args: argparse.Namespace) -> None:
         threads=args.threads,
     )
     finish_alps(args, result, started)
+
+
+def run_alps_reanalyze(args: argparse.Namespace) -> None:
+    from glymph.alps.files import ALPS_FILES, read_alps_folder, write_alps
+    from glymph.alps.markups import read_markups
+    from glymph.alps.reanalysis import reanalyze
+    from glymph.cli.requests import check_roi_measures, sensitivity_diameters
+    from glymph.outputs import check_out_dir, describe_inputs
+
+    started = time.perf_counter()
+    out = args.out or args.folder
+    check_out_dir(out, ALPS_FILES, args.force)
+    check_roi_measures(args)
+    saved = read_alps_folder(args.folder)
+    diameter = args.roi_diameters[0] if args.roi_diameters else None
+    rois = read_markups(args.rois, diameter or saved.rois.diameter_mm) if args.rois else None
+    result = reanalyze(
+        saved,
+        rois=rois,
+        roi_set=args.roi_set,
+        roi_diameter_mm=diameter,
+        frame=args.frame,
+        min_fa=args.roi_min_fa,
+        sensitivity_mm=sensitivity_diameters(args),
+        subject=args.subject,
+    )
+    folder = Path(args.folder)
+    inputs = describe_inputs(
+        {
+            "alps_json": folder / "alps.json",
+            "tensor": folder / "tensor.nii.gz",
+            "rois": args.rois or folder / "rois.mrk.json",
+        }
+    )
+    parameters = {
+        "reanalysis_of": str(folder.resolve()),
+        "rois": "markups" if args.rois else args.roi_set or "as saved",
+        "roi_diameter_mm": result.rois.diameter_mm,
+        "sensitivity_diameters_mm": list(sensitivity_diameters(args)),
+        "roi_min_fa": result.min_fa,
+        "frame": result.frame,
+    }
+    # the fit and the original run's inputs and parameters stay on record
+    previous = saved.sidecar
+    extra = {
+        "dti": previous.get("dti"),
+        "original_run": {k: previous.get(k) for k in ("inputs", "parameters", "created")},
+    }
+    write_alps(result, out, inputs=inputs, parameters=parameters, started=started, force=args.force, extra=extra)
+    index = result.index
+    print(
+        f"{result.subject}: ALPS left {index.alps_L:.4f}  right {index.alps_R:.4f}  mean {index.alps:.4f}  "
+        f"({index.frame} frame, reanalysed) -> {out}"
+    )
 
 
 def run_epvs(args: argparse.Namespace) -> None:
@@ -326,6 +388,7 @@ COMMANDS = {
     "epvs": run_epvs,
     "vein": run_vein,
     "vein-import-labelme": run_import_labelme,
+    "alps-reanalyze": run_alps_reanalyze,
     "evaluate": run_evaluate,
     "models": run_models,
     "train": run_train,

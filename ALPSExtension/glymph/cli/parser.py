@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (
         _add_alps,
+        _add_alps_reanalyze,
         _add_dti,
         _add_epvs,
         _add_vein,
@@ -92,9 +93,10 @@ def _add_model_arguments(p: argparse.ArgumentParser) -> None:
 def _add_alps(subcommands) -> None:
     p = subcommands.add_parser(
         "alps",
-        help="DTI-ALPS index from a DWI",
+        help="DTI-ALPS index from a DWI (also: glymph alps reanalyze ...)",
         description="Fit tensors, place the four ALPS ROIs (atlas registration, the learned detector, or --rois) "
-        "and compute the ALPS index.",
+        "and compute the ALPS index. `glymph alps reanalyze ALPS_DIR ...` recomputes the index of a finished "
+        "result folder with other ROIs, diameters, FA cut or frame.",
     )
     _add_dwi_arguments(p)
     p.add_argument(
@@ -112,19 +114,7 @@ def _add_alps(subcommands) -> None:
         help="where the ROIs go without --rois: the atlas centres through the affine registration, or the learned "
         "detector on the colour FA (falls back to the atlas when its detection is implausible) (default %(default)s)",
     )
-    p.add_argument(
-        "--roi-diameter",
-        type=float,
-        default=defaults.ROI_DIAMETER_MM,
-        metavar="MM",
-        help="ROI sphere diameter in mm (default %(default)g)",
-    )
-    p.add_argument(
-        "--frame",
-        choices=defaults.FRAMES,
-        default=defaults.FRAME,
-        help="axes of Dxx, Dyy, Dzz in alps.csv: scanner RAS (image, classic) or template-aligned (anatomical, tilt-corrected); alps.json holds both",
-    )
+    _add_roi_measure_arguments(p, defaults.ROI_DIAMETER_MM, defaults.FRAME)
     p.add_argument(
         "--registration-contrast",
         choices=defaults.REGISTRATION_CONTRASTS,
@@ -133,6 +123,64 @@ def _add_alps(subcommands) -> None:
     )
     p.add_argument("--subject", help="subject ID in alps.csv (default: the DWI file name)")
     _add_model_arguments(p)
+
+
+def _add_roi_measure_arguments(p: argparse.ArgumentParser, diameter: float | None, frame: str | None) -> None:
+    """How the index is read from the placed ROIs (``glymph alps`` and ``glymph alps reanalyze``)."""
+    keep = "default: as in the earlier run"
+    p.add_argument(
+        "--roi-diameter",
+        type=float,
+        nargs="+",
+        default=None if diameter is None else [diameter],
+        metavar="MM",
+        dest="roi_diameters",
+        help="ROI sphere diameter in mm; several (3 5 7) add the index for each to alps.json as a sensitivity "
+        f"table, the first is the one in alps.csv ({keep if diameter is None else f'default {diameter:g}'})",
+    )
+    p.add_argument(
+        "--roi-min-fa",
+        type=float,
+        metavar="FA",
+        help="drop ROI voxels with a lower FA (e.g. 0.2: grey matter and CSF at a sphere's edge); alps.json "
+        f"gives the voxel counts before and after ({keep if diameter is None else 'default: keep all'})",
+    )
+    p.add_argument(
+        "--frame",
+        choices=defaults.FRAMES,
+        default=frame,
+        help="axes of Dxx, Dyy, Dzz in alps.csv: scanner RAS (image, classic) or template-aligned (anatomical, "
+        f"tilt-corrected); alps.json holds both ({keep if frame is None else f'default {frame}'})",
+    )
+
+
+def _add_alps_reanalyze(subcommands) -> None:
+    """`glymph alps reanalyze` (``main`` turns those two words into this hidden command)."""
+    p = subcommands.add_parser(
+        "alps-reanalyze",
+        prog="glymph alps reanalyze",
+        help=argparse.SUPPRESS,
+        description="Recompute the ALPS index from the tensors, ROIs and registration saved by an earlier "
+        "`glymph alps` run, without fitting or registering again. Without --out the folder itself is "
+        "rewritten (needs --force).",
+    )
+    p.add_argument("folder", metavar="ALPS_DIR", help="the --out folder of an earlier `glymph alps` run")
+    p.add_argument("--out", help="folder for the new results (default: ALPS_DIR itself, with --force)")
+    p.add_argument("--force", action="store_true", help="replace results already in --out")
+    p.add_argument(
+        "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="print warnings and errors only"
+    )
+    rois = p.add_mutually_exclusive_group()
+    rois.add_argument(
+        "--rois", metavar="F.mrk.json", help="new ROI centres: Slicer markups with proj_L, proj_R, assoc_L, assoc_R"
+    )
+    rois.add_argument(
+        "--roi-set",
+        choices=tuple(defaults.ROI_SETS),
+        help="a built-in MNI152 ROI set mapped through the saved registration",
+    )
+    _add_roi_measure_arguments(p, None, None)
+    p.add_argument("--subject", help="subject ID in alps.csv (default: as in the earlier run)")
 
 
 def _add_dti(subcommands) -> None:

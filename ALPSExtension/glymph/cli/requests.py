@@ -57,9 +57,25 @@ def read_alps_request(args: argparse.Namespace):
     if args.threads is not None and args.threads < 1:
         raise GlymphError("--threads must be at least 1")
     check_out_dir(args.out, ALPS_FILES, args.force)
-    rois = read_markups(args.rois, args.roi_diameter) if args.rois else None
+    check_roi_measures(args)
+    rois = read_markups(args.rois, args.roi_diameters[0]) if args.rois else None
     dwi, mask = _read_dwi_inputs(args)
     return dwi, mask, rois
+
+
+def check_roi_measures(args: argparse.Namespace) -> None:
+    """Fail early on ROI diameters that are not positive or an FA cut outside [0, 1)."""
+    for diameter in args.roi_diameters or ():
+        if not diameter > 0:
+            raise GlymphError(f"--roi-diameter must be a positive number of mm, got {diameter:g}")
+    if args.roi_min_fa is not None and not 0 <= args.roi_min_fa < 1:
+        raise GlymphError(f"--roi-min-fa must lie in [0, 1), got {args.roi_min_fa:g}")
+
+
+def sensitivity_diameters(args: argparse.Namespace) -> tuple[float, ...]:
+    """The diameters of the sensitivity table: all given to --roi-diameter when there are several."""
+    diameters = tuple(args.roi_diameters or ())
+    return diameters if len(diameters) > 1 else ()
 
 
 def alps_subject(args: argparse.Namespace) -> str:
@@ -85,7 +101,9 @@ def finish_alps(args: argparse.Namespace, result, started: float) -> None:
     inputs = describe_inputs({"dwi": args.dwi, **gradient_paths(args), "mask": args.mask, "rois": args.rois})
     parameters = {
         "roi_set": None if args.rois else alps_roi_set(args),
-        "roi_diameter_mm": args.roi_diameter,
+        "roi_diameter_mm": args.roi_diameters[0],
+        "sensitivity_diameters_mm": list(sensitivity_diameters(args)),
+        "roi_min_fa": args.roi_min_fa,
         "frame": args.frame,
         "placement": "markups" if args.rois else args.placement,
         "registration_contrast": args.registration_contrast,

@@ -245,6 +245,44 @@ def test_a_csv_cohort_and_the_group_stage(bids, first_run, tmp_path):
     assert np.array_equal(sorted(r["subject"] for r in rows(out / "alps.csv")), [f"sub-{label}" for label in GOOD])
 
 
+def test_a_cohort_reanalysis_of_the_alps_results(bids, first_run, tmp_path, capsys):
+    """--alps-from: every subject's ALPS folder of the first run reanalysed with other diameters
+    and frame (no DWI read, nothing fitted); the subject whose run failed is named; the index at
+    the first run's diameter and frame is the first run's."""
+    out, _, _ = first_run
+    again = tmp_path / "again"
+    argv = ["bids", str(bids), str(again), "participant", "--measures", "alps", "--alps-from", str(out)]
+    assert main([*argv, "--alps-options", "--frame sideways"]) == 2
+    assert "not options of `glymph alps reanalyze`" in capsys.readouterr().err
+    assert main([*argv[:-1], str(tmp_path / "nowhere")]) == 2
+    assert "is not a folder" in capsys.readouterr().err
+    done = subprocess.run(
+        [GLYMPH, *argv, "--workers", "1", "--alps-options", "--roi-diameter 5 7 --frame image"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1, done.stderr  # sub-06 has no earlier result
+    failed = rows(again / "failed.csv")
+    assert [(r["subject"], r["measure"]) for r in failed] == [("sub-06", "alps")]
+    assert "no earlier ALPS result" in failed[0]["reason"]
+    merged = rows(again / "alps.csv")
+    assert [r["subject"] for r in merged] == [f"sub-{label}" for label in GOOD]
+    assert {r["frame"] for r in merged} == {"image"}
+    for label in GOOD:
+        first = json.loads((out / f"sub-{label}" / "alps" / "alps.json").read_text())["alps"]["image"]
+        sidecar = json.loads((again / f"sub-{label}" / "alps" / "alps.json").read_text())
+        assert sidecar["alps"]["image"]["alps"] == pytest.approx(first["alps"], rel=1e-6)
+        assert [r["diameter_mm"] for r in sidecar["rois"]["diameter_sensitivity"]] == [5.0, 7.0]
+    record = json.loads((again / "sub-01" / "alps" / "cohort.json").read_text())
+    assert record["command"][:3] == ["glymph", "alps", "reanalyze"]
+    rerun = subprocess.run(
+        [GLYMPH, *argv, "--workers", "1", "--alps-options", "--roi-diameter 5 7 --frame image"],
+        capture_output=True,
+        text=True,
+    )
+    assert "5 kept from an earlier run" in rerun.stdout, rerun.stdout
+
+
 def test_a_batch_system_gets_one_single_threaded_worker_per_job():
     """--cluster slurm: the job script dask-jobqueue would submit (no batch system runs here)."""
     from conftest import require_module

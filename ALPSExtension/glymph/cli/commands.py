@@ -299,9 +299,9 @@ def run_demo(args: argparse.Namespace) -> None:
     )
 
 
-def parse_options(measure: str, text: str | None) -> tuple[str, ...]:
+def parse_options(measure: str, text: str | None, reanalysis: bool = False) -> tuple[str, ...]:
     """A measure's options given as one string (``--alps-options "--frame anatomical"``), checked
-    against the measure's own parser before any work."""
+    against the measure's own parser (``glymph alps reanalyze``'s with ``reanalysis``) before any work."""
     import shlex
 
     from glymph.cli.parser import build_parser
@@ -311,11 +311,13 @@ def parse_options(measure: str, text: str | None) -> tuple[str, ...]:
     reserved = [o for o in options if o.split("=")[0] in RESERVED]
     if reserved:
         raise GlymphError(f"--{measure}-options: {', '.join(reserved)} is set by the cohort runner; leave it out")
+    command = [f"{measure}-reanalyze", "folder"] if reanalysis else [measure, "input.nii.gz"]
     try:
-        build_parser().parse_args([measure, "input.nii.gz", "--out", "out", *options])
+        build_parser().parse_args([*command, "--out", "out", *options])
     except SystemExit:
+        name = f"{measure} reanalyze" if reanalysis else measure
         raise GlymphError(
-            f"--{measure}-options '{text}' are not options of `glymph {measure}` (see glymph {measure} --help)"
+            f"--{measure}-options '{text}' are not options of `glymph {name}` (see glymph {name} --help)"
         ) from None
     return options
 
@@ -331,7 +333,14 @@ def _cohort_plan(args: argparse.Namespace):
         raise GlymphError("--workers must be >= 1")
     if args.threads_per_task < 1:
         raise GlymphError("--threads-per-task must be >= 1")
-    options = {m: parse_options(m, getattr(args, f"{m}_options")) for m in measures}
+    alps_from = Path(args.alps_from) if args.alps_from else None
+    if alps_from is not None and not alps_from.is_dir():
+        raise GlymphError(f"--alps-from {alps_from} is not a folder (give the OUT_DIR of an earlier run)")
+    if alps_from is not None and "alps" not in measures:
+        raise GlymphError("--alps-from reanalyses ALPS results; add alps to --measures")
+    options = {
+        m: parse_options(m, getattr(args, f"{m}_options"), m == "alps" and alps_from is not None) for m in measures
+    }
     return CohortPlan(
         measures,
         options,
@@ -343,6 +352,7 @@ def _cohort_plan(args: argparse.Namespace):
         args.queue,
         args.walltime,
         args.threads_per_task,
+        alps_from,
     )
 
 
@@ -365,7 +375,7 @@ def run_group_stage(subjects, out_dir: Path, plan) -> int:
 
     if not out_dir.is_dir():
         raise GlymphError(f"{out_dir} does not exist: run the participant stage first")
-    tasks, _ = build_tasks(subjects, plan.measures, plan.options, out_dir)
+    tasks, _ = build_tasks(subjects, plan.measures, plan.options, out_dir, plan.alps_from)
     merged = group_stage(out_dir, tasks)
     tables = ", ".join(f"{n} ({r} rows)" for n, r in merged.items()) or "no complete subjects"
     print(f"glymph bids group: {tables}; report: {out_dir / 'report.html'}")

@@ -349,6 +349,12 @@ def _add_cohort_arguments(p: argparse.ArgumentParser) -> None:
             metavar="OPTIONS",
             help=f'options of `glymph {measure}` for every subject, in one quoted string (e.g. "--frame anatomical")',
         )
+    p.add_argument(
+        "--alps-from",
+        metavar="DIR",
+        help="reanalyse the ALPS folders of an earlier run's OUT_DIR (`glymph alps reanalyze`: no fitting or "
+        'registering; --alps-options then takes its options, e.g. "--roi-diameter 3 5 7 --frame anatomical")',
+    )
     engine = p.add_argument_group("Dask engine")
     engine.add_argument("--workers", type=int, metavar="N", help="local worker processes (default: one per core)")
     engine.add_argument("--memory-limit", default="4GB", help="memory per worker (default %(default)s)")

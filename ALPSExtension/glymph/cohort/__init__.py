@@ -53,6 +53,7 @@ class CohortPlan:
     queue: str | None = None
     walltime: str | None = None
     threads_per_task: int | None = 1  # threads of each task's process (None: uncapped)
+    alps_from: Path | None = None  # earlier results whose ALPS folders are reanalysed instead of rerun
 
 
 def write_dataset_description(out_dir: Path, source: str) -> None:
@@ -100,7 +101,7 @@ def run_cohort(
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise GlymphError(f"{out_dir} exists and is not a folder")
-    tasks, unrunnable = build_tasks(subjects, plan.measures, plan.options, out_dir)
+    tasks, unrunnable = build_tasks(subjects, plan.measures, plan.options, out_dir, plan.alps_from)
     versions = software_versions()
     complete = [task for task in tasks if is_complete(task, versions)]
     to_run = [task for task in tasks if task not in complete]

@@ -25,9 +25,13 @@ class Task:
     inputs: dict[str, Path]  # the command's input files by role ("dwi", "bval", "bvec", "t1w", "t2w", "swi")
     options: tuple[str, ...]  # the measure's options as the user gave them
     out: Path  # the subject's folder for this measure
+    reanalyze: Path | None = None  # an earlier ALPS result folder to reanalyse (`glymph alps reanalyze`)
 
     def argv(self, out: Path) -> list[str]:
         """The command line (without ``glymph``) writing into ``out``."""
+        if self.reanalyze is not None:
+            return ["alps", "reanalyze", str(self.reanalyze), "--out", str(out), "--subject", self.subject,
+                    "--quiet", *self.options]  # fmt: skip
         extra = {"bval": "--bval", "bvec": "--bvec", "t2w": "--t2"}
         argv = [
             self.measure,
@@ -51,17 +55,45 @@ class Task:
         """SHA-256 of what makes a result: the measure, its options and the software versions (the
         inputs are checked by their own checksums). A finished folder with another hash is redone."""
         document = {"measure": self.measure, "options": list(self.options), "software": versions}
+        if self.reanalyze is not None:
+            document["reanalysis_of"] = str(self.reanalyze)
         return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
 
 
+REANALYSIS_INPUTS = ("alps.json", "tensor.nii.gz", "rois.mrk.json")  # what `glymph alps reanalyze` reads
+
+
+def reanalysis_task(subject: Subject, options: tuple[str, ...], out_dir: Path, alps_from: Path) -> Task | str:
+    """The task reanalysing the subject's ALPS folder in the earlier results ``alps_from``, or why
+    there is none."""
+    folder = alps_from / subject.folder / "alps"
+    missing = [name for name in REANALYSIS_INPUTS if not (folder / name).is_file()]
+    if missing:
+        return f"no earlier ALPS result in {folder} ({', '.join(missing)} missing)"
+    inputs = {name: folder / name for name in REANALYSIS_INPUTS}
+    return Task(subject.id, "alps", inputs, options, out_dir / subject.folder / "alps", folder)
+
+
 def build_tasks(
-    subjects: list[Subject], measures: tuple[str, ...], options: dict[str, tuple[str, ...]], out_dir: Path
+    subjects: list[Subject],
+    measures: tuple[str, ...],
+    options: dict[str, tuple[str, ...]],
+    out_dir: Path,
+    alps_from: Path | None = None,
 ) -> tuple[list[Task], list[tuple[str, str, str]]]:
     """Tasks for every subject that has the image a measure needs, and (subject, measure, reason)
-    for those that cannot run (image missing or ambiguous)."""
+    for those that cannot run (image missing or ambiguous). With ``alps_from`` (an earlier cohort's
+    results) the ALPS tasks reanalyse its subject folders instead of running on the DWI."""
     tasks, unrunnable = [], []
     for subject in subjects:
         for measure in measures:
+            if measure == "alps" and alps_from is not None:
+                task = reanalysis_task(subject, options.get(measure, ()), out_dir, alps_from)
+                if isinstance(task, str):
+                    unrunnable.append((subject.id, measure, task))
+                else:
+                    tasks.append(task)
+                continue
             kind = NEEDS[measure]
             if kind not in subject.images:
                 reason = subject.problems.get(kind, f"no {kind} image")

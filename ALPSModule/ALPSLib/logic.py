@@ -23,6 +23,7 @@ from pathlib import Path
 from glymph import defaults
 from glymph.alps import AlpsResult, RoiSet, alps_from_dti, alps_from_rois
 from glymph.dti import DWI, DTIResult, fit_dti
+from glymph.dti.preprocess import Preprocessing
 from glymph.errors import GlymphError
 from glymph.process import ProcessTask, start_command
 from glymph.registration import Registration
@@ -67,6 +68,13 @@ class AlpsOptions:
     subject: str = ""
     roi_min_fa: float | None = None  # ROI voxels of lower FA are dropped
     other_diameters_mm: tuple[float, ...] = ()  # the index for these diameters too (alps.json sensitivity table)
+    denoise: str = "none"  # preprocessing of a DWI: "none", "mppca" or "patch2self"
+    unring: bool = False
+    motion_correct: str = "none"  # "none", "rigid" or "affine"
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        return Preprocessing(self.denoise, self.unring, self.motion_correct)
 
     @property
     def diameters_mm(self) -> tuple[float, ...]:
@@ -164,8 +172,8 @@ class AlpsNodeLogic:
     def compute(inputs: AlpsInputs, options: AlpsOptions) -> AlpsResult:
         """The glymph pipeline; safe to run outside the main thread (touches no node)."""
         if inputs.dwi is not None:
-            dti = fit_dti(inputs.dwi, inputs.mask, options.max_b)
-            b0 = inputs.dwi.mean_b0()
+            dti = fit_dti(inputs.dwi, inputs.mask, options.max_b, preprocessing=options.preprocessing)
+            b0 = dti.mean_b0
         else:
             dti = DTIResult.from_tensor(inputs.tensor, inputs.mask)  # type: ignore[arg-type]
             b0 = None
@@ -209,6 +217,9 @@ class AlpsNodeLogic:
         argv += ["--roi-diameter", *map(repr, options.diameters_mm), "--frame", options.frame]
         if options.roi_min_fa is not None:
             argv += ["--roi-min-fa", repr(options.roi_min_fa)]
+        argv += ["--denoise", options.denoise] + ["--unring"] * options.unring
+        if options.motion_correct != "none":
+            argv += ["--motion-correct", options.motion_correct]
         argv += ["--registration-contrast", options.registration_contrast, "--max-b", repr(options.max_b)]
         if inputs.rois is not None:
             write_markups(inputs.rois, work / "rois.mrk.json")

@@ -28,6 +28,7 @@ from glymph.defaults import (
 )
 from glymph.dti.dwi import DWI
 from glymph.dti.pipeline import DTIResult, fit_dti
+from glymph.dti.preprocess import Preprocessing
 from glymph.errors import GlymphError
 from glymph.progress import step
 from glymph.registration import Registration, register_to_mni
@@ -241,13 +242,14 @@ def run_alps(
     threads: int | None = THREADS,
     roi_min_fa: float | None = None,
     sensitivity_mm: Sequence[float] = (),
+    preprocessing: Preprocessing | None = None,
 ) -> AlpsResult:
-    """DTI-ALPS from a DWI: tensor fit (``fit_dti``), then ``alps_from_dti``."""
+    """DTI-ALPS from a DWI: ``preprocessing`` and the tensor fit (``fit_dti``), then ``alps_from_dti``."""
     check_frame(frame)
-    dti = fit_dti(dwi, mask, max_b, mask_source=mask_source)
+    dti = fit_dti(dwi, mask, max_b, mask_source=mask_source, preprocessing=preprocessing)
     return alps_from_dti(
         dti,
-        b0=dwi.mean_b0(),
+        b0=dti.mean_b0,
         roi_set=roi_set,
         rois=rois,
         roi_diameter_mm=roi_diameter_mm,

@@ -15,15 +15,15 @@ log = logging.getLogger("glymph")
 
 
 def run_dti(args: argparse.Namespace) -> None:
-    from glymph.cli.requests import gradient_paths, read_dti_request
+    from glymph.cli.requests import gradient_paths, preprocessing_options, preprocessing_parameters, read_dti_request
     from glymph.dti import fit_dti, write_dti
     from glymph.outputs import describe_inputs
 
     started = time.perf_counter()
     dwi, mask = read_dti_request(args)
-    dti = fit_dti(dwi, mask, args.max_b, mask_source=args.mask)
+    dti = fit_dti(dwi, mask, args.max_b, mask_source=args.mask, preprocessing=preprocessing_options(args))
     inputs = describe_inputs({"dwi": args.dwi, **gradient_paths(args), "mask": args.mask})
-    parameters = {"max_b": args.max_b, "b0_threshold": args.b0_threshold}
+    parameters = {"max_b": args.max_b, "b0_threshold": args.b0_threshold, **preprocessing_parameters(args)}
     write_dti(dti, args.out, inputs=inputs, parameters=parameters, started=started, force=args.force)
     log.info("wrote %s", args.out)
 
@@ -34,6 +34,7 @@ def run_alps(args: argparse.Namespace) -> None:
         alps_roi_set,
         alps_subject,
         finish_alps,
+        preprocessing_options,
         read_alps_request,
         sensitivity_diameters,
     )
@@ -48,6 +49,7 @@ def run_alps(args: argparse.Namespace) -> None:
         roi_diameter_mm=args.roi_diameters[0],
         roi_min_fa=args.roi_min_fa,
         sensitivity_mm=sensitivity_diameters(args),
+        preprocessing=preprocessing_options(args),
         frame=args.frame,
         contrast=args.registration_contrast,
         max_b=args.max_b,

@@ -23,6 +23,18 @@ def _read_dwi_inputs(args: argparse.Namespace):
     return dwi, mask
 
 
+def preprocessing_options(args: argparse.Namespace):
+    """The ``--denoise``, ``--unring`` and ``--motion-correct`` choices as ``Preprocessing``."""
+    from glymph.dti.preprocess import Preprocessing
+
+    return Preprocessing(args.denoise, args.unring, args.motion_correct)  # motion_correct: "none", "rigid", "affine"
+
+
+def preprocessing_parameters(args: argparse.Namespace) -> dict:
+    """The preprocessing choices as sidecar parameters."""
+    return {"denoise": args.denoise, "unring": args.unring, "motion_correct": args.motion_correct}
+
+
 def gradient_paths(args: argparse.Namespace) -> dict:
     """The FSL gradient files a NIfTI DWI was read with (for the sidecar's inputs)."""
     from glymph.dti.gradients import default_gradient_files
@@ -109,6 +121,7 @@ def finish_alps(args: argparse.Namespace, result, started: float) -> None:
         "registration_contrast": args.registration_contrast,
         "max_b": args.max_b,
         "b0_threshold": args.b0_threshold,
+        **preprocessing_parameters(args),
     }
     write_alps(result, args.out, inputs=inputs, parameters=parameters, started=started, force=args.force)
     index = result.index

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from glymph.defaults import MAX_B
 from glymph.dti.dwi import DWI
+from glymph.dti.preprocess import Motion, Preprocessing, PreprocessingRecord, preprocess_dwi
 from glymph.dti.tensor import FSL_ORDER, TensorFit, TensorModel
 from glymph.errors import GlymphError
 from glymph.progress import step
@@ -23,6 +24,8 @@ class DTIResult:
     bvals_used: np.ndarray
     mask_source: str  # "auto (median_otsu)" or the mask file
     iterations: int
+    preprocessing: PreprocessingRecord | None = field(default=None, repr=False)  # what was done to the DWI first
+    mean_b0: Volume | None = field(default=None, repr=False)  # of the DWI as fitted (None for given tensors)
 
     def _volume(self, data: np.ndarray) -> Volume:
         return Volume(data, self.affine)
@@ -71,7 +74,13 @@ class DTIResult:
             "b_values_used": sorted({round(float(b)) for b in self.bvals_used}),
             "mask": self.mask_source,
             "mask_voxels": int(self.fit.mask.sum()),
+            "preprocessing": self.preprocessing.describe() if self.preprocessing else {"steps": []},
         }
+
+    @property
+    def motion(self) -> Motion | None:
+        """The head motion found by ``--motion-correct`` (None when it did not run)."""
+        return self.preprocessing.motion if self.preprocessing else None
 
 
 def fit_dti(
@@ -80,18 +89,24 @@ def fit_dti(
     max_b: float = MAX_B,
     iterations: int = 1,
     mask_source: str | None = None,
+    preprocessing: Preprocessing | None = None,
 ) -> DTIResult:
-    """Fit tensors by WLS on shells up to ``max_b`` s/mm^2, inside ``mask`` or an automatic brain mask."""
+    """Fit tensors by WLS on shells up to ``max_b`` s/mm^2, inside ``mask`` or an automatic brain
+    mask, after the ``preprocessing`` steps (``glymph.dti.preprocess``; none by default)."""
+    record = None
+    if preprocessing is not None and preprocessing.any:
+        dwi, record = preprocess_dwi(dwi, preprocessing, mask)
     from glymph.masks import brain_mask_from_b0
 
     used = dwi.up_to_b(max_b)
+    mean_b0 = used.mean_b0()
     if mask is None:
         with step("brain mask from the b0"):
-            mask = brain_mask_from_b0(used.mean_b0())
+            mask = brain_mask_from_b0(mean_b0)
         mask_source = "auto: dipy median_otsu (radius 2, 1 pass) on the mean b0, largest component, holes filled"
     else:
         mask = mask_on_grid(mask, dwi.volume, "DWI")
     inside = np.asarray(mask.data, dtype=bool)
     with step(f"fitting tensors in {int(inside.sum()):,} voxels ({used.bvals.size} volumes)"):
         fit = TensorModel(used.bvals, used.bvecs, iterations=iterations).fit(used.data, inside)
-    return DTIResult(fit, dwi.affine, used.bvals, mask_source or "given", iterations)
+    return DTIResult(fit, dwi.affine, used.bvals, mask_source or "given", iterations, record, mean_b0)

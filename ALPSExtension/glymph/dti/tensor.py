@@ -109,6 +109,9 @@ class TensorFit:
         return np.abs(self.evecs[..., :, 0]) * self.fa()[..., None]
 
 
+MIN_WEIGHT = 1e-8  # relative WLS weight floor
+
+
 class TensorModel:
     """Diffusion tensor model for one gradient table (b in s/mm^2, unit RAS directions).
 
@@ -151,13 +154,17 @@ class TensorModel:
     def _fit_block(self, log_signal: np.ndarray) -> np.ndarray:
         # parameter-major layout (7, V): every step below is a contiguous operation over voxels
         y = np.ascontiguousarray(log_signal.T)
-        params = self._pinv @ y
+        ordinary = params = self._pinv @ y
         for _ in range(self.iterations):
             log_pred = self.design @ params
-            # weights = predicted signal squared, scaled per voxel (the scale does not change the solution)
-            weights = np.exp(2.0 * (log_pred - log_pred.max(axis=0)))
+            # weights = predicted signal squared, scaled per voxel (the scale does not change the
+            # solution); floored so that a voxel with zero signals (an image edge after motion
+            # correction) cannot leave the normal equations singular
+            weights = np.maximum(np.exp(2.0 * (log_pred - log_pred.max(axis=0))), MIN_WEIGHT)
             normal = (self._outer.T @ weights).reshape(7, 7, -1)
             params = solve_spd(normal, self.design.T @ (weights * y))
+        failed = ~np.isfinite(params).all(axis=0)
+        params[:, failed] = ordinary[:, failed]  # keep the OLS estimate where weighting broke down
         return params.T
 
 

@@ -19,6 +19,7 @@ index (a 5 mm move toward the other tract, or 15 mm along y, changes it by 10 % 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -207,6 +208,7 @@ def alps_phantom(
     deformation: Deformation | None = None,
     slab_z_mm: tuple[float, float] | None = None,
     zones: TractZones = ZONES,
+    motion: Sequence[HeadPose] | None = None,
 ) -> DWIPhantom:
     """A DWI phantom on MNI152 anatomy with a known ALPS index per hemisphere.
 
@@ -218,15 +220,27 @@ def alps_phantom(
     the tracts' edges (``TractZones.random``). The DWI is stored
     with the grid's own axes (RAS-like); use ``glymph.volume.reoriented`` for other storage orders.
     ``DWIPhantom.true_rois`` gives where the built-in ROI centres lie in the scan.
+    ``motion`` (one pose per volume) moves the head between volumes, as a subject does: volume i
+    is drawn with the head at ``motion[i]`` (gradients fixed in the scanner, so the head sees them
+    rotated); the truth and ``pose`` (the grid and ``true_rois``) stay those of ``pose``.
     """
     pose = pose or HeadPose()
     affine, shape = scanner_grid(pose, voxel_mm, grid_rotation_deg, slab_z_mm=slab_z_mm)
-    inside, p, fractions = _tissues(Volume(np.zeros(shape, dtype=np.float32), affine), pose, deformation, zones)
+    grid = Volume(np.zeros(shape, dtype=np.float32), affine)
+    inside, p, fractions = _tissues(grid, pose, deformation, zones)
     directions = gradient_directions(n_directions, seed=1)
     bvals = np.concatenate([np.zeros(n_b0), np.full(n_directions, bvalue)])
     bvecs = np.concatenate([np.zeros((n_b0, 3)), directions])
     data = np.zeros((inside.size, bvals.size), dtype=np.float64)
-    data[inside] = _signal(p, fractions, bvals, bvecs @ pose.rotation, alps_left, alps_right, zones)
+    if motion is None:
+        data[inside] = _signal(p, fractions, bvals, bvecs @ pose.rotation, alps_left, alps_right, zones)
+    else:
+        if len(motion) != bvals.size:
+            raise ValueError(f"motion needs one pose per volume ({bvals.size}), got {len(motion)}")
+        for i, moved in enumerate(motion):
+            here, q, parts = _tissues(grid, moved, deformation, zones)
+            data[here, i] = _signal(q, parts, bvals[i : i + 1], bvecs[i : i + 1] @ moved.rotation,
+                                    alps_left, alps_right, zones)[:, 0]  # fmt: skip
     sigma = 0.0 if not np.isfinite(snr) else S0["wm"] / snr
     if sigma > 0:
         rng = np.random.default_rng(seed)

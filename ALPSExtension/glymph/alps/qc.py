@@ -14,6 +14,7 @@ import numpy as np
 
 from glymph.alps.pipeline import AlpsResult
 from glymph.alps.rois import LABELS
+from glymph.dti.preprocess import Motion
 from glymph.plotting import label_sides, pyplot
 
 _ROI_COLOURS = {"proj_L": "#ffffff", "proj_R": "#ffffff", "assoc_L": "#ffff00", "assoc_R": "#ffff00"}
@@ -37,6 +38,21 @@ def _slice(
     coords = np.moveaxis(vox, -1, 0)
     rgb = np.stack([map_coordinates(colour_fa[..., c], coords, order=1, mode="constant") for c in range(3)], axis=-1)
     return np.clip(rgb, 0.0, 1.0)
+
+
+def _motion_plot(ax, motion: Motion) -> None:
+    """Per-volume motion (``--motion-correct``): mean brain displacement (mm) and the rotations (degrees)."""
+    rows = motion.table()
+    volumes = [row["volume"] for row in rows]
+    ax.plot(volumes, motion.displacement_mm, "k.-", lw=1.2, label="displacement (mm)")
+    for axis, colour in zip("xyz", ("tab:red", "tab:green", "tab:blue"), strict=True):
+        ax.plot(
+            volumes, [row[f"rotation_{axis}_deg"] for row in rows], color=colour, lw=0.9, label=f"rotation {axis} (°)"
+        )
+    ax.axhline(0, color="0.6", lw=0.5)
+    ax.tick_params(labelsize=7)
+    ax.legend(fontsize=6, ncol=4, loc="upper left", frameon=False)
+    ax.set_title("motion correction: each volume (x axis) against the b0 reference", fontsize=8)
 
 
 def alps_qc_figure(result: AlpsResult, path: str | os.PathLike) -> None:
@@ -88,16 +104,26 @@ def alps_qc_figure(result: AlpsResult, path: str | os.PathLike) -> None:
     index = result.index
     lines = [
         f"{result.subject}   ALPS  left {index.alps_L:.3f}   right {index.alps_R:.3f}   mean {index.alps:.3f}   ({index.frame} frame)",
-        "ROI       n    Dxx        Dyy        Dzz        FA     (mm²/s)",
+        "ROI       n    Dxx        Dyy        Dzz        FA    aligned  disp  l2/l3   (mm²/s, degrees)",
     ]
     for label in LABELS:
         r = index.rois[label]
-        lines.append(f"{label:<8}{r.n_voxels:>3}   {r.dxx:.3e}  {r.dyy:.3e}  {r.dzz:.3e}  {r.fa:.2f}")
+        lines.append(
+            f"{label:<8}{r.n_voxels:>3}   {r.dxx:.3e}  {r.dyy:.3e}  {r.dzz:.3e}  {r.fa:.2f}  "
+            f"{r.aligned_fraction:>6.0%}  {r.dispersion_deg:>4.0f}  {r.l2_l3:>5.2f}"
+        )
+    warnings = index.warnings()
+    if warnings:
+        lines.append(
+            "ROI quality: " + "; ".join(warnings[:2]) + (f" (+{len(warnings) - 2} more)" if len(warnings) > 2 else "")
+        )
     plane = "anatomical (registered) axial plane" if result.registration else "scanner axial plane"
     lines.append(
         f"colour FA, {plane} through the ROI centres; white: projection (should be blue), yellow: association (should be green)"
     )
     fig.text(0.01, 0.01, "\n".join(lines), family="monospace", fontsize=9, va="bottom")
-    fig.subplots_adjust(left=0.01, right=0.99, top=0.99, bottom=0.22, wspace=0.03)
+    fig.subplots_adjust(left=0.01, right=0.99, top=0.99, bottom=0.25, wspace=0.03)
+    if dti.motion is not None:
+        _motion_plot(fig.add_axes((0.67, 0.08, 0.31, 0.12)), dti.motion)
     fig.savefig(str(path), dpi=100, facecolor="white")
     plt.close(fig)

@@ -8,7 +8,13 @@ lesions placed by the AAL atlas and the phantom's own white matter, not by glymp
 Then: the same phantoms with their T2; glymph's masked vesselness against scikit-image's Frangi
 on the whole volume (time and values); the ITK example head (upsampled to 1 mm, and at its own
 2x2x3 mm); and the unmodified Colin27 and MNI152 (no lesion inserted).
-Run: .venv/bin/python benchmarks/epvs.py
+Learned against classical (``--learned``: only this part): the shipped network (or ``--model-dir
+DIR``) and the classical method side by side on the same phantoms (seeds 2, 3, 5, 6, never used in
+training, which draws its own synthetic patches): 1 mm T1; 1 mm T1 + T2; T2 alone; T1 with 1x1x3 mm
+voxels (averaged from the 1 mm phantom: partial volume); the ITK head at its own 2x2x3 mm; lacunes
+(3-10 mm CSF-filled cavities with a rim, not labelled) added to the 1 mm T1, detections touching them
+counted as false positives; the unmodified Colin27 and MNI152; the time of each whole run.
+Run: .venv/bin/python benchmarks/epvs.py [--learned [--model-dir DIR]]
 """
 
 from __future__ import annotations
@@ -173,5 +179,123 @@ def mni152_1mm():
     return t1, None, resample(template.brain_mask.with_data(template.brain_mask.data.astype(np.uint8)), grid, order=0)
 
 
+def thick_slices(volume, factor: int = 3):
+    """The volume averaged over ``factor`` voxels along its third axis (1 mm -> 3 mm slices)."""
+    from glymph.volume import Volume
+
+    data = np.asarray(volume.data, dtype=np.float32)
+    k = data.shape[2] // factor * factor
+    thick = data[:, :, :k].reshape(data.shape[0], data.shape[1], k // factor, factor).mean(axis=3)
+    affine = volume.affine.copy()
+    affine[:3, 2] *= factor
+    affine[:3, 3] += volume.affine[:3, 2] * (factor - 1) / 2
+    return Volume(thick, affine)
+
+
+def with_lacunes(phantom, mask, seed: int, count: int = 5):
+    """The phantom's T1 (and T2) with ``count`` lacunes: spheres of 3-10 mm diameter, CSF-dark on the T1
+    (bright on the T2) with a 1 mm rim halfway to white matter, placed in the white matter and deep
+    grey matter away from the true lesions. Returns (t1, t2, lacune label map)."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(1000 + seed)
+    t1, t2 = np.array(phantom.t1.data, np.float32), np.array(phantom.t2.data, np.float32)
+    tissues = phantom.tissues.data
+    brain = np.asarray(mask.data, bool)
+    csf1, wm1 = np.median(t1[brain & (tissues == 1)]), np.median(t1[brain & (tissues == 3)])
+    csf2, wm2 = np.median(t2[brain & (tissues == 1)]), np.median(t2[brain & (tissues == 3)])
+    far = ndimage.distance_transform_edt(phantom.truth.data == 0) > 12
+    candidates = np.argwhere(brain & far & (tissues >= 2) & (phantom.regions.data > 0))
+    labels = np.zeros(t1.shape, np.uint16)
+    grid = np.indices(t1.shape, dtype=np.float32)
+    for number in range(1, count + 1):
+        centre = candidates[rng.integers(len(candidates))]
+        radius = rng.uniform(1.5, 5.0)
+        distance = np.sqrt(sum((grid[a] - centre[a]) ** 2 for a in range(3)))
+        cavity, rim = distance <= radius, (distance > radius) & (distance <= radius + 1.0)
+        t1[rim], t2[rim] = (csf1 + wm1) / 2, (csf2 + wm2) / 2
+        t1[cavity], t2[cavity] = csf1, csf2
+        labels[cavity | rim] = number
+    return phantom.t1.with_data(t1), phantom.t2.with_data(t2), labels
+
+
+def learned_against_classical(model_dir: str | None) -> None:
+    from glymph.preprocess import resample
+
+    t1 = read_volume(COLIN27)
+    mask, _ = brain_mask_deepbet(t1)
+    methods = ("classical", "learned")
+    table: dict[str, dict[str, list]] = {}
+
+    def run(case: str, method: str, image, truth, grid=None, **options) -> None:
+        start = time.perf_counter()
+        result = run_epvs(image, method=method, model_dir=model_dir if method == "learned" else None, **options)
+        seconds = time.perf_counter() - start
+        labels = result.labels_on_input_grid()
+        if grid is not None:  # compare on the truth's 1 mm grid
+            labels = resample(labels.with_data(labels.data.astype(np.float32)), grid, order=0)
+        score = agreement(labels, truth)
+        table.setdefault(case, {}).setdefault(method, []).append((score, len(result.lesions), seconds))
+
+    for seed in (2, 3, 5, 6):
+        phantom = epvs_phantom(t1, mask, AffineMap(np.eye(4)), aal_placement(t1, AffineMap(np.eye(4))), seed=seed)
+        truth = long_truth(phantom)
+        thick_mask = resample(mask.with_data(mask.data.astype(np.float32)), thick_slices(mask), order=0)
+        lacune_t1, _, lacunes = with_lacunes(phantom, mask, seed)
+        for method in methods:
+            run("1 mm T1", method, phantom.t1, truth, mask=mask)
+            run("1 mm T1 + T2", method, phantom.t1, truth, mask=mask, t2=phantom.t2)
+            if method == "learned":
+                run("T2 alone", method, phantom.t2, truth, mask=mask, contrast="t2")
+            run("1x1x3 mm T1", method, thick_slices(phantom.t1), truth, grid=phantom.t1, mask=thick_mask)
+            start = time.perf_counter()
+            result = run_epvs(lacune_t1, mask=mask, method=method, model_dir=model_dir if method == "learned" else None)
+            found = result.labels_on_input_grid().data > 0
+            false = len({int(v) for v in np.unique(lacunes[found]) if v > 0})
+            table.setdefault("lacunes (of 5) detected", {}).setdefault(method, []).append(
+                (None, false, time.perf_counter() - start)
+            )
+    print("\nlearned against classical (means over seeds 2, 3, 5, 6; count error = found - true lesions >= 2 mm)")
+    for case, by_method in table.items():
+        for method, rows in by_method.items():
+            seconds = np.mean([r[2] for r in rows])
+            if rows[0][0] is None:
+                print(
+                    f"  {case:<26}{method:<10} {np.mean([r[1] for r in rows]):.1f} lacunes touched per scan   {seconds:5.1f} s"
+                )
+                continue
+            scores = [r[0] for r in rows]
+            print(
+                f"  {case:<26}{method:<10} Dice {np.mean([s.dice for s in scores]):.2f}  lesion sensitivity "
+                f"{np.mean([s.lesion_sensitivity for s in scores]):.2f}  precision {np.mean([s.lesion_precision for s in scores]):.2f}  "
+                f"count error {np.mean([(s.predicted_lesions - s.reference_lesions) / s.reference_lesions for s in scores]):+.0%}  "
+                f"HD95 {np.nanmean([s.hd95_mm for s in scores]):.1f} mm  {seconds:5.1f} s"
+            )
+    raw = read_volume("/usr/share/doc/insighttoolkit5-examples/examples/Data/KmeansTest_T1UCharRaw.nii.gz")
+    head_mask, _ = brain_mask_deepbet(raw)
+    from glymph.registration import register_to_mni
+
+    registration = register_to_mni(normalise_intensity(n4_bias_correction(raw, head_mask), head_mask), head_mask, "t1")
+    phantom = epvs_phantom(raw, head_mask, registration.transform, aal_placement(raw, registration.transform), seed=4,
+                           radius_mm=(1.0, 1.5), length_mm=(8.0, 16.0))  # fmt: skip
+    for method in methods:
+        result = run_epvs(
+            phantom.t1, mask=head_mask, method=method, model_dir=model_dir if method == "learned" else None
+        )
+        score = agreement(result.labels_on_input_grid(), long_truth(phantom))
+        print(f"  ITK head at 2x2x3 mm       {method:<10} Dice {score.dice:.2f}  lesion sensitivity {score.lesion_sensitivity:.2f}  "
+              f"precision {score.lesion_precision:.2f}  {score.predicted_lesions} found for {score.reference_lesions}")  # fmt: skip
+    for method in methods:
+        learned = model_dir if method == "learned" else None
+        colin = len(run_epvs(t1, mask=mask, method=method, model_dir=learned).lesions)
+        mni = len(run_epvs(*mni152_1mm(), method=method, model_dir=learned).lesions)
+        print(f"  no lesion inserted         {method:<10} Colin27 {colin} detections, MNI152 {mni}")
+
+
 if __name__ == "__main__":
-    main()
+    if "--learned" in sys.argv:
+        directory = sys.argv[sys.argv.index("--model-dir") + 1] if "--model-dir" in sys.argv else None
+        learned_against_classical(directory)
+    else:
+        main()
+        learned_against_classical(None)

@@ -68,6 +68,10 @@ class ALPSParameterNode:
     frame: Annotated[str, Choice(list(defaults.FRAMES))] = defaults.FRAME
     placement: Annotated[str, Choice(list(defaults.PLACEMENTS))] = defaults.PLACEMENT
     registrationContrast: Annotated[str, Choice(list(defaults.REGISTRATION_CONTRASTS))] = defaults.REGISTRATION_CONTRAST
+    denoise: Annotated[str, Choice(["none", "mppca", "patch2self"])] = "none"
+    unring: bool = False
+    motionCorrection: Annotated[str, Choice(["none", "rigid", "affine"])] = "none"
+    roiMinFa: Annotated[float, WithinRange(0.0, 0.95)] = 0.0
     roiMarkups: vtkMRMLMarkupsFiducialNode
     tensorVolume: vtkMRMLDiffusionTensorVolumeNode
     faVolume: vtkMRMLScalarVolumeNode
@@ -153,6 +157,10 @@ class ALPSLogic(ScriptedLoadableModuleLogic):
             frame=parameterNode.frame,
             placement=parameterNode.placement,
             registration_contrast=parameterNode.registrationContrast,
+            roi_min_fa=parameterNode.roiMinFa or None,
+            denoise=parameterNode.denoise,
+            unring=parameterNode.unring,
+            motion_correct=parameterNode.motionCorrection,
         )
 
     @staticmethod

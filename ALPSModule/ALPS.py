@@ -68,10 +68,10 @@ class ALPSParameterNode:
     frame: Annotated[str, Choice(list(defaults.FRAMES))] = defaults.FRAME
     placement: Annotated[str, Choice(list(defaults.PLACEMENTS))] = defaults.PLACEMENT
     registrationContrast: Annotated[str, Choice(list(defaults.REGISTRATION_CONTRASTS))] = defaults.REGISTRATION_CONTRAST
-    denoise: Annotated[str, Choice(["none", "mppca", "patch2self"])] = "none"
+    denoise: Annotated[str, Choice(list(defaults.DENOISERS))] = defaults.DENOISE
     unring: bool = False
-    motionCorrection: Annotated[str, Choice(["none", "rigid", "affine"])] = "none"
-    roiMinFa: Annotated[float, WithinRange(0.0, 0.95)] = 0.0
+    motionCorrection: Annotated[str, Choice(list(defaults.MOTION_MODELS))] = defaults.MOTION_CORRECTION
+    roiMinFa: Annotated[float, WithinRange(0.0, 0.95)] = defaults.ROI_MIN_FA
     roiMarkups: vtkMRMLMarkupsFiducialNode
     tensorVolume: vtkMRMLDiffusionTensorVolumeNode
     faVolume: vtkMRMLScalarVolumeNode

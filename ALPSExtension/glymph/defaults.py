@@ -34,6 +34,11 @@ ROI_SETS: dict[str, dict[str, tuple[float, float, float]]] = {
 }
 ROI_SET = "chen2025"
 ROI_DIAMETER_MM = 5.0
+ROI_MIN_FA = 0.0  # ROI voxels of lower FA are dropped (0: keep every voxel)
+DENOISERS = ("none", "mppca", "patch2self")  # DWI denoising before the fit (dipy)
+DENOISE = "none"  # off: the DWI is taken as preprocessed
+MOTION_MODELS = ("none", "rigid", "affine")  # motion correction of the DWI volumes
+MOTION_CORRECTION = "none"
 FRAMES = ("image", "anatomical")  # axes of Dxx, Dyy, Dzz: scanner RAS, or template-aligned by registration
 FRAME = "image"
 # ROI centres from the registered atlas, from the learned detector (the dALPS approach: a CNN picks

@@ -68,9 +68,9 @@ class AlpsOptions:
     subject: str = ""
     roi_min_fa: float | None = None  # ROI voxels of lower FA are dropped
     other_diameters_mm: tuple[float, ...] = ()  # the index for these diameters too (alps.json sensitivity table)
-    denoise: str = "none"  # preprocessing of a DWI: "none", "mppca" or "patch2self"
+    denoise: str = defaults.DENOISE  # preprocessing of a DWI: one of defaults.DENOISERS
     unring: bool = False
-    motion_correct: str = "none"  # "none", "rigid" or "affine"
+    motion_correct: str = defaults.MOTION_CORRECTION  # one of defaults.MOTION_MODELS
 
     @property
     def preprocessing(self) -> Preprocessing:

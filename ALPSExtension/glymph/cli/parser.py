@@ -69,17 +69,17 @@ def _add_dwi_arguments(p: argparse.ArgumentParser) -> None:
     raw = p.add_argument_group("preprocessing (for scanner DWIs; off by default: the DWI is taken as preprocessed)")
     raw.add_argument(
         "--denoise",
-        choices=("none", "mppca", "patch2self"),
-        default="none",
+        choices=defaults.DENOISERS,
+        default=defaults.DENOISE,
         help="denoise first: MP-PCA (as MRtrix3 dwidenoise) or Patch2Self, both dipy (default %(default)s)",
     )
     raw.add_argument("--unring", action="store_true", help="remove Gibbs ringing (dipy, as MRtrix3 mrdegibbs)")
     raw.add_argument(
         "--motion-correct",
         nargs="?",
-        choices=("rigid", "affine"),
+        choices=defaults.MOTION_MODELS[1:],
         const="affine",
-        default="none",
+        default=defaults.MOTION_CORRECTION,
         help="register every volume to the b0 (affine: rigid then shears and scaling for eddy currents; rigid: "
         "head motion only) and rotate its b-vector; motion table in the sidecar (affine when given alone)",
     )

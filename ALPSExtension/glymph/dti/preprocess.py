@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from glymph.defaults import DENOISE, DENOISERS, MOTION_CORRECTION, MOTION_MODELS
 from glymph.dti.dwi import DWI
 from glymph.errors import GlymphError
 from glymph.progress import step
@@ -22,8 +23,6 @@ from glymph.volume import Volume, nearest_rotation
 
 log = logging.getLogger("glymph")
 
-DENOISERS = ("none", "mppca", "patch2self")
-MOTION_MODELS = ("none", "rigid", "affine")  # affine: rigid, then shears and scaling (eddy currents)
 MPPCA_PATCH_RADIUS = 2  # 5x5x5 patches (dipy's default, as MRtrix3 dwidenoise)
 GIBBS_NEIGHBOURS = 3  # dipy gibbs_removal n_points
 
@@ -32,9 +31,9 @@ GIBBS_NEIGHBOURS = 3  # dipy gibbs_removal n_points
 class Preprocessing:
     """Which preprocessing steps run (``--denoise``, ``--unring``, ``--motion-correct``)."""
 
-    denoise: str = "none"
+    denoise: str = DENOISE
     unring: bool = False
-    motion: str = "none"  # MOTION_MODELS
+    motion: str = MOTION_CORRECTION  # MOTION_MODELS; affine: rigid, then shears and scaling (eddy currents)
 
     def __post_init__(self) -> None:
         if self.denoise not in DENOISERS:

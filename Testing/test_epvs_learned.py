@@ -162,18 +162,29 @@ def test_a_model_folder_without_its_network_says_how_to_get_one(quick_epvs_model
     assert not out.exists()
 
 
-def test_without_a_trained_model_the_learned_method_says_how_to_make_one(
-    quick_epvs_model, learned_files, tmp_path, capsys, monkeypatch
-):
-    """The network is not shipped yet: a run without a model folder is one error naming the
-    training command; ``glymph models verify`` checks a trained folder against its model.json."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.delenv("GLYMPH_MODEL_DIR", raising=False)
-    out = tmp_path / "out"
-    argv = ["epvs", str(learned_files / "t1.nii.gz"), "--out", str(out), "--method", "learned"]
-    assert main([*argv, "--mask", str(learned_files / "mask.nii.gz")]) == 2
-    err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert "epvs-unet 1.0.0 is not shipped" in err and "`glymph train epvs --out DIR`" in err
-    assert not out.exists()
+def test_the_shipped_network_is_checked_and_a_trained_folder_against_its_own_record(quick_epvs_model, capsys):
+    """epvs-unet is shipped (SHA-256 in the registry); a folder made by the training command is
+    checked against its model.json."""
+    assert main(["models", "verify", "epvs-unet"]) == 0
+    assert capsys.readouterr().out.startswith("ok  epvs-unet epvs_unet.onnx")
     assert main(["models", "verify", "epvs-unet", "--model-dir", str(quick_epvs_model)]) == 0
     assert capsys.readouterr().out.startswith("ok  epvs-unet epvs_unet.onnx")
+
+
+def test_the_shipped_network_finds_the_phantoms_lesions(colin_phantom, learned_files, tmp_path):
+    """The shipped weights through the command on the Colin27 phantom (a head the network never saw:
+    it trains on synthetic patches from MNI152) with a 1x1x3 mm version of it: lesions >= 2 mm found
+    against the phantom's truth (measured: see the asserts' comments and benchmarks/epvs.py)."""
+    from glymph.evaluation import agreement
+    from glymph.image_io import read_volume
+
+    out = tmp_path / "out"
+    argv = ["-q", "epvs", str(learned_files / "t1.nii.gz"), "--out", str(out), "--method", "learned"]
+    assert main([*argv, "--mask", str(learned_files / "mask.nii.gz")]) == 0
+    truth = colin_phantom.truth
+    long = truth.with_data(np.isin(truth.data, [lesion.id for lesion in colin_phantom.truth_at_least(2.0)]))
+    score = agreement(read_volume(out / "epvs_seg.nii.gz"), long)
+    print(score)
+    assert score.lesion_sensitivity >= 0.5 and score.dice >= 0.4
+    sidecar = json.loads((out / "epvs.json").read_text())
+    assert sidecar["models"]["segmentation"]["name"] == "epvs-unet"

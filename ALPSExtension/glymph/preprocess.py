@@ -86,8 +86,9 @@ def normalise_intensity(image: Volume, mask: Volume) -> Volume:
     return image.with_data((np.asarray(image.data, dtype=np.float32) / median).astype(np.float32))
 
 
-def tissue_classes(t1: Volume, mask: Volume) -> Volume:
-    """0 background, 1 CSF, 2 grey matter, 3 white matter: three-class Otsu on a bias-corrected T1."""
+def tissue_classes(t1: Volume, mask: Volume, csf_bright: bool = False) -> Volume:
+    """0 background, 1 CSF, 2 grey matter, 3 white matter: three-class Otsu on a bias-corrected T1
+    (``csf_bright``: on a T2, where the order of the classes is reversed)."""
     from skimage.filters import threshold_multiotsu
 
     data = np.asarray(t1.data, dtype=np.float32)
@@ -97,5 +98,7 @@ def tissue_classes(t1: Volume, mask: Volume) -> Volume:
         raise GlymphError("the brain mask holds fewer than 1000 voxels; check the mask")
     thresholds = threshold_multiotsu(values, classes=3)
     classes = np.digitize(data, thresholds).astype(np.uint8) + 1
+    if csf_bright:
+        classes = 4 - classes
     classes[~inside] = 0
     return t1.with_data(classes)

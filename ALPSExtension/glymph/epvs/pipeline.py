@@ -22,7 +22,7 @@ from glymph.defaults import DEVICE, EPVS_METHOD, EPVS_METHODS, MIN_LENGTH_MM, TH
 from glymph.epvs.lesions import Lesion, measure_lesions, remove_short
 from glymph.epvs.preprocess import ANALYSIS_SPACING_MM, prepare
 from glymph.epvs.regions import REGIONS, SHORT
-from glymph.epvs.segmentation import SegmentationInputs
+from glymph.epvs.segmentation import SegmentationInputs, search_region
 from glymph.errors import GlymphError
 from glymph.preprocess import resample
 from glymph.progress import step
@@ -128,17 +128,20 @@ def run_epvs(
     regions, brain = prepared.regions.data, prepared.brain.data
     network_source = None
     with step(f"EPVS segmentation ({method})"):
+        inputs = SegmentationInputs(
+            prepared.t1.data,
+            prepared.tissues.data,
+            regions,
+            brain,
+            None if prepared.t2 is None else prepared.t2.data,
+            ANALYSIS_SPACING_MM,
+        )
         if network:
-            segmentation, network_source = segmenter(prepared.native, prepared.t1, model_dir, device, threads, flips)
-        else:
-            inputs = SegmentationInputs(
-                prepared.t1.data,
-                prepared.tissues.data,
-                regions,
-                brain,
-                None if prepared.t2 is None else prepared.t2.data,
-                ANALYSIS_SPACING_MM,
+            region = search_region(inputs)
+            segmentation, network_source = segmenter(
+                prepared.native, prepared.t1, region, model_dir, device, threads, flips
             )
+        else:
             segmentation = segmenter(inputs)
     with step("components and measures"):
         labels, _ = label_components(segmentation)

@@ -181,7 +181,7 @@ def prepare(
         tissues = tissue_classes(grid_t1, brain)
     else:
         check_t2_contrast(grid_t1, registration)
-        tissues = None
+        tissues = tissue_classes(grid_t1, brain, csf_bright=True)
     images = None
     if native:
         main = normalise_intensity(corrected, mask).data

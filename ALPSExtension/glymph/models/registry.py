@@ -110,7 +110,7 @@ MODELS: dict[str, ModelInfo] = {
             version="1.0.0",
             task="EPVS segmentation of a T1, a T2 or both, on the scan's own grid (--method learned)",
             framework="onnx",
-            files=(WeightFile("epvs_unet.onnx", None),),  # not shipped yet: see its card
+            files=(WeightFile("epvs_unet.onnx", "395fbd02e480f696b55eda7e074855bc0881bde27c8cfdbecaf8b5fc017bc3df"),),
             inputs={
                 "modality": "T1-weighted and/or T2-weighted brain MRI (channel 0 T1, channel 1 T2; a missing one is zero)",
                 "orientation": "the scan's own voxel axes, any order (trained with its axes permuted and flipped)",

@@ -172,9 +172,9 @@ def test_the_shipped_network_is_checked_and_a_trained_folder_against_its_own_rec
 
 
 def test_the_shipped_network_finds_the_phantoms_lesions(colin_phantom, learned_files, tmp_path):
-    """The shipped weights through the command on the Colin27 phantom (a head the network never saw:
-    it trains on synthetic patches from MNI152) with a 1x1x3 mm version of it: lesions >= 2 mm found
-    against the phantom's truth (measured: see the asserts' comments and benchmarks/epvs.py)."""
+    """The shipped weights through the command on the Colin27 phantom of seed 2 (a head the network
+    never saw: it trains on synthetic patches from MNI152): lesions >= 2 mm found against the
+    phantom's truth (benchmarks/epvs.py, seeds 2 and 3: Dice 0.62, lesion sensitivity 0.80)."""
     from glymph.evaluation import agreement
     from glymph.image_io import read_volume
 
@@ -184,7 +184,6 @@ def test_the_shipped_network_finds_the_phantoms_lesions(colin_phantom, learned_f
     truth = colin_phantom.truth
     long = truth.with_data(np.isin(truth.data, [lesion.id for lesion in colin_phantom.truth_at_least(2.0)]))
     score = agreement(read_volume(out / "epvs_seg.nii.gz"), long)
-    print(score)
-    assert score.lesion_sensitivity >= 0.5 and score.dice >= 0.4
+    assert score.lesion_sensitivity >= 0.6 and score.dice >= 0.45 and score.lesion_precision >= 0.5
     sidecar = json.loads((out / "epvs.json").read_text())
     assert sidecar["models"]["segmentation"]["name"] == "epvs-unet"

@@ -3,7 +3,7 @@ to the ALPS index on phantoms with a known truth.
 
 1. Time: `glymph dti` with and without each step (a fresh process per run, so reading, masking,
    fitting and writing are in both) against MRtrix3 `dwidenoise` and `mrdegibbs` on the same
-   NIfTI. Data: the MNI152 DWI phantom at 2 mm, 2 b0 + 32 directions, SNR 30.
+   NIfTI. Data: the MNI152 DWI phantom at 2.5 mm, 2 b0 + 32 directions, SNR 30.
 2. Motion: the same phantom with the head moved between volumes (every volume after the first
    turned up to 4 degrees and shifted up to 2.5 mm); the index without correction, with rigid and
    with affine correction, against the truth (left 1.3, right 1.6).
@@ -46,9 +46,9 @@ def index_error(index) -> str:
 
 
 def step_times(tmp: Path) -> None:
-    phantom = alps_phantom(*TRUTH, voxel_mm=2.0, n_directions=32, snr=30.0, seed=1)
+    phantom = alps_phantom(*TRUTH, voxel_mm=2.5, n_directions=32, snr=30.0, seed=1)
     image, _, _ = write_fsl(phantom.dwi, str(tmp / "dwi.nii.gz"))
-    print(f"1. time on {'x'.join(map(str, phantom.dwi.data.shape))} (2 mm), a fresh process per run")
+    print(f"1. time on {'x'.join(map(str, phantom.dwi.data.shape))} (2.5 mm), a fresh process per run")
     plain = timed([GLYMPH, "dti", image, "--out", str(tmp / "plain")])
     print(f"   glymph dti, no preprocessing       {plain:6.1f} s")
     for name, options in (
@@ -78,8 +78,8 @@ def motion() -> None:
     poses = [HeadPose()] + [
         HeadPose(tuple(rng.uniform(-4, 4, 3)), tuple(rng.uniform(-2.5, 2.5, 3))) for _ in range(n - 1)
     ]
-    still = alps_phantom(*TRUTH, voxel_mm=2.0, n_directions=32, snr=30.0, seed=2)
-    moved = alps_phantom(*TRUTH, voxel_mm=2.0, n_directions=32, snr=30.0, seed=2, motion=poses)
+    still = alps_phantom(*TRUTH, voxel_mm=2.5, n_directions=32, snr=30.0, seed=2)
+    moved = alps_phantom(*TRUTH, voxel_mm=2.5, n_directions=32, snr=30.0, seed=2, motion=poses)
     print("\n2. head motion (up to 4 degrees, 2.5 mm per volume), SNR 30, anatomical frame")
     print(f"   still head                {index_error(run_alps(still.dwi, frame='anatomical').index)}")
     print(f"   moved, not corrected      {index_error(run_alps(moved.dwi, frame='anatomical').index)}")
@@ -100,8 +100,8 @@ def motion() -> None:
 
 
 def denoising() -> None:
-    clean = alps_phantom(*TRUTH, voxel_mm=2.0, n_directions=32, snr=np.inf)
-    noisy = alps_phantom(*TRUTH, voxel_mm=2.0, n_directions=32, snr=15.0, seed=3)
+    clean = alps_phantom(*TRUTH, voxel_mm=2.5, n_directions=32, snr=np.inf)
+    noisy = alps_phantom(*TRUTH, voxel_mm=2.5, n_directions=32, snr=15.0, seed=3)
     inside = clean.brain_mask
     truth = clean.dwi.data[inside]
 

@@ -229,11 +229,12 @@ def run_models(args: argparse.Namespace) -> None:
         return
     problems = []
     for model in [get_model(model_id) for model_id in args.ids] or list(MODELS.values()):
-        if not model.shipped:  # only a folder from `glymph train` can hold it: checked against its model.json
-            folder = trained_folder(model, args.model_dir)
-            if folder is None:
-                print(f"--  {model.id} {model.version}: not shipped with glymph; make it with `{model.training}`")
-                continue
+        # a folder from `glymph train` (found first, as when loading) is checked against its model.json
+        folder = trained_folder(model, args.model_dir) if model.training.startswith("glymph train") else None
+        if folder is None and not model.shipped:
+            print(f"--  {model.id} {model.version}: not shipped with glymph; make it with `{model.training}`")
+            continue
+        if folder is not None:
             try:
                 for name, path in trained_files(model, folder).items():
                     print(f"ok  {model.id} {name}  {path}")

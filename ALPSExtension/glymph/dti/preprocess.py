@@ -228,6 +228,9 @@ def preprocess_dwi(dwi: DWI, options: Preprocessing, mask: Volume | None = None)
         dwi = timed("denoising (dipy MP-PCA)", {"method": "mppca", "patch_radius": MPPCA_PATCH_RADIUS},
                     lambda: denoise(dwi, "mppca", mask))  # fmt: skip
     elif options.denoise == "patch2self":
+        log.warning(
+            "Patch2Self flattened the anisotropy on glymph's phantom (ALPS 36 %% off); MP-PCA is safer for ALPS"
+        )
         dwi = timed("denoising (dipy Patch2Self)", {"method": "patch2self", "model": "ols"},
                     lambda: denoise(dwi, "patch2self"))  # fmt: skip
     if options.unring:

@@ -171,10 +171,7 @@ def register_to_mni(image: Volume, brain_mask: Volume, contrast: str = "fa") -> 
             fixed, moving, sitk.Euler3DTransform(), sitk.CenteredTransformInitializerFilter.MOMENTS
         )
         _run(fixed, fixed_mask, moving, rigid, shrink=[4, 2], smooth=[2.0, 1.0])
-        affine = sitk.AffineTransform(3)
-        affine.SetCenter(rigid.GetCenter())
-        affine.SetMatrix(rigid.GetMatrix())
-        affine.SetTranslation(rigid.GetTranslation())
+        affine = _affine_from_rigid(rigid)
         metric = _run(fixed, fixed_mask, moving, affine, shrink=[4, 2, 1], smooth=[2.0, 1.0, 0.0])
 
     transform = AffineMap(_affine_from_sitk(affine))
@@ -197,6 +194,37 @@ def register_rigid(moving: Volume, fixed: Volume, fixed_mask: Volume | None = No
         )
         _run(fixed_image, mask, moving_image, rigid, shrink=[4, 2, 1], smooth=[2.0, 1.0, 0.0])
     return AffineMap(_affine_from_sitk(rigid))
+
+
+def register_volume(moving: Volume, fixed: Volume, fixed_mask: Volume, model: str = "affine") -> AffineMap:
+    """Two volumes of one session on one grid (a DWI volume to its b0 reference): rigid, centred on
+    the grid, then for ``model='affine'`` affine (eddy-current shears and scaling), by Mattes mutual
+    information (their contrasts differ); the map takes fixed RAS mm to moving RAS mm."""
+    import SimpleITK as sitk
+
+    fixed_image, moving_image = to_sitk(fixed), to_sitk(moving)
+    mask = sitk_mask(fixed_mask)
+    with _one_thread():
+        rigid = sitk.Euler3DTransform()
+        centre = [(n - 1) / 2 for n in fixed_image.GetSize()]
+        rigid.SetCenter(fixed_image.TransformContinuousIndexToPhysicalPoint(centre))
+        _run(fixed_image, mask, moving_image, rigid, shrink=[2, 1], smooth=[1.0, 0.0])
+        if model == "rigid":
+            return AffineMap(_affine_from_sitk(rigid))
+        affine = _affine_from_rigid(rigid)
+        _run(fixed_image, mask, moving_image, affine, shrink=[1], smooth=[0.0])
+    return AffineMap(_affine_from_sitk(affine))
+
+
+def _affine_from_rigid(rigid):
+    """A SimpleITK affine transform that starts where ``rigid`` ended."""
+    import SimpleITK as sitk
+
+    affine = sitk.AffineTransform(3)
+    affine.SetCenter(rigid.GetCenter())
+    affine.SetMatrix(rigid.GetMatrix())
+    affine.SetTranslation(rigid.GetTranslation())
+    return affine
 
 
 def sitk_mask(mask: Volume):

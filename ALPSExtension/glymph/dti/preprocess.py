@@ -143,27 +143,6 @@ def unring(dwi: DWI) -> DWI:
     )
 
 
-def _register_volume(fixed, fixed_mask, moving, model: str) -> np.ndarray:
-    """4x4 RAS map from the reference to a volume: rigid, then for ``model='affine'`` affine
-    (eddy-current shears and scaling), Mattes mutual information (b0 and diffusion-weighted
-    contrasts differ)."""
-    import SimpleITK as sitk
-
-    from glymph.registration import _affine_from_sitk, _run
-
-    rigid = sitk.Euler3DTransform()
-    rigid.SetCenter(fixed.TransformContinuousIndexToPhysicalPoint([(n - 1) / 2 for n in fixed.GetSize()]))
-    _run(fixed, fixed_mask, moving, rigid, shrink=[2, 1], smooth=[1.0, 0.0])
-    if model == "rigid":
-        return _affine_from_sitk(rigid)
-    affine = sitk.AffineTransform(3)
-    affine.SetCenter(rigid.GetCenter())
-    affine.SetMatrix(rigid.GetMatrix())
-    affine.SetTranslation(rigid.GetTranslation())
-    _run(fixed, fixed_mask, moving, affine, shrink=[1], smooth=[0.0])
-    return _affine_from_sitk(affine)
-
-
 def _resample(volume: np.ndarray, grid: Volume, transform: np.ndarray) -> np.ndarray:
     """``volume`` (on ``grid``) sampled at ``transform`` of each grid point (cubic spline, 0 outside)."""
     from scipy.ndimage import affine_transform
@@ -181,23 +160,23 @@ def correct_motion(dwi: DWI, mask: Volume | None = None, model: str = "affine") 
     (the reference's brain; default: from the first b0) restricts the metric and the displacement.
     """
     from glymph.masks import brain_mask_from_b0
-    from glymph.registration import _one_thread, sitk_mask, to_sitk
+    from glymph.registration import register_volume
 
     data = np.asarray(dwi.data, dtype=np.float32)
     grid = dwi.volume.with_data(data[..., 0])
     b0s = np.flatnonzero(dwi.is_b0)
-    first = grid.with_data(data[..., b0s[0]])
-    brain = mask if mask is not None else brain_mask_from_b0(first)
-    fixed_mask = sitk_mask(brain)
+    fixed = grid.with_data(data[..., b0s[0]])
+    brain = mask if mask is not None else brain_mask_from_b0(fixed)
     transforms = np.tile(np.eye(4), (data.shape[3], 1, 1))
-    with _one_thread():
-        fixed = to_sitk(first)
-        for i in b0s[1:]:
-            transforms[i] = _register_volume(fixed, fixed_mask, to_sitk(grid.with_data(data[..., i])), model)
-        reference = np.mean([_resample(data[..., i], grid, transforms[i]) for i in b0s], axis=0)
-        fixed = to_sitk(grid.with_data(reference))
-        for i in np.flatnonzero(~dwi.is_b0):
-            transforms[i] = _register_volume(fixed, fixed_mask, to_sitk(grid.with_data(data[..., i])), model)
+
+    def register(i: int, reference: Volume) -> np.ndarray:
+        return register_volume(grid.with_data(data[..., i]), reference, brain, model).matrix
+
+    for i in b0s[1:]:
+        transforms[i] = register(i, fixed)
+    reference = grid.with_data(np.mean([_resample(data[..., i], grid, transforms[i]) for i in b0s], axis=0))
+    for i in np.flatnonzero(~dwi.is_b0):
+        transforms[i] = register(i, reference)
     moved = np.stack([_resample(data[..., i], grid, transforms[i]) for i in range(data.shape[3])], axis=3)
     points = grid.voxel_centres()[np.asarray(brain.data, dtype=bool)]
     displacement = np.array(

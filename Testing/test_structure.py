@@ -230,6 +230,15 @@ def test_package_boundaries(part):
         )
 
 
+def test_the_cohort_runner_checks_the_files_a_reanalysis_reads():
+    """glymph.cohort may not import glymph.alps: its list of a reanalysis's inputs must stay the one
+    glymph.alps.files reads."""
+    from glymph.alps.files import SAVED_FOR_REANALYSIS
+    from glymph.cohort.tasks import REANALYSIS_INPUTS
+
+    assert REANALYSIS_INPUTS == SAVED_FOR_REANALYSIS
+
+
 def test_package_boundaries_are_checked_on_real_imports():
     """The parser sees top-level and function-level imports alike (so the test above can fail)."""
     assert part_of("glymph.epvs.preprocess") == "epvs" and part_of("glymph.volume") == "core"

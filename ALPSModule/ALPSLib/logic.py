@@ -22,6 +22,7 @@ from pathlib import Path
 
 from glymph import defaults
 from glymph.alps import AlpsResult, RoiSet, alps_from_dti, alps_from_rois
+from glymph.alps.pipeline import sensitivity_diameters
 from glymph.dti import DWI, DTIResult, fit_dti
 from glymph.dti.preprocess import Preprocessing
 from glymph.errors import GlymphError
@@ -80,11 +81,6 @@ class AlpsOptions:
     def diameters_mm(self) -> tuple[float, ...]:
         """``--roi-diameter`` of the command: the reported diameter first, then the other ones."""
         return (self.roi_diameter_mm, *(d for d in self.other_diameters_mm if d != self.roi_diameter_mm))
-
-    @property
-    def sensitivity_mm(self) -> tuple[float, ...]:
-        """The diameters of the sensitivity table (none when only one diameter is asked for)."""
-        return self.diameters_mm if len(self.diameters_mm) > 1 else ()
 
 
 @dataclass
@@ -189,7 +185,7 @@ class AlpsNodeLogic:
             placement=options.placement if options.placement in defaults.AUTOMATIC_PLACEMENTS else defaults.PLACEMENT,
             model_dir=options.model_dir,
             roi_min_fa=options.roi_min_fa,
-            sensitivity_mm=options.sensitivity_mm,
+            sensitivity_mm=sensitivity_diameters(options.diameters_mm),
         )
 
     @staticmethod

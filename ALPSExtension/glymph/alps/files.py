@@ -25,6 +25,7 @@ from glymph.templates import template_provenance
 from glymph.volume import axis_codes
 
 ALPS_FILES = ("alps.csv", "alps.json", "rois.mrk.json", "rois.nii.gz", "tensor.nii.gz", "fa.nii.gz", "qc_alps.png")
+SAVED_FOR_REANALYSIS = ("alps.json", "tensor.nii.gz", "rois.mrk.json")  # what read_alps_folder reads
 
 
 def alps_table_row(result: AlpsResult) -> dict[str, object]:
@@ -127,7 +128,7 @@ def read_alps_folder(out: str | os.PathLike) -> SavedAlps:
     out = Path(out)
     if not out.is_dir():
         raise GlymphError(f"{out} is not a folder; give the --out folder of an earlier `glymph alps` run")
-    missing = [name for name in ("alps.json", "tensor.nii.gz", "rois.mrk.json") if not (out / name).is_file()]
+    missing = [name for name in SAVED_FOR_REANALYSIS if not (out / name).is_file()]
     if missing:
         raise GlymphError(f"{out} is not a complete ALPS result folder (no {', '.join(missing)})")
     try:

@@ -67,15 +67,21 @@ def map_rois_to_subject(roi_set: RoiSet, registration: Registration) -> RoiSet:
     return roi_set.mapped(registration.transform.to_subject(roi_set.array()), "subject")
 
 
+def sensitivity_diameters(diameters: Sequence[float]) -> tuple[float, ...]:
+    """The diameters of the sensitivity table for the ROI diameters asked for (the first is the
+    reported one): all of them when there are several, none for one."""
+    return tuple(diameters) if len(diameters) > 1 else ()
+
+
 def roi_masks(
-    dti: DTIResult, rois: RoiSet, min_fa: float | None = None, fa: np.ndarray | None = None
+    dti: DTIResult, rois: RoiSet, fa: np.ndarray, min_fa: float | None = None
 ) -> tuple[dict[str, np.ndarray], dict[str, int]]:
-    """The four ROI masks on the DTI grid (inside the fitted brain, without voxels of FA below
-    ``min_fa`` when given) and each sphere's voxel count before the FA cut."""
+    """The four ROI masks on the DTI grid (inside the fitted brain, without voxels whose ``fa`` is
+    below ``min_fa`` when given) and each sphere's voxel count before the FA cut."""
     masks = sphere_masks(rois, dti.mask, dti.fit.mask)
     counts = {label: int(mask.sum()) for label, mask in masks.items()}
     if min_fa is not None:
-        masks = drop_low_fa(masks, dti.fit.fa() if fa is None else fa, min_fa)
+        masks = drop_low_fa(masks, fa, min_fa)
     return masks, counts
 
 
@@ -101,7 +107,7 @@ def diameter_sensitivity(
     fa, md = dti.fit.fa(), dti.fit.md()
     rows = []
     for diameter in diameters_mm:
-        masks, _ = roi_masks(dti, RoiSet(rois.centres, float(diameter), rois.space, rois.name), min_fa, fa)
+        masks, _ = roi_masks(dti, RoiSet(rois.centres, float(diameter), rois.space, rois.name), fa, min_fa)
         image, anatomical = _indices(dti, masks, registration, fa, md)
         row: dict = {"diameter_mm": float(diameter), "n_voxels": {k: int(m.sum()) for k, m in masks.items()}}
         for index in (image, anatomical):
@@ -132,7 +138,7 @@ def alps_from_rois(
     if frame == "anatomical" and registration is None:
         raise GlymphError("--frame anatomical needs a registration to the template, which failed or was not run")
     fa, md = dti.fit.fa(), dti.fit.md()
-    masks, counts = roi_masks(dti, rois, min_fa, fa)
+    masks, counts = roi_masks(dti, rois, fa, min_fa)
     image, anatomical = _indices(dti, masks, registration, fa, md)
     reported = anatomical if frame == "anatomical" else image
     for warning in reported.warnings():  # also in alps.json ("warnings" of each frame)

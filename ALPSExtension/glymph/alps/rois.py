@@ -99,12 +99,17 @@ def sphere_masks(rois: RoiSet, grid: Volume, brain_mask: np.ndarray | None = Non
     return masks
 
 
+def check_min_fa(min_fa: float) -> None:
+    """Fail on an FA cut outside [0, 1)."""
+    if not 0.0 <= min_fa < 1.0:
+        raise GlymphError(f"--roi-min-fa must lie in [0, 1), got {min_fa:g}")
+
+
 def drop_low_fa(masks: dict[str, np.ndarray], fa: np.ndarray, min_fa: float) -> dict[str, np.ndarray]:
     """The ROI masks without voxels whose FA is below ``min_fa`` (``--roi-min-fa``).
 
     Raises GlymphError when an ROI keeps no voxel."""
-    if not 0.0 <= min_fa < 1.0:
-        raise GlymphError(f"--roi-min-fa must lie in [0, 1), got {min_fa:g}")
+    check_min_fa(min_fa)
     kept = {label: mask & (fa >= min_fa) for label, mask in masks.items()}
     for label, mask in kept.items():
         if not mask.any():

@@ -30,14 +30,8 @@ def run_dti(args: argparse.Namespace) -> None:
 
 def run_alps(args: argparse.Namespace) -> None:
     from glymph.alps import run_alps as compute
-    from glymph.cli.requests import (
-        alps_roi_set,
-        alps_subject,
-        finish_alps,
-        preprocessing_options,
-        read_alps_request,
-        sensitivity_diameters,
-    )
+    from glymph.alps.pipeline import sensitivity_diameters
+    from glymph.cli.requests import alps_roi_set, alps_subject, finish_alps, preprocessing_options, read_alps_request
 
     started = time.perf_counter()
     dwi, mask, rois = read_alps_request(args)
@@ -48,7 +42,7 @@ def run_alps(args: argparse.Namespace) -> None:
         rois=rois,
         roi_diameter_mm=args.roi_diameters[0],
         roi_min_fa=args.roi_min_fa,
-        sensitivity_mm=sensitivity_diameters(args),
+        sensitivity_mm=sensitivity_diameters(args.roi_diameters),
         preprocessing=preprocessing_options(args),
         frame=args.frame,
         contrast=args.registration_contrast,
@@ -64,10 +58,11 @@ def run_alps(args: argparse.Namespace) -> None:
 
 
 def run_alps_reanalyze(args: argparse.Namespace) -> None:
-    from glymph.alps.files import ALPS_FILES, read_alps_folder, write_alps
+    from glymph.alps.files import ALPS_FILES, SAVED_FOR_REANALYSIS, read_alps_folder, write_alps
     from glymph.alps.markups import read_markups
+    from glymph.alps.pipeline import sensitivity_diameters
     from glymph.alps.reanalysis import reanalyze
-    from glymph.cli.requests import check_roi_measures, sensitivity_diameters
+    from glymph.cli.requests import check_roi_measures
     from glymph.outputs import check_out_dir, describe_inputs
 
     started = time.perf_counter()
@@ -84,22 +79,16 @@ def run_alps_reanalyze(args: argparse.Namespace) -> None:
         roi_diameter_mm=diameter,
         frame=args.frame,
         min_fa=args.roi_min_fa,
-        sensitivity_mm=sensitivity_diameters(args),
+        sensitivity_mm=sensitivity_diameters(args.roi_diameters or ()),
         subject=args.subject,
     )
     folder = Path(args.folder)
-    inputs = describe_inputs(
-        {
-            "alps_json": folder / "alps.json",
-            "tensor": folder / "tensor.nii.gz",
-            "rois": args.rois or folder / "rois.mrk.json",
-        }
-    )
+    inputs = describe_inputs({name: folder / name for name in SAVED_FOR_REANALYSIS} | {"rois": args.rois})
     parameters = {
         "reanalysis_of": str(folder.resolve()),
         "rois": "markups" if args.rois else args.roi_set or "as saved",
         "roi_diameter_mm": result.rois.diameter_mm,
-        "sensitivity_diameters_mm": list(sensitivity_diameters(args)),
+        "sensitivity_diameters_mm": [row["diameter_mm"] for row in result.sensitivity],
         "roi_min_fa": result.min_fa,
         "frame": result.frame,
     }

@@ -76,18 +76,15 @@ def read_alps_request(args: argparse.Namespace):
 
 
 def check_roi_measures(args: argparse.Namespace) -> None:
-    """Fail early on ROI diameters that are not positive or an FA cut outside [0, 1)."""
+    """Fail early, before reading anything, on ROI diameters that are not positive or an FA cut
+    outside [0, 1)."""
+    from glymph.alps.rois import check_min_fa
+
     for diameter in args.roi_diameters or ():
         if not diameter > 0:
             raise GlymphError(f"--roi-diameter must be a positive number of mm, got {diameter:g}")
-    if args.roi_min_fa is not None and not 0 <= args.roi_min_fa < 1:
-        raise GlymphError(f"--roi-min-fa must lie in [0, 1), got {args.roi_min_fa:g}")
-
-
-def sensitivity_diameters(args: argparse.Namespace) -> tuple[float, ...]:
-    """The diameters of the sensitivity table: all given to --roi-diameter when there are several."""
-    diameters = tuple(args.roi_diameters or ())
-    return diameters if len(diameters) > 1 else ()
+    if args.roi_min_fa is not None:
+        check_min_fa(args.roi_min_fa)
 
 
 def alps_subject(args: argparse.Namespace) -> str:
@@ -114,7 +111,7 @@ def finish_alps(args: argparse.Namespace, result, started: float) -> None:
     parameters = {
         "roi_set": None if args.rois else alps_roi_set(args),
         "roi_diameter_mm": args.roi_diameters[0],
-        "sensitivity_diameters_mm": list(sensitivity_diameters(args)),
+        "sensitivity_diameters_mm": [row["diameter_mm"] for row in result.sensitivity],
         "roi_min_fa": args.roi_min_fa,
         "frame": args.frame,
         "placement": "markups" if args.rois else args.placement,

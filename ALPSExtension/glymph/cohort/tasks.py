@@ -60,7 +60,9 @@ class Task:
         return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
 
 
-REANALYSIS_INPUTS = ("alps.json", "tensor.nii.gz", "rois.mrk.json")  # what `glymph alps reanalyze` reads
+# what `glymph alps reanalyze` reads (glymph.alps.files.SAVED_FOR_REANALYSIS; cohort may not import
+# glymph.alps, so the names are repeated here and the structure test keeps them equal)
+REANALYSIS_INPUTS = ("alps.json", "tensor.nii.gz", "rois.mrk.json")
 
 
 def reanalysis_task(subject: Subject, options: tuple[str, ...], out_dir: Path, alps_from: Path) -> Task | str:

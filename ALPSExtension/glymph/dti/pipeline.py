@@ -93,11 +93,11 @@ def fit_dti(
 ) -> DTIResult:
     """Fit tensors by WLS on shells up to ``max_b`` s/mm^2, inside ``mask`` or an automatic brain
     mask, after the ``preprocessing`` steps (``glymph.dti.preprocess``; none by default)."""
+    from glymph.masks import brain_mask_from_b0
+
     record = None
     if preprocessing is not None and preprocessing.any:
         dwi, record = preprocess_dwi(dwi, preprocessing, mask)
-    from glymph.masks import brain_mask_from_b0
-
     used = dwi.up_to_b(max_b)
     mean_b0 = used.mean_b0()
     if mask is None:

@@ -14,7 +14,10 @@ training, which draws its own synthetic patches; seeds 2 and 3 by default): 1 mm
 voxels (averaged from the 1 mm phantom: partial volume); the ITK head at its own 2x2x3 mm; lacunes
 (3-10 mm CSF-filled cavities with a rim, not labelled) added to the 1 mm T1, detections touching them
 counted as false positives; the unmodified Colin27 and MNI152; the time of each whole run.
-Run: .venv/bin/python benchmarks/epvs.py [--learned [--model-dir DIR]]
+``--calibrate``: how the learned method's threshold and search region were chosen, on Colin27
+phantoms of seeds 7 and 8 (not the benchmark's): the network's probability once per phantom,
+then each threshold with and without the search region, before the 2 mm length filter.
+Run: .venv/bin/python benchmarks/epvs.py [--learned [--model-dir DIR] | --calibrate]
 """
 
 from __future__ import annotations
@@ -295,7 +298,44 @@ def learned_against_classical(model_dir: str | None) -> None:
         print(f"  no lesion inserted         {method:<10} Colin27 {colin} detections, MNI152 {mni}")
 
 
+def calibrate_learned(model_dir: str | None = None) -> None:
+    from glymph.components import label_components
+    from glymph.epvs.preprocess import prepare
+    from glymph.epvs.segmentation import SegmentationInputs, search_region
+    from glymph.models.epvs_network import EPVSNetwork
+    from glymph.preprocess import resample
+
+    t1 = read_volume(COLIN27)
+    mask, _ = brain_mask_deepbet(t1)
+    network = EPVSNetwork.load(model_dir, None, "cpu")
+    print("\nlearned method: threshold and search region on seeds 7 and 8 (before the length filter)")
+    for seed in (7, 8):
+        phantom = epvs_phantom(t1, mask, AffineMap(np.eye(4)), aal_placement(t1, AffineMap(np.eye(4))), seed=seed)
+        truth = long_truth(phantom)
+        prepared = prepare(phantom.t1, None, mask, None, "cpu", "t1", native=True)
+        native = prepared.native
+        probability = network.probability(native.t1, native.t2, native.brain, False)
+        on_grid = resample(native.grid.with_data(probability), prepared.t1, order=1).data
+        inputs = SegmentationInputs(
+            prepared.t1.data, prepared.tissues.data, prepared.regions.data, prepared.brain.data, None, 1.0
+        )
+        region = search_region(inputs)
+        for threshold in (0.5, 0.7, 0.85, 0.95):
+            for restricted in (False, True):
+                labels, _ = label_components((on_grid >= threshold) & (region if restricted else True))
+                found = resample(prepared.t1.with_data(labels.astype(np.float32)), phantom.t1, order=0)
+                score = agreement(found, truth)
+                print(
+                    f"  seed {seed}  threshold {threshold:.2f}  {'in the search region' if restricted else 'whole brain':<20} "
+                    f"Dice {score.dice:.2f}  lesion sensitivity {score.lesion_sensitivity:.2f}  "
+                    f"precision {score.lesion_precision:.2f}  {score.predicted_lesions} found for {score.reference_lesions}"
+                )
+
+
 if __name__ == "__main__":
+    if "--calibrate" in sys.argv:
+        calibrate_learned()
+        sys.exit()
     if "--learned" in sys.argv:
         directory = sys.argv[sys.argv.index("--model-dir") + 1] if "--model-dir" in sys.argv else None
         learned_against_classical(directory)

@@ -56,6 +56,10 @@ class DWI:
         """Mean of the b0 volumes (3D)."""
         return Volume(self.data[..., self.is_b0].mean(axis=3), self.affine)
 
+    def with_data(self, data: np.ndarray, bvecs: np.ndarray | None = None) -> DWI:
+        """The same scan with new volumes (same grid and b-values) and, if given, new directions."""
+        return DWI(Volume(data, self.affine), self.bvals, self.bvecs if bvecs is None else bvecs, self.b0_threshold)
+
     def select(self, keep: np.ndarray) -> DWI:
         """A DWI holding only the volumes where ``keep`` is True."""
         keep = np.asarray(keep, dtype=bool)

@@ -118,9 +118,7 @@ def denoise(dwi: DWI, method: str, mask: Volume | None = None) -> DWI:
         cleaned = patch2self(data, dwi.bvals, model="ols", b0_threshold=dwi.b0_threshold, shift_intensity=True)
     else:
         raise GlymphError(f"unknown denoising '{method}'; choose one of: {', '.join(DENOISERS[1:])}")
-    return DWI(
-        dwi.volume.with_data(np.clip(cleaned, 0, None).astype(np.float32)), dwi.bvals, dwi.bvecs, dwi.b0_threshold
-    )
+    return dwi.with_data(np.clip(cleaned, 0, None).astype(np.float32))
 
 
 def slice_axis(volume: Volume) -> int:
@@ -138,9 +136,7 @@ def unring(dwi: DWI) -> DWI:
 
     data = np.array(dwi.data, dtype=np.float32)
     cleaned = gibbs_removal(data, slice_axis=slice_axis(dwi.volume), n_points=GIBBS_NEIGHBOURS, inplace=True)
-    return DWI(
-        dwi.volume.with_data(np.clip(cleaned, 0, None).astype(np.float32)), dwi.bvals, dwi.bvecs, dwi.b0_threshold
-    )
+    return dwi.with_data(np.clip(cleaned, 0, None).astype(np.float32))
 
 
 def _resample(volume: np.ndarray, grid: Volume, transform: np.ndarray) -> np.ndarray:
@@ -169,22 +165,25 @@ def correct_motion(dwi: DWI, mask: Volume | None = None, model: str = "affine") 
     brain = mask if mask is not None else brain_mask_from_b0(fixed)
     transforms = np.tile(np.eye(4), (data.shape[3], 1, 1))
 
-    def register(i: int, reference: Volume) -> np.ndarray:
-        return register_volume(grid.with_data(data[..., i]), reference, brain, model).matrix
+    moved = np.empty_like(data)
 
+    def register(i: int, reference: Volume) -> None:
+        transforms[i] = register_volume(grid.with_data(data[..., i]), reference, brain, model).matrix
+        moved[..., i] = _resample(data[..., i], grid, transforms[i])
+
+    moved[..., b0s[0]] = data[..., b0s[0]]
     for i in b0s[1:]:
-        transforms[i] = register(i, fixed)
-    reference = grid.with_data(np.mean([_resample(data[..., i], grid, transforms[i]) for i in b0s], axis=0))
+        register(i, fixed)
+    reference = grid.with_data(moved[..., b0s].mean(axis=3))
     for i in np.flatnonzero(~dwi.is_b0):
-        transforms[i] = register(i, reference)
-    moved = np.stack([_resample(data[..., i], grid, transforms[i]) for i in range(data.shape[3])], axis=3)
+        register(i, reference)
     points = grid.voxel_centres()[np.asarray(brain.data, dtype=bool)]
     displacement = np.array(
         [np.linalg.norm(points @ (t[:3, :3] - np.eye(3)).T + t[:3, 3], axis=1).mean() for t in transforms]
     )
     motion = Motion(transforms, dwi.bvals, displacement)
     bvecs = np.einsum("nji,nj->ni", motion.rotations(), dwi.bvecs)  # R_i^T g_i
-    return DWI(dwi.volume.with_data(moved.astype(np.float32)), dwi.bvals, bvecs, dwi.b0_threshold), motion
+    return dwi.with_data(moved, bvecs), motion
 
 
 def preprocess_dwi(dwi: DWI, options: Preprocessing, mask: Volume | None = None) -> tuple[DWI, PreprocessingRecord]:

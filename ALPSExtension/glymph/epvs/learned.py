@@ -20,8 +20,8 @@ from glymph.preprocess import resample
 from glymph.volume import Volume
 
 # probability above which a voxel is perivascular space; set on Colin27 phantoms of seeds 7 and 8
-# (not the benchmark's): 0.5, 0.7, 0.85, 0.95 gave Dice 0.62, 0.66, 0.69, 0.71 inside the search
-# region (precision 0.28 to 0.59) with the same sensitivity
+# (not the benchmark's; benchmarks/epvs.py --calibrate): on seed 7, 0.5, 0.7, 0.85, 0.95 gave Dice
+# 0.62, 0.66, 0.69, 0.71 inside the search region (precision 0.28 to 0.59) with the same sensitivity
 THRESHOLD = 0.95
 
 

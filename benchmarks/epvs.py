@@ -241,10 +241,10 @@ def learned_against_classical(model_dir: str | None) -> None:
         score = agreement(labels, truth)
         table.setdefault(case, {}).setdefault(method, []).append((score, len(result.lesions), seconds))
 
+    thick_mask = resample(mask.with_data(mask.data.astype(np.float32)), thick_slices(mask), order=0)
     for seed in LEARNED_SEEDS:
         phantom = epvs_phantom(t1, mask, AffineMap(np.eye(4)), aal_placement(t1, AffineMap(np.eye(4))), seed=seed)
         truth = long_truth(phantom)
-        thick_mask = resample(mask.with_data(mask.data.astype(np.float32)), thick_slices(mask), order=0)
         lacune_t1, _, lacunes = with_lacunes(phantom, mask, seed)
         for method in methods:
             run("1 mm T1", method, phantom.t1, truth, mask=mask)

@@ -71,6 +71,7 @@ class ALPSParameterNode:
     denoise: Annotated[str, Choice(list(defaults.DENOISERS))] = defaults.DENOISE
     unring: bool = False
     motionCorrection: Annotated[str, Choice(list(defaults.MOTION_MODELS))] = defaults.MOTION_CORRECTION
+    gradientCheck: Annotated[str, Choice(list(defaults.GRADIENT_CHECKS))] = defaults.GRADIENT_CHECK
     roiMinFa: Annotated[float, WithinRange(0.0, 0.95)] = defaults.ROI_MIN_FA
     roiMarkups: vtkMRMLMarkupsFiducialNode
     tensorVolume: vtkMRMLDiffusionTensorVolumeNode
@@ -161,6 +162,7 @@ class ALPSLogic(ScriptedLoadableModuleLogic):
             denoise=parameterNode.denoise,
             unring=parameterNode.unring,
             motion_correct=parameterNode.motionCorrection,
+            gradient_check=parameterNode.gradientCheck,
         )
 
     @staticmethod

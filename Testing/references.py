@@ -4,7 +4,9 @@
 * ``scikit_image_vesselness``: ``skimage.filters.frangi`` with the EPVS method's scales;
 * ``write_labelme``: a Labelme annotation file, to test glymph's reader;
 * ``aal_placement``: EPVS phantom regions from the AAL atlas (Debian ``mricron-data``), not from
-  glymph's own region map, so that a phantom does not only put lesions where glymph looks.
+  glymph's own region map, so that a phantom does not only put lesions where glymph looks;
+* ``jhu_fibres``: white-matter fibre directions from the JHU tract atlas (Debian ``mricron-data``)
+  for DWI phantoms whose bundles follow the white matter's shape (the gradient-table check).
 
 The benchmarks import this file from ``Testing/``.
 """
@@ -122,3 +124,66 @@ def aal_placement(grid: Volume, template_to_subject) -> Volume:
     labels = map_coordinates(np.asarray(atlas.dataobj), atlas_voxels, order=0, mode="constant", cval=0)
     regions = np.where(np.isin(labels, AAL_BASAL_GANGLIA), 1, np.where(template_points[:, 2] > CSO_BOTTOM_MM, 2, 0))
     return grid.with_data(regions.reshape(grid.shape).astype(np.uint8))
+
+
+JHU_2MM = Path("/usr/share/mricron/templates/JHU-WhiteMatter-labels-2mm.nii.gz")
+JHU_2MM_X_ROW = [-2.0, 0.0, 0.0, 90.0]  # Debian's header is mirrored (see test_rois.py)
+_X, _Y, _Z = np.eye(3)
+# The anatomical course of each JHU tract (JHU-WhiteMatter-labels-2mm.nii.txt): commissural L-R,
+# projection S-I, association A-P; the anterior limb of the internal capsule and the anterior and
+# posterior corona radiata obliquely.
+JHU_COURSE = {
+    **dict.fromkeys((1, 2, 3, 4, 5), _X),
+    **dict.fromkeys((7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 19, 20, 21, 22, 25, 26, 47, 48), _Z),
+    **dict.fromkeys((6, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46), _Y),
+    **dict.fromkeys((17, 18, 23, 24), _Y + _Z),
+    **dict.fromkeys((27, 28), _Z - _Y),
+}
+
+
+def jhu_fibres(scale_mm: float = 4.0):
+    """A fibre field for ``glymph.phantoms.alps_phantom(fibres=...)``: in each JHU tract, the
+    direction nearest the tract's anatomical course (``JHU_COURSE``) within the plane of the
+    tract's two longest local extents (a Gaussian-weighted PCA of the label's shape at
+    ``scale_mm``), so that fibres run along the bundle as it bends; zero outside the tracts.
+    Nearest-voxel lookup of MNI points (M, 3) on the 2 mm atlas."""
+    import nibabel as nib
+    from scipy.ndimage import find_objects, gaussian_filter
+
+    atlas = nib.load(JHU_2MM)
+    labels = np.asarray(atlas.dataobj).astype(int)
+    affine = atlas.affine.copy()
+    affine[0] = JHU_2MM_X_ROW
+    sigma = scale_mm / 2.0
+    field = np.zeros((*labels.shape, 3))
+    for label, box in enumerate(find_objects(labels), start=1):
+        if box is None or label not in JHU_COURSE:
+            continue
+        box = tuple(slice(max(b.start - 6, 0), b.stop + 6) for b in box)
+        inside = labels[box] == label
+        weight = inside.astype(np.float64)
+        ijk = np.stack(np.meshgrid(*[np.arange(b.start, b.stop) for b in box], indexing="ij"), -1)
+        xyz = ijk @ affine[:3, :3].T
+        m0 = gaussian_filter(weight, sigma)[inside]
+        mean = np.stack([gaussian_filter(weight * xyz[..., a], sigma)[inside] for a in range(3)], -1) / m0[:, None]
+        cov = np.zeros((len(m0), 3, 3))
+        for a in range(3):
+            for b in range(a, 3):
+                second = gaussian_filter(weight * xyz[..., a] * xyz[..., b], sigma)[inside] / m0
+                cov[:, a, b] = cov[:, b, a] = second - mean[:, a] * mean[:, b]
+        plane = np.linalg.eigh(cov)[1][:, :, 1:]  # the two longest extents
+        course = JHU_COURSE[label] / np.linalg.norm(JHU_COURSE[label])
+        direction = np.einsum("nij,nj->ni", plane, np.einsum("nij,i->nj", plane, course))
+        sub = field[box]
+        sub[inside] = direction / np.maximum(np.linalg.norm(direction, axis=1, keepdims=True), 1e-9)
+        field[box] = sub
+    to_atlas = np.linalg.inv(affine)
+
+    def fibres(points: np.ndarray) -> np.ndarray:
+        ijk = np.rint(points @ to_atlas[:3, :3].T + to_atlas[:3, 3]).astype(int)
+        inside = np.all((ijk >= 0) & (ijk < labels.shape), axis=1)
+        out = np.zeros((len(points), 3))
+        out[inside] = field[tuple(ijk[inside].T)]
+        return out
+
+    return fibres

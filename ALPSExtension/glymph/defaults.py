@@ -39,6 +39,12 @@ DENOISERS = ("none", "mppca", "patch2self")  # DWI denoising before the fit (dip
 DENOISE = "none"  # off: the DWI is taken as preprocessed
 MOTION_MODELS = ("none", "rigid", "affine")  # motion correction of the DWI volumes
 MOTION_CORRECTION = "none"
+GRADIENT_CHECKS = (
+    "stop",
+    "fix",
+    "off",
+)  # a gradient table that does not fit the anatomy: stop, fix it, or skip the check
+GRADIENT_CHECK = "stop"
 FRAMES = ("image", "anatomical")  # axes of Dxx, Dyy, Dzz: scanner RAS, or template-aligned by registration
 FRAME = "image"
 # ROI centres from the registered atlas, from the learned detector (the dALPS approach: a CNN picks

@@ -23,6 +23,7 @@ def work(args, scene):
         denoise=args.denoise,
         unring=args.unring,
         motion_correct=args.motion_correct,
+        gradient_check=args.gradient_check,
         frame=args.frame,
         placement="markups" if rois else args.placement,
         model_dir=args.model_dir,

@@ -72,6 +72,7 @@ class AlpsOptions:
     denoise: str = defaults.DENOISE  # preprocessing of a DWI: one of defaults.DENOISERS
     unring: bool = False
     motion_correct: str = defaults.MOTION_CORRECTION  # one of defaults.MOTION_MODELS
+    gradient_check: str = defaults.GRADIENT_CHECK  # one of defaults.GRADIENT_CHECKS
 
     @property
     def preprocessing(self) -> Preprocessing:
@@ -168,7 +169,13 @@ class AlpsNodeLogic:
     def compute(inputs: AlpsInputs, options: AlpsOptions) -> AlpsResult:
         """The glymph pipeline; safe to run outside the main thread (touches no node)."""
         if inputs.dwi is not None:
-            dti = fit_dti(inputs.dwi, inputs.mask, options.max_b, preprocessing=options.preprocessing)
+            dti = fit_dti(
+                inputs.dwi,
+                inputs.mask,
+                options.max_b,
+                preprocessing=options.preprocessing,
+                gradient_check=options.gradient_check,
+            )
             b0 = dti.mean_b0
         else:
             dti = DTIResult.from_tensor(inputs.tensor, inputs.mask)  # type: ignore[arg-type]
@@ -216,6 +223,7 @@ class AlpsNodeLogic:
         argv += ["--denoise", options.denoise] + ["--unring"] * options.unring
         if options.motion_correct != "none":
             argv += ["--motion-correct", options.motion_correct]
+        argv += {"fix": ["--fix-gradients"], "off": ["--no-gradient-check"]}.get(options.gradient_check, [])
         argv += ["--registration-contrast", options.registration_contrast, "--max-b", repr(options.max_b)]
         if inputs.rois is not None:
             write_markups(inputs.rois, work / "rois.mrk.json")

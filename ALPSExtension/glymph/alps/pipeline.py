@@ -19,6 +19,7 @@ from glymph.defaults import (
     AUTOMATIC_PLACEMENTS,
     DEVICE,
     FRAME,
+    GRADIENT_CHECK,
     MAX_B,
     PLACEMENT,
     REGISTRATION_CONTRAST,
@@ -249,10 +250,12 @@ def run_alps(
     roi_min_fa: float | None = None,
     sensitivity_mm: Sequence[float] = (),
     preprocessing: Preprocessing | None = None,
+    gradient_check: str = GRADIENT_CHECK,
 ) -> AlpsResult:
-    """DTI-ALPS from a DWI: ``preprocessing`` and the tensor fit (``fit_dti``), then ``alps_from_dti``."""
+    """DTI-ALPS from a DWI: ``preprocessing``, the tensor fit and the gradient-table check
+    (``fit_dti``), then ``alps_from_dti``."""
     check_frame(frame)
-    dti = fit_dti(dwi, mask, max_b, mask_source=mask_source, preprocessing=preprocessing)
+    dti = fit_dti(dwi, mask, max_b, mask_source=mask_source, preprocessing=preprocessing, gradient_check=gradient_check)
     return alps_from_dti(
         dti,
         b0=dti.mean_b0,

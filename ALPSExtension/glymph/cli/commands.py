@@ -21,7 +21,14 @@ def run_dti(args: argparse.Namespace) -> None:
 
     started = time.perf_counter()
     dwi, mask = read_dti_request(args)
-    dti = fit_dti(dwi, mask, args.max_b, mask_source=args.mask, preprocessing=preprocessing_options(args))
+    dti = fit_dti(
+        dwi,
+        mask,
+        args.max_b,
+        mask_source=args.mask,
+        preprocessing=preprocessing_options(args),
+        gradient_check=args.gradient_check,
+    )
     inputs = describe_inputs({"dwi": args.dwi, **gradient_paths(args), "mask": args.mask})
     parameters = {"max_b": args.max_b, "b0_threshold": args.b0_threshold, **preprocessing_parameters(args)}
     write_dti(dti, args.out, inputs=inputs, parameters=parameters, started=started, force=args.force)
@@ -44,6 +51,7 @@ def run_alps(args: argparse.Namespace) -> None:
         roi_min_fa=args.roi_min_fa,
         sensitivity_mm=sensitivity_diameters(args.roi_diameters),
         preprocessing=preprocessing_options(args),
+        gradient_check=args.gradient_check,
         frame=args.frame,
         contrast=args.registration_contrast,
         max_b=args.max_b,

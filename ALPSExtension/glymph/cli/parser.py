@@ -83,6 +83,21 @@ def _add_dwi_arguments(p: argparse.ArgumentParser) -> None:
         help="register every volume to the b0 (affine: rigid then shears and scaling for eddy currents; rigid: "
         "head motion only) and rotate its b-vector; motion table in the sidecar (affine when given alone)",
     )
+    check = p.add_argument_group(
+        "gradient-table check (after MRtrix3 dwigradcheck: streamlines must run along the white matter; "
+        "by default a table with flipped or swapped axes stops the run)"
+    ).add_mutually_exclusive_group()
+    check.add_argument(
+        "--fix-gradients",
+        dest="gradient_check",
+        action="store_const",
+        const="fix",
+        default=defaults.GRADIENT_CHECK,
+        help="apply the change of axes the check finds and fit again (recorded in the sidecar)",
+    )
+    check.add_argument(
+        "--no-gradient-check", dest="gradient_check", action="store_const", const="off", help="skip the check"
+    )
 
 
 def _add_model_arguments(p: argparse.ArgumentParser) -> None:

@@ -32,7 +32,12 @@ def preprocessing_options(args: argparse.Namespace):
 
 def preprocessing_parameters(args: argparse.Namespace) -> dict:
     """The preprocessing choices as sidecar parameters."""
-    return {"denoise": args.denoise, "unring": args.unring, "motion_correct": args.motion_correct}
+    return {
+        "denoise": args.denoise,
+        "unring": args.unring,
+        "motion_correct": args.motion_correct,
+        "gradient_check": args.gradient_check,
+    }
 
 
 def gradient_paths(args: argparse.Namespace) -> dict:

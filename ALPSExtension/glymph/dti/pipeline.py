@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from glymph.defaults import MAX_B
+from glymph.defaults import GRADIENT_CHECK, GRADIENT_CHECKS, MAX_B
 from glymph.dti.dwi import DWI
+from glymph.dti.gradient_check import GradientCheck, check_gradient_table
+from glymph.dti.gradients import fsl_frame
 from glymph.dti.preprocess import Motion, Preprocessing, PreprocessingRecord, preprocess_dwi
 from glymph.dti.tensor import FSL_ORDER, TensorFit, TensorModel
 from glymph.errors import GlymphError
@@ -26,6 +28,7 @@ class DTIResult:
     iterations: int
     preprocessing: PreprocessingRecord | None = field(default=None, repr=False)  # what was done to the DWI first
     mean_b0: Volume | None = field(default=None, repr=False)  # of the DWI as fitted (None for given tensors)
+    gradient_check: dict | None = None  # the check's scores and what was done (None: not run)
 
     def _volume(self, data: np.ndarray) -> Volume:
         return Volume(data, self.affine)
@@ -75,6 +78,7 @@ class DTIResult:
             "mask": self.mask_source,
             "mask_voxels": int(self.fit.mask.sum()),
             "preprocessing": self.preprocessing.describe() if self.preprocessing else {"steps": []},
+            "gradient_check": self.gradient_check or {"checked": False, "action": "off"},
         }
 
     @property
@@ -90,9 +94,51 @@ def fit_dti(
     iterations: int = 1,
     mask_source: str | None = None,
     preprocessing: Preprocessing | None = None,
+    gradient_check: str = GRADIENT_CHECK,
 ) -> DTIResult:
     """Fit tensors by WLS on shells up to ``max_b`` s/mm^2, inside ``mask`` or an automatic brain
-    mask, after the ``preprocessing`` steps (``glymph.dti.preprocess``; none by default)."""
+    mask, after the ``preprocessing`` steps (``glymph.dti.preprocess``; none by default).
+
+    ``gradient_check`` (``glymph.dti.gradient_check``): a table that does not fit the anatomy
+    (flipped or swapped axes) stops the fit with a message naming the change (``stop``), is
+    changed and the fit repeated (``fix``), or is not checked (``off``).
+    """
+    if gradient_check not in GRADIENT_CHECKS:
+        raise GlymphError(f"unknown gradient check '{gradient_check}'; choose one of: {', '.join(GRADIENT_CHECKS)}")
+    result = _fit(dwi, mask, max_b, iterations, mask_source, preprocessing)
+    if gradient_check == "off":
+        return result
+    with step("checking the gradient table against the white matter"):
+        check = check_gradient_table(result.fit, result.affine)
+    record = {**check.describe(), "action": "none"}
+    if check.wrong and gradient_check == "stop":
+        raise GlymphError(
+            f"the gradient table does not fit the anatomy: streamlines run {check.ratio:.0%} as far as with the "
+            f"b-vectors changed by '{check.best.describe()}' (axes of the image's voxels, as the rows of an FSL .bvec "
+            "file); correct the b-vector file, or pass --fix-gradients to apply that change "
+            "(--no-gradient-check skips this check)"
+        )
+    if check.wrong:
+        with step(f"refitting with the gradient table changed by '{check.best.describe()}'"):
+            result = _fit(fixed_gradients(dwi, check), mask, max_b, iterations, mask_source, preprocessing)
+        record["action"] = f"fixed: {check.best.describe()}"
+    return replace(result, gradient_check=record)
+
+
+def fixed_gradients(dwi: DWI, check: GradientCheck) -> DWI:
+    """``dwi`` with its table changed by the check's best candidate (in FSL voxel axes)."""
+    frame = fsl_frame(dwi.affine)
+    return dwi.with_data(dwi.data, bvecs=check.best.apply(dwi.bvecs @ frame) @ frame.T)
+
+
+def _fit(
+    dwi: DWI,
+    mask: Volume | None,
+    max_b: float,
+    iterations: int,
+    mask_source: str | None,
+    preprocessing: Preprocessing | None,
+) -> DTIResult:
     from glymph.masks import brain_mask_from_b0
 
     record = None

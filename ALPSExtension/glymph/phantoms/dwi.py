@@ -19,7 +19,7 @@ index (a 5 mm move toward the other tract, or 15 mm along y, changes it by 10 % 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -170,10 +170,15 @@ def scanner_grid(
     return affine, shape  # type: ignore[return-value]
 
 
-def _white_matter_direction(p: np.ndarray, zone: np.ndarray) -> np.ndarray:
+FibreField = Callable[[np.ndarray], np.ndarray]
+
+
+def _white_matter_direction(p: np.ndarray, zone: np.ndarray, fibres: FibreField | None = None) -> np.ndarray:
     """Principal fibre direction (template axes) of white matter at template points p (M, 3)."""
     direction = p - np.array([0.0, -15.0, 10.0])  # elsewhere: fanning out from the centre
     direction[np.abs(p[:, 0]) < 12.0] = (1.0, 0.0, 0.0)  # midline: commissural, L-R
+    if fibres is not None:
+        direction = fibres(p)  # zero where no bundle runs: isotropic
     direction[zone == 1] = (0.0, 0.0, 1.0)  # projection: S-I
     direction[zone == 2] = (0.0, 1.0, 0.0)  # association: A-P
     norm = np.linalg.norm(direction, axis=1, keepdims=True)
@@ -209,6 +214,7 @@ def alps_phantom(
     slab_z_mm: tuple[float, float] | None = None,
     zones: TractZones = ZONES,
     motion: Sequence[HeadPose] | None = None,
+    fibres: FibreField | None = None,
 ) -> DWIPhantom:
     """A DWI phantom on MNI152 anatomy with a known ALPS index per hemisphere.
 
@@ -223,6 +229,10 @@ def alps_phantom(
     ``motion`` (one pose per volume) moves the head between volumes, as a subject does: volume i
     is drawn with the head at ``motion[i]`` (gradients fixed in the scanner, so the head sees them
     rotated); the truth and ``pose`` (the grid and ``true_rois``) stay those of ``pose``.
+    ``fibres`` maps template points (M, 3) to white-matter fibre directions (M, 3) outside the
+    ALPS tracts, replacing the fan: bundles that follow the white matter's shape, as a
+    gradient-table check needs (the fan has no relation to it); white matter where it gives a zero
+    row is isotropic (lambda_perp).
     """
     pose = pose or HeadPose()
     affine, shape = scanner_grid(pose, voxel_mm, grid_rotation_deg, slab_z_mm=slab_z_mm)
@@ -233,14 +243,14 @@ def alps_phantom(
     bvecs = np.concatenate([np.zeros((n_b0, 3)), directions])
     data = np.zeros((inside.size, bvals.size), dtype=np.float64)
     if motion is None:
-        data[inside] = _signal(p, fractions, bvals, bvecs @ pose.rotation, alps_left, alps_right, zones)
+        data[inside] = _signal(p, fractions, bvals, bvecs @ pose.rotation, alps_left, alps_right, zones, fibres)
     else:
         if len(motion) != bvals.size:
             raise ValueError(f"motion needs one pose per volume ({bvals.size}), got {len(motion)}")
         for i, moved in enumerate(motion):
             here, q, parts = _tissues(grid, moved, deformation, zones)
             data[here, i] = _signal(q, parts, bvals[i : i + 1], bvecs[i : i + 1] @ moved.rotation,
-                                    alps_left, alps_right, zones)[:, 0]  # fmt: skip
+                                    alps_left, alps_right, zones, fibres)[:, 0]  # fmt: skip
     sigma = 0.0 if not np.isfinite(snr) else S0["wm"] / snr
     if sigma > 0:
         rng = np.random.default_rng(seed)
@@ -285,11 +295,12 @@ def _signal(
     alps_left: float,
     alps_right: float,
     zones: TractZones = ZONES,
+    fibres: FibreField | None = None,
 ) -> np.ndarray:
     """Noise-free signal (M, N) at template points ``p`` for gradients ``g_template`` expressed in
     template axes (R^T g): three compartments, the white matter one with the ALPS truth."""
     zone = alps_zone(p, zones)
-    e = _white_matter_direction(p, zone)
+    e = _white_matter_direction(p, zone, fibres)
     alps_here = np.where(zone > 0, np.where(p[:, 0] < 0, alps_left, alps_right), 1.0)
     # D = lperp I + (lpar - lperp) e e^T + (alps - 1) lperp x x^T   (e is perpendicular to x in the zones)
     gg = (g_template**2).sum(1)

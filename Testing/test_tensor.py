@@ -111,3 +111,29 @@ def test_matches_mrtrix_dwi2tensor_on_real_data(small_64d):
     voxels = _brain_voxels(dwi)
     ours = TensorModel(dwi.bvals, dwi.bvecs, iterations=5).fit(dwi.data, voxels).tensor
     assert_tensors_agree(ours[voxels], reference[voxels])
+
+
+@pytest.mark.parametrize("image", ["phantom b0", "gamma noise"])
+def test_the_b0_mask_is_dipys_median_otsu_voxel_for_voxel(image):
+    """glymph calls scipy's median filter and scikit-image's Otsu directly (dipy's module is slow to import)."""
+    from dipy.segment.mask import median_otsu as dipy_median_otsu
+
+    from glymph.masks import median_otsu
+    from glymph.phantoms import alps_phantom
+
+    if image == "phantom b0":
+        data = alps_phantom(voxel_mm=3.0, n_directions=6, snr=20.0).dwi.mean_b0().data.astype(np.float32)
+    else:
+        data = np.random.default_rng(0).gamma(2.0, 1.0, (30, 31, 32)).astype(np.float32)
+    _, expected = dipy_median_otsu(data, median_radius=2, numpass=1)
+    assert np.array_equal(median_otsu(data), expected)
+
+
+@pytest.mark.parametrize("slabs", [1, 2, 3, 4])
+def test_the_median_filter_in_slabs_equals_scipys(slabs):
+    from scipy.ndimage import median_filter
+
+    from glymph.masks import median_filter_slabs
+
+    image = np.random.default_rng(1).normal(size=(23, 17, 12)).astype(np.float32)
+    assert np.array_equal(median_filter_slabs(image, 5, slabs), median_filter(image, size=5))

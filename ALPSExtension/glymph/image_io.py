@@ -45,10 +45,9 @@ def strip_image_suffix(path: Path) -> str:
 
 def read_nifti(path: Path, what: str = "image") -> Volume:
     """Read a NIfTI file as float32 (scaling applied) on its sform/qform RAS grid."""
-    import nibabel as nib
 
     try:
-        img = nib.load(str(path))
+        img = load_nifti(path)
         data = np.asarray(img.dataobj, dtype=np.float32)
     except Exception as exc:  # nibabel raises many types for corrupt files
         raise GlymphError(f"cannot read {what} {path}: {exc}") from None
@@ -121,11 +120,38 @@ def nifti_image(volume: Volume, dtype: type | np.dtype = np.float32):
     return img
 
 
-def write_nifti(volume: Volume, path: str | os.PathLike, dtype: type | np.dtype = np.float32) -> None:
-    """Write ``volume`` as NIfTI (compressed when the name ends in .gz). Not atomic on its own."""
+def load_nifti(path: str | os.PathLike):
+    """``nibabel.load``, with a gzipped file decompressed by ISA-L (``isal``: about twice as fast as
+    zlib, which dominated reading a DWI)."""
     import nibabel as nib
 
-    nib.save(nifti_image(volume, dtype), str(path))
+    path = Path(path)
+    if not path.name.lower().endswith(".gz"):
+        return nib.load(str(path))
+    from isal import igzip
+
+    raw = igzip.decompress(path.read_bytes())
+    header_size = {int.from_bytes(raw[:4], order) for order in ("little", "big")}
+    return (nib.Nifti2Image if 540 in header_size else nib.Nifti1Image).from_bytes(raw)
+
+
+def save_nifti(img, path: str | os.PathLike) -> None:
+    """``nibabel.save``, with a .gz file compressed by ISA-L (level 1, as nibabel's default; several
+    times faster than zlib). Not atomic on its own."""
+    import nibabel as nib
+
+    path = Path(path)
+    if not path.name.lower().endswith(".gz"):
+        nib.save(img, str(path))
+        return
+    from isal import igzip
+
+    path.write_bytes(igzip.compress(img.to_bytes(), compresslevel=1))
+
+
+def write_nifti(volume: Volume, path: str | os.PathLike, dtype: type | np.dtype = np.float32) -> None:
+    """Write ``volume`` as NIfTI (compressed when the name ends in .gz). Not atomic on its own."""
+    save_nifti(nifti_image(volume, dtype), path)
 
 
 def write_rgb_nifti(volume: Volume, path: str | os.PathLike) -> None:
@@ -139,4 +165,4 @@ def write_rgb_nifti(volume: Volume, path: str | os.PathLike) -> None:
     img.header.set_sform(volume.affine, code=1)
     img.header.set_qform(volume.affine, code=1)
     img.header.set_xyzt_units("mm", "sec")
-    nib.save(img, str(path))
+    save_nifti(img, path)

@@ -30,6 +30,7 @@ SOFTWARE = (
     "SimpleITK",
     "dipy",
     "scikit-image",
+    "isal",
     "networkx",
     "matplotlib",
     "torch",

@@ -92,13 +92,19 @@ class TensorFit:
         return self._eig[1]
 
     def fa(self) -> np.ndarray:
-        """Fractional anisotropy in [0, 1]."""
+        """Fractional anisotropy in [0, 1] (computed once; read-only)."""
+        return self._fa
+
+    @cached_property
+    def _fa(self) -> np.ndarray:
         ev = self.evals
         num = np.sqrt(
             ((ev[..., 0] - ev[..., 1]) ** 2 + (ev[..., 1] - ev[..., 2]) ** 2 + (ev[..., 2] - ev[..., 0]) ** 2) / 2
         )
         den = np.sqrt((ev**2).sum(axis=-1))
-        return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+        fa = np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+        fa.setflags(write=False)
+        return fa
 
     def md(self) -> np.ndarray:
         """Mean diffusivity (mm^2/s)."""
@@ -138,12 +144,15 @@ class TensorModel:
         if data.shape[-1] != self.design.shape[0]:
             raise ValueError(f"data has {data.shape[-1]} volumes, gradient table has {self.design.shape[0]}")
         mask = np.ones(spatial, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
-        signals = data[mask]
+        # volume-major (N, V): one gather per volume, contiguous for NIfTI's volume-by-volume storage
+        signals = np.empty((data.shape[-1], int(mask.sum())), dtype=data.dtype)
+        for n in range(data.shape[-1]):
+            signals[n] = data[..., n][mask]
         min_signal = float(np.min(signals, where=signals > 0, initial=np.inf))
         min_signal = min_signal if np.isfinite(min_signal) else 1.0
-        params = np.empty((signals.shape[0], 7))
-        for start in range(0, signals.shape[0], _CHUNK):
-            block = np.log(np.maximum(signals[start : start + _CHUNK].astype(np.float64), min_signal))
+        params = np.empty((signals.shape[1], 7))
+        for start in range(0, signals.shape[1], _CHUNK):
+            block = np.log(np.maximum(signals[:, start : start + _CHUNK].astype(np.float64), min_signal))
             params[start : start + _CHUNK] = self._fit_block(block)
         tensor = np.zeros((*spatial, 6), dtype=np.float32)
         s0 = np.zeros(spatial, dtype=np.float32)
@@ -151,9 +160,8 @@ class TensorModel:
         s0[mask] = np.exp(params[:, 6])
         return TensorFit(tensor, s0, mask)
 
-    def _fit_block(self, log_signal: np.ndarray) -> np.ndarray:
-        # parameter-major layout (7, V): every step below is a contiguous operation over voxels
-        y = np.ascontiguousarray(log_signal.T)
+    def _fit_block(self, y: np.ndarray) -> np.ndarray:
+        # log signals (N, V) and parameters (7, V): every step below is a contiguous operation over voxels
         ordinary = params = self._pinv @ y
         for _ in range(self.iterations):
             log_pred = self.design @ params

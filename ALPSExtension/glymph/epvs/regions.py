@@ -21,9 +21,9 @@ ATLAS = Path(__file__).parents[1] / "data" / "regions" / "epvs_regions.nii.gz"
 @lru_cache(maxsize=1)
 def regions_mni() -> Volume:
     """The region labels on their 1 mm MNI152 grid."""
-    import nibabel as nib
+    from glymph.image_io import load_nifti
 
-    img = nib.load(str(ATLAS))
+    img = load_nifti(ATLAS)
     return Volume(np.asarray(img.dataobj, dtype=np.uint8), np.asarray(img.affine, dtype=np.float64))
 
 

@@ -17,7 +17,7 @@ counted as false positives; the unmodified Colin27 and MNI152; the time of each 
 ``--calibrate``: how the learned method's threshold and search region were chosen, on Colin27
 phantoms of seeds 7 and 8 (not the benchmark's): the network's probability once per phantom,
 then each threshold with and without the search region, before the 2 mm length filter.
-Run: .venv/bin/python benchmarks/epvs.py [--learned [--model-dir DIR] | --calibrate]
+Run: .venv/bin/python benchmarks/epvs.py [--learned | --calibrate] [--model-dir DIR]
 """
 
 from __future__ import annotations
@@ -333,11 +333,11 @@ def calibrate_learned(model_dir: str | None = None) -> None:
 
 
 if __name__ == "__main__":
+    directory = sys.argv[sys.argv.index("--model-dir") + 1] if "--model-dir" in sys.argv else None
     if "--calibrate" in sys.argv:
-        calibrate_learned()
+        calibrate_learned(directory)
         sys.exit()
     if "--learned" in sys.argv:
-        directory = sys.argv[sys.argv.index("--model-dir") + 1] if "--model-dir" in sys.argv else None
         learned_against_classical(directory)
     else:
         main()

@@ -118,7 +118,7 @@ MODELS: dict[str, ModelInfo] = {
                 "intensities": "N4 bias-corrected, divided by the brain median, zero outside the brain mask",
                 "size": "windows of 96x96x96 voxels (MONAI sliding window, overlap 0.25, Gaussian blending)",
             },
-            outputs="logit of perivascular space per voxel; glymph keeps probability >= 0.5 on the 1 mm analysis grid",
+            outputs="logit of perivascular space per voxel; glymph keeps probability >= 0.95 inside the classical search region on the 1 mm analysis grid",
             licence="BSD-3-Clause (glymph's own weights and code)",
             training="glymph train epvs --out DIR",
         ),

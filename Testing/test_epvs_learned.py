@@ -174,7 +174,7 @@ def test_the_shipped_network_is_checked_and_a_trained_folder_against_its_own_rec
 def test_the_shipped_network_finds_the_phantoms_lesions(colin_phantom, learned_files, tmp_path):
     """The shipped weights through the command on the Colin27 phantom of seed 2 (a head the network
     never saw: it trains on synthetic patches from MNI152): lesions >= 2 mm found against the
-    phantom's truth (benchmarks/epvs.py, seeds 2 and 3: Dice 0.62, lesion sensitivity 0.80)."""
+    phantom's truth (benchmarks/epvs.py, seeds 2 and 3: Dice 0.65, lesion sensitivity 0.82)."""
     from glymph.evaluation import agreement
     from glymph.image_io import read_volume
 
@@ -187,3 +187,12 @@ def test_the_shipped_network_finds_the_phantoms_lesions(colin_phantom, learned_f
     assert score.lesion_sensitivity >= 0.6 and score.dice >= 0.45 and score.lesion_precision >= 0.5
     sidecar = json.loads((out / "epvs.json").read_text())
     assert sidecar["models"]["segmentation"]["name"] == "epvs-unet"
+    assert sidecar["models"]["segmentation"]["threshold"] == 0.95  # 1 mm: not the thick-slice threshold
+
+
+def test_thick_slices_get_their_own_threshold():
+    from glymph.epvs.learned import THICK_MM, THRESHOLD, THRESHOLD_THICK, threshold_for
+
+    assert threshold_for(np.array([1.0, 1.0, 1.0])) == THRESHOLD == 0.95
+    assert threshold_for(np.array([0.9, 0.9, THICK_MM - 0.01])) == THRESHOLD
+    assert threshold_for(np.array([3.0, 1.0, 1.0])) == threshold_for(np.array([1, 1, THICK_MM])) == THRESHOLD_THICK

@@ -365,7 +365,7 @@ def _add_train(subcommands) -> None:
     epvs = p.add_argument_group("epvs")
     epvs.add_argument("--patches", type=int, default=2400, help="training patches (default %(default)s)")
     epvs.add_argument("--validation-patches", type=int, default=96, help="validation patches (default %(default)s)")
-    epvs.add_argument("--epochs", type=int, default=8, help="passes over the training patches (default %(default)s)")
+    epvs.add_argument("--epochs", type=int, default=12, help="passes over the training patches (default %(default)s)")
 
 
 def _add_cohort_arguments(p: argparse.ArgumentParser) -> None:

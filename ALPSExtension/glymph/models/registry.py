@@ -107,10 +107,10 @@ MODELS: dict[str, ModelInfo] = {
         ),
         ModelInfo(
             id="epvs-unet",
-            version="1.0.0",
+            version="1.1.0",
             task="EPVS segmentation of a T1, a T2 or both, on the scan's own grid (--method learned)",
             framework="onnx",
-            files=(WeightFile("epvs_unet.onnx", "395fbd02e480f696b55eda7e074855bc0881bde27c8cfdbecaf8b5fc017bc3df"),),
+            files=(WeightFile("epvs_unet.onnx", "54c4c7b08a9295328539ead77e82664dd2d4fc03194b6adff950d59ac4f02e43"),),
             inputs={
                 "modality": "T1-weighted and/or T2-weighted brain MRI (channel 0 T1, channel 1 T2; a missing one is zero)",
                 "orientation": "the scan's own voxel axes, any order (trained with its axes permuted and flipped)",
@@ -118,7 +118,7 @@ MODELS: dict[str, ModelInfo] = {
                 "intensities": "N4 bias-corrected, divided by the brain median, zero outside the brain mask",
                 "size": "windows of 96x96x96 voxels (MONAI sliding window, overlap 0.25, Gaussian blending)",
             },
-            outputs="logit of perivascular space per voxel; glymph keeps probability >= 0.95 inside the classical search region on the 1 mm analysis grid",
+            outputs="logit of perivascular space per voxel; glymph keeps probability >= 0.95 (0.5 for voxels of 2 mm or more on a side) inside the classical search region on the 1 mm analysis grid",
             licence="BSD-3-Clause (glymph's own weights and code)",
             training="glymph train epvs --out DIR",
         ),

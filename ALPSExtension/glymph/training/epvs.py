@@ -48,7 +48,7 @@ class TrainingPlan:
 
     patches: int = 2400
     validation_patches: int = 96
-    epochs: int = 8
+    epochs: int = 12
     batch: int = 4
     learning_rate: float = 2e-3
     seed: int = 0

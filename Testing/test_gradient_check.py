@@ -128,6 +128,8 @@ def test_the_cli_stops_on_a_wrong_table_and_fixes_it_when_asked(bundles, tmp_pat
     subprocess.run([GLYMPH, "dti", image, "--out", str(out), "--fix-gradients"], check=True, capture_output=True)
     sidecar = json.loads((out / "dti.json").read_text())
     assert sidecar["dti"]["gradient_check"]["action"] == "fixed: flip y"
+    fixed = np.array(sidecar["dti"]["gradient_check"]["bvecs_fsl_fixed"])  # the right table, as FSL rows
+    assert np.allclose(fixed, bundles.dwi.bvecs @ fsl_frame(bundles.dwi.affine), atol=1e-5)
     assert sidecar["parameters"]["gradient_check"] == "fix"
     skipped = subprocess.run(
         [GLYMPH, "dti", image, "--out", str(tmp_path / "skipped"), "--no-gradient-check"], capture_output=True

@@ -45,7 +45,6 @@ def strip_image_suffix(path: Path) -> str:
 
 def read_nifti(path: Path, what: str = "image") -> Volume:
     """Read a NIfTI file as float32 (scaling applied) on its sform/qform RAS grid."""
-
     try:
         img = load_nifti(path)
         data = np.asarray(img.dataobj, dtype=np.float32)

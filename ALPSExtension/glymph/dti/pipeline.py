@@ -119,9 +119,13 @@ def fit_dti(
             "(--no-gradient-check skips this check)"
         )
     if check.wrong:
+        fixed = fixed_gradients(dwi, check)
         with step(f"refitting with the gradient table changed by '{check.best.describe()}'"):
-            result = _fit(fixed_gradients(dwi, check), mask, max_b, iterations, mask_source, preprocessing)
+            result = _fit(fixed, mask, max_b, iterations, mask_source, preprocessing)
         record["action"] = f"fixed: {check.best.describe()}"
+        record["bvecs_fsl_fixed"] = np.round(
+            fixed.bvecs @ fsl_frame(dwi.affine), 6
+        ).tolist()  # (N, 3), as FSL rows x, y, z
     return replace(result, gradient_check=record)
 
 

@@ -15,27 +15,14 @@ from conftest import MRICRON, require_file, require_module
 from references import jhu_fibres
 
 from glymph.dti import fit_dti
-from glymph.dti.gradient_check import CANDIDATES, Candidate, check_gradient_table
+from glymph.dti.gradient_check import BY_NAME, CANDIDATES, Candidate, changed_table, check_gradient_table
 from glymph.dti.gradients import fsl_frame
 from glymph.dti.tensor import TensorModel, to_matrix
 from glymph.errors import GlymphError
 from glymph.phantoms import HeadPose, alps_phantom, write_fsl
 
 GLYMPH = str(Path(sys.executable).with_name("glymph"))
-MISTAKES = {  # what went wrong in the .bvec file -> the change that undoes it
-    "flip x": Candidate((0, 1, 2), (-1, 1, 1)),
-    "flip y": Candidate((0, 1, 2), (1, -1, 1)),
-    "flip z": Candidate((0, 1, 2), (1, 1, -1)),
-    "swap x and y": Candidate((1, 0, 2), (1, 1, 1)),
-    "swap x and z": Candidate((2, 1, 0), (1, 1, 1)),
-    "swap y and z": Candidate((0, 2, 1), (1, 1, 1)),
-}
-
-
-def with_table_changed(dwi, change: Candidate):
-    """The DWI with its FSL-frame table changed as a mistake in the .bvec file would."""
-    frame = fsl_frame(dwi.affine)
-    return dwi.with_data(dwi.data, bvecs=change.apply(dwi.bvecs @ frame) @ frame.T)
+MISTAKES = ("flip x", "flip y", "flip z", "swap x and y", "swap x and z", "swap y and z")  # each undoes itself
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +45,7 @@ def test_candidates_are_the_24_distinct_tables():
     for i, a in enumerate(matrices):
         for b in matrices[i + 1 :]:
             assert not np.allclose(a, b) and not np.allclose(a, -b)
-    assert MISTAKES["swap x and z"].describe() == "swap x and z"
+    assert Candidate((2, 1, 0), (1, 1, 1)).describe() == "swap x and z" and set(MISTAKES) <= set(BY_NAME)
     assert Candidate((2, 0, 1), (1, -1, 1)).describe() == "order z x y, flip y"
     table = np.array([[0.6, 0.8, 0.0]])
     assert np.allclose(Candidate((2, 0, 1), (1, -1, 1)).apply(table), [[0.0, -0.6, 0.8]])
@@ -68,10 +55,10 @@ def test_a_changed_table_fits_the_changed_tensors(bundles, right_fit):
     """What the check relies on instead of 24 fits: a table changed by W (world frame) fits W D W^T."""
     dwi = bundles.dwi.up_to_b(1000)
     inside = right_fit.fit.mask & (right_fit.fit.fa() > 0.3)
-    change = MISTAKES["swap x and z"]
+    change = BY_NAME["swap x and z"]
     frame = fsl_frame(dwi.affine)
     w = frame @ change.matrix @ frame.T
-    changed = TensorModel(dwi.bvals, with_table_changed(dwi, change).bvecs).fit(dwi.data, inside)
+    changed = TensorModel(dwi.bvals, changed_table(dwi, change).bvecs).fit(dwi.data, inside)
     expected = w @ to_matrix(right_fit.fit.tensor[inside]) @ w.T
     assert np.allclose(to_matrix(changed.tensor[inside]), expected, atol=1e-7)
 
@@ -84,7 +71,7 @@ def test_the_right_table_passes(right_fit):
 
 @pytest.mark.parametrize("mistake", MISTAKES)
 def test_each_flip_and_swap_is_found_and_named(bundles, right_fit, mistake):
-    wrong = with_table_changed(bundles.dwi, MISTAKES[mistake])
+    wrong = changed_table(bundles.dwi, BY_NAME[mistake])
     with pytest.raises(GlymphError, match=f"changed by '{mistake}'.*--fix-gradients"):
         fit_dti(wrong)
     fixed = fit_dti(wrong, gradient_check="fix")
@@ -120,7 +107,7 @@ def test_too_little_white_matter_is_not_judged(small_64d):
 
 
 def test_the_cli_stops_on_a_wrong_table_and_fixes_it_when_asked(bundles, tmp_path):
-    image, _, _ = write_fsl(with_table_changed(bundles.dwi, MISTAKES["flip y"]), str(tmp_path / "dwi.nii.gz"))
+    image, _, _ = write_fsl(changed_table(bundles.dwi, BY_NAME["flip y"]), str(tmp_path / "dwi.nii.gz"))
     stopped = subprocess.run([GLYMPH, "dti", image, "--out", str(tmp_path / "stopped")], capture_output=True, text=True)
     assert stopped.returncode == 2 and "Traceback" not in stopped.stderr
     assert "changed by 'flip y'" in stopped.stderr and not (tmp_path / "stopped").exists()
@@ -145,7 +132,7 @@ def test_the_module_logic_stops_or_fixes_as_the_panel_says(bundles, right_fit):
     from glymph_mrml import dwi_to_node
 
     scene = slicer.vtkMRMLScene()
-    node = dwi_to_node(with_table_changed(bundles.dwi, MISTAKES["swap x and y"]), scene, "dwi")
+    node = dwi_to_node(changed_table(bundles.dwi, BY_NAME["swap x and y"]), scene, "dwi")
     logic = AlpsNodeLogic(scene)
     with pytest.raises(GlymphError, match="changed by 'swap x and y'"):
         logic.run(node, AlpsOptions(frame="anatomical"))

@@ -24,19 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "Testing"))
 from references import jhu_fibres
 
 from glymph.dti import fit_dti
-from glymph.dti.gradient_check import Candidate, check_gradient_table
-from glymph.dti.gradients import fsl_frame
+from glymph.dti.gradient_check import BY_NAME, changed_table, check_gradient_table
 from glymph.phantoms import alps_phantom, write_fsl
 
-MISTAKES = {
-    "as given": Candidate((0, 1, 2), (1, 1, 1)),
-    "flip y": Candidate((0, 1, 2), (1, -1, 1)),
-    "flip x": Candidate((0, 1, 2), (-1, 1, 1)),
-    "flip z": Candidate((0, 1, 2), (1, 1, -1)),
-    "swap x and y": Candidate((1, 0, 2), (1, 1, 1)),
-    "swap x and z": Candidate((2, 1, 0), (1, 1, 1)),
-    "swap y and z": Candidate((0, 2, 1), (1, 1, 1)),
-}
+MISTAKES = ("as given", "flip y", "flip x", "flip z", "swap x and y", "swap x and z", "swap y and z")
 
 
 def mrtrix_verdict(image: str, bval: str, bvec: str) -> tuple[str, float, float, float]:
@@ -59,15 +50,15 @@ def main(quick: bool) -> None:
 
     torch.set_num_threads(1)
     phantom = alps_phantom(voxel_mm=2.0, n_directions=32, snr=30.0, fibres=jhu_fibres())
-    dwi, frame = phantom.dwi, fsl_frame(phantom.dwi.affine)
-    names = list(MISTAKES)[:2] if quick else list(MISTAKES)
+    dwi = phantom.dwi
+    names = MISTAKES[:2] if quick else MISTAKES
     print(f"JHU-tract phantom {dwi.data.shape}, 2 mm; times on one thread")
     print(
         f"{'mistake':14s} {'glymph names':22s} {'ratio':>6s} {'check s':>8s}   {'dwigradcheck first':30s} {'mm':>6s} {'as given mm':>12s} {'s':>7s}"
     )
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
-            wrong = dwi.with_data(dwi.data, bvecs=MISTAKES[name].apply(dwi.bvecs @ frame) @ frame.T)
+            wrong = changed_table(dwi, BY_NAME[name])
             fitted = fit_dti(wrong, gradient_check="off")
             start = time.perf_counter()
             check = check_gradient_table(fitted.fit, fitted.affine)

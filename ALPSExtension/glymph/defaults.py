@@ -39,11 +39,8 @@ DENOISERS = ("none", "mppca", "patch2self")  # DWI denoising before the fit (dip
 DENOISE = "none"  # off: the DWI is taken as preprocessed
 MOTION_MODELS = ("none", "rigid", "affine")  # motion correction of the DWI volumes
 MOTION_CORRECTION = "none"
-GRADIENT_CHECKS = (
-    "stop",
-    "fix",
-    "off",
-)  # a gradient table that does not fit the anatomy: stop, fix it, or skip the check
+# a gradient table that does not fit the anatomy: stop the run, fix the table and fit again, or skip the check
+GRADIENT_CHECKS = ("stop", "fix", "off")
 GRADIENT_CHECK = "stop"
 FRAMES = ("image", "anatomical")  # axes of Dxx, Dyy, Dzz: scanner RAS, or template-aligned by registration
 FRAME = "image"

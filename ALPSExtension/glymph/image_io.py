@@ -120,23 +120,29 @@ def nifti_image(volume: Volume, dtype: type | np.dtype = np.float32):
 
 
 def load_nifti(path: str | os.PathLike):
-    """``nibabel.load``, with a gzipped file decompressed by ISA-L (``isal``: about twice as fast as
-    zlib, which dominated reading a DWI)."""
+    """``nibabel.load``, with a gzipped file decompressed by ISA-L (``isal``; zlib dominated reading a
+    DWI)."""
     import nibabel as nib
 
     path = Path(path)
     if not path.name.lower().endswith(".gz"):
         return nib.load(str(path))
+    return nifti_from_gzip(path.read_bytes())
+
+
+def nifti_from_gzip(compressed: bytes):
+    """A NIfTI-1 or NIfTI-2 image from the bytes of a .nii.gz file (ISA-L decompression)."""
+    import nibabel as nib
     from isal import igzip
 
-    raw = igzip.decompress(path.read_bytes())
+    raw = igzip.decompress(compressed)
     header_size = {int.from_bytes(raw[:4], order) for order in ("little", "big")}
     return (nib.Nifti2Image if 540 in header_size else nib.Nifti1Image).from_bytes(raw)
 
 
 def save_nifti(img, path: str | os.PathLike) -> None:
-    """``nibabel.save``, with a .gz file compressed by ISA-L (level 1, as nibabel's default; several
-    times faster than zlib). Not atomic on its own."""
+    """``nibabel.save``, with a .gz file compressed by ISA-L (level 1, as nibabel's default). Not
+    atomic on its own."""
     import nibabel as nib
 
     path = Path(path)

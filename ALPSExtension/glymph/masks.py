@@ -48,6 +48,8 @@ def median_filter_slabs(image: np.ndarray, size: int, slabs: int | None = None) 
     from scipy.ndimage import median_filter
 
     slabs = slabs or min(os.cpu_count() or 1, 4)
+    if slabs == 1 or image.shape[0] < 2 * size:
+        return median_filter(image, size=size)
     edges = np.linspace(0, image.shape[0], slabs + 1).astype(int)
     reach = size // 2
 
@@ -55,8 +57,6 @@ def median_filter_slabs(image: np.ndarray, size: int, slabs: int | None = None) 
         start, stop = max(lo - reach, 0), min(hi + reach, image.shape[0])
         return median_filter(image[start:stop], size=size)[lo - start : hi - start]
 
-    if slabs == 1 or image.shape[0] < 2 * size:
-        return median_filter(image, size=size)
     with ThreadPoolExecutor(slabs) as pool:
         return np.concatenate(list(pool.map(slab, edges[:-1], edges[1:])))
 

@@ -29,14 +29,15 @@ class Template:
 @lru_cache(maxsize=1)
 def mni152() -> Template:
     """Load the shipped MNI152 template (cached)."""
-    from glymph.image_io import load_nifti
+    from glymph.image_io import nifti_from_gzip
 
     digest = hashlib.sha256()
     maps = {}
     for name in ("t1", "gm", "wm", "brain_mask"):
         path = TEMPLATE_DIR / f"{name}.nii.gz"
-        digest.update(path.read_bytes())
-        img = load_nifti(path)
+        compressed = path.read_bytes()
+        digest.update(compressed)
+        img = nifti_from_gzip(compressed)
         maps[name] = Volume(np.asarray(img.dataobj, dtype=np.float32) / 255.0, np.asarray(img.affine, dtype=np.float64))
     mask = maps["brain_mask"]
     return Template(maps["t1"], maps["gm"], maps["wm"], Volume(mask.data > 0.5, mask.affine), digest.hexdigest())

@@ -8,7 +8,7 @@ import numpy as np
 
 from glymph.defaults import GRADIENT_CHECK, GRADIENT_CHECKS, MAX_B
 from glymph.dti.dwi import DWI
-from glymph.dti.gradient_check import GradientCheck, check_gradient_table
+from glymph.dti.gradient_check import changed_table, check_gradient_table
 from glymph.dti.gradients import fsl_frame
 from glymph.dti.preprocess import Motion, Preprocessing, PreprocessingRecord, preprocess_dwi
 from glymph.dti.tensor import FSL_ORDER, TensorFit, TensorModel
@@ -119,7 +119,7 @@ def fit_dti(
             "(--no-gradient-check skips this check)"
         )
     if check.wrong:
-        fixed = fixed_gradients(dwi, check)
+        fixed = changed_table(dwi, check.best)
         with step(f"refitting with the gradient table changed by '{check.best.describe()}'"):
             result = _fit(fixed, mask, max_b, iterations, mask_source, preprocessing)
         record["action"] = f"fixed: {check.best.describe()}"
@@ -127,12 +127,6 @@ def fit_dti(
             fixed.bvecs @ fsl_frame(dwi.affine), 6
         ).tolist()  # (N, 3), as FSL rows x, y, z
     return replace(result, gradient_check=record)
-
-
-def fixed_gradients(dwi: DWI, check: GradientCheck) -> DWI:
-    """``dwi`` with its table changed by the check's best candidate (in FSL voxel axes)."""
-    frame = fsl_frame(dwi.affine)
-    return dwi.with_data(dwi.data, bvecs=check.best.apply(dwi.bvecs @ frame) @ frame.T)
 
 
 def _fit(

@@ -175,10 +175,11 @@ FibreField = Callable[[np.ndarray], np.ndarray]
 
 def _white_matter_direction(p: np.ndarray, zone: np.ndarray, fibres: FibreField | None = None) -> np.ndarray:
     """Principal fibre direction (template axes) of white matter at template points p (M, 3)."""
-    direction = p - np.array([0.0, -15.0, 10.0])  # elsewhere: fanning out from the centre
-    direction[np.abs(p[:, 0]) < 12.0] = (1.0, 0.0, 0.0)  # midline: commissural, L-R
     if fibres is not None:
         direction = fibres(p)  # zero where no bundle runs: isotropic
+    else:
+        direction = p - np.array([0.0, -15.0, 10.0])  # fanning out from the centre
+        direction[np.abs(p[:, 0]) < 12.0] = (1.0, 0.0, 0.0)  # midline: commissural, L-R
     direction[zone == 1] = (0.0, 0.0, 1.0)  # projection: S-I
     direction[zone == 2] = (0.0, 1.0, 0.0)  # association: A-P
     norm = np.linalg.norm(direction, axis=1, keepdims=True)

@@ -59,6 +59,7 @@ class VeinParameterNode:
     automaticLevel: bool = True
     slabCenter: Annotated[float, WithinRange(-200.0, 200.0)] = 0.0
     method: Annotated[str, Choice(list(defaults.VEIN_METHODS.names))] = defaults.VEIN_METHOD
+    flips: bool = False
     minipVolume: vtkMRMLScalarVolumeNode
     segmentation: vtkMRMLSegmentationNode
     hemisphereTable: vtkMRMLTableNode
@@ -79,6 +80,11 @@ class VeinWidget(GlymphModuleWidget):
 
     def updateModuleButtons(self, p, busy: bool) -> None:
         self.ui.slabCenterSpinBox.enabled = bool(p) and not p.automaticLevel
+
+    def installPlan(self) -> list:
+        from VeinLib import install_plan
+
+        return install_plan(self._parameterNode.method)
 
     def task(self, p):
         options = self.logic.options(p)
@@ -117,7 +123,10 @@ class VeinLogic(ScriptedLoadableModuleLogic):
 
         p = parameterNode
         return VeinOptions(
-            slab_mm=p.slabThickness, slab_center_mm=None if p.automaticLevel else p.slabCenter, method=p.method
+            slab_mm=p.slabThickness,
+            slab_center_mm=None if p.automaticLevel else p.slabCenter,
+            method=p.method,
+            flips=p.flips,
         )
 
     @staticmethod

@@ -8,7 +8,12 @@ Also times a first run in a fresh process (`glymph vein`: imports, reading and w
 Then the morphometry alone, on single tubes (``tortuous_vein_image``): straight, moderately and
 strongly tortuous, 0.8-2.5 mm wide, on 0.5, 0.8 and 1.0 mm pixels at SNR 10 and 40: tortuosity
 error, and the error of both diameters (profile fit, and the study's area / length).
-Run: .venv/bin/python benchmarks/vein.py
+With ``--learned`` (and ``--model-dir DIR`` for weights other than the shipped ones): the
+classical and the learned method side by side on the whole pipeline, on phantoms with straight,
+moderately and strongly tortuous veins, on 0.5, 0.8 and 1.0 mm pixels, at SNR 10 and 40 (seeds
+201-218, never used in training): Dice, per-hemisphere count error, the per-hemisphere mean
+tortuosity and diameter errors (what a study compares), per-vein errors, time per SWI.
+Run: .venv/bin/python benchmarks/vein.py [--learned [--model-dir DIR]]
 """
 
 from __future__ import annotations
@@ -54,6 +59,26 @@ def score(labels: np.ndarray, veins, phantom) -> dict:
         "tortuosity_error": float(np.median([abs(f.tortuosity - t.tortuosity) for t, f in whole]))
         if whole
         else float("nan"),
+        **hemisphere_errors(veins, phantom),
+    }
+
+
+def hemisphere_errors(veins, phantom) -> dict:
+    """Per hemisphere, as a study reads the tables: the largest |count error|, |mean tortuosity
+    error| and |mean diameter error| (relative; the profile-fit diameter) of the two hemispheres."""
+    counts, tortuosity, diameter = [], [], []
+    for h in ("left", "right"):
+        found = [v for v in veins if v.hemisphere == h]
+        true = [v for v in phantom.veins if v.hemisphere == h]
+        counts.append(abs(len(found) - len(true)))
+        if found and true:
+            tortuosity.append(abs(np.mean([v.tortuosity for v in found]) - np.mean([v.tortuosity for v in true])))
+            diameter.append(abs(np.mean([v.diameter_mm for v in found]) / np.mean([v.diameter_mm for v in true]) - 1))
+    worst = lambda values: float(max(values)) if values else float("nan")  # noqa: E731
+    return {
+        "hemisphere_count_error": max(counts),
+        "hemisphere_tortuosity_error": worst(tortuosity),
+        "hemisphere_diameter_error": worst(diameter),
     }
 
 
@@ -160,5 +185,76 @@ def morphometry() -> None:
     )
 
 
+TORTUOSITY = {  # name: VeinShapes amplitude and wavelength ranges (mm)
+    "straight": ((0.0, 0.0), (12.0, 25.0)),
+    "moderate": ((1.0, 3.0), (12.0, 20.0)),
+    "strong": ((2.0, 3.0), (7.0, 10.0)),
+}
+
+
+def learned_vs_classical(model_dir: str | None) -> None:
+    """The two methods side by side on varied phantoms (see the module docstring)."""
+    from glymph.phantoms import VeinShapes
+
+    run_vein(swi_phantom(seed=1).swi, method="learned", model_dir=model_dir)  # warm-up
+    rows: dict[str, list[dict]] = {"classical": [], "learned": []}
+    seed = 200
+    for name, (amplitude, wavelength) in TORTUOSITY.items():
+        for pixel in (0.5, 0.8, 1.0):
+            for snr in (10.0, 40.0):
+                seed += 1
+                shapes = VeinShapes(amplitude_mm=amplitude, wavelength_mm=wavelength)
+                phantom = swi_phantom(voxel_mm=(pixel, pixel, 2.0), noise=0.8 / snr, seed=seed, shapes=shapes)
+                line = f"{name:8s} {pixel} mm SNR {snr:2.0f} (seed {seed}):"
+                for method in rows:
+                    start = time.perf_counter()
+                    result = run_vein(phantom.swi, method=method, model_dir=model_dir)
+                    row = {**score(result.labels, result.veins, phantom), "time_s": time.perf_counter() - start}
+                    row["case"] = (name, pixel, snr)
+                    rows[method].append(row)
+                    line += (
+                        f"  {method} Dice {row['dice']:.2f} count {row['hemisphere_count_error']}"
+                        f" tort {row['hemisphere_tortuosity_error']:.3f} diam {row['hemisphere_diameter_error']:.0%}"
+                    )
+                print(line, flush=True)
+
+    def summary(selected: list[dict]) -> str:
+        def mean(key: str) -> float:
+            return float(np.nanmean([r[key] for r in selected]))
+
+        within = np.mean(
+            [
+                r["hemisphere_count_error"] <= 1
+                and r["hemisphere_tortuosity_error"] <= 0.05
+                and r["hemisphere_diameter_error"] <= 0.15
+                for r in selected
+            ]
+        )
+        return (
+            f"Dice {mean('dice'):.2f}, found {mean('found'):.2f}, |count error| per hemisphere "
+            f"{mean('hemisphere_count_error'):.2f} (max {max(r['hemisphere_count_error'] for r in selected)}), "
+            f"mean tortuosity error {mean('hemisphere_tortuosity_error'):.3f}, mean diameter error "
+            f"{mean('hemisphere_diameter_error'):.0%} (area / length x{mean('area_diameter_ratio'):.2f}), per-vein "
+            f"tortuosity error {mean('tortuosity_error'):.3f}, length {mean('length_error'):.1%}; all three "
+            f"within limits (count 1, tortuosity 0.05, diameter 15 %) in {within:.0%}; {mean('time_s'):.1f} s per SWI"
+        )
+
+    for method, selected in rows.items():
+        print(f"\n{method}: {summary(selected)}")
+        for name in TORTUOSITY:
+            print(f"  {name:8s}: {summary([r for r in selected if r['case'][0] == name])}")
+        for pixel in (0.5, 0.8, 1.0):
+            print(f"  {pixel} mm   : {summary([r for r in selected if r['case'][1] == pixel])}")
+
+
 if __name__ == "__main__":
-    main()
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--learned", action="store_true", help="the classical and learned methods side by side")
+    parser.add_argument("--model-dir", help="the learned method's weights (default: the shipped ones)")
+    arguments = parser.parse_args()
+    if arguments.learned:
+        learned_vs_classical(arguments.model_dir)
+    else:
+        main()

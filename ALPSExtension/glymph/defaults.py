@@ -69,8 +69,7 @@ MIN_LENGTH_MM = 2.0  # EPVS components shorter than this are removed (Chen et al
 # --- superficial veins
 VEIN_METHODS = MethodRegistry(
     "vein segmentation",
-    {"classical": "glymph.vein.segmentation:segment_classical"},
-    planned={"learned": "a trained DeepLabV3+ network is not shipped yet"},
+    {"classical": "glymph.vein.segmentation:segment_classical", "learned": "glymph.vein.learned:segment_learned"},
     networks=("learned",),
 )
 VEIN_METHOD = "classical"

@@ -13,6 +13,14 @@ def work(args, scene):
     swi, mask, subject = read_vein_request(args)
     swi_node = volume_to_node(swi, scene, subject)
     mask_node = mask_to_node(mask, scene, f"{subject} mask") if mask is not None else None
-    options = VeinOptions(slab_mm=args.slab_mm, slab_center_mm=args.slab_center_mm, method=args.method, subject=subject)
+    options = VeinOptions(
+        slab_mm=args.slab_mm,
+        slab_center_mm=args.slab_center_mm,
+        method=args.method,
+        subject=subject,
+        model_dir=args.model_dir,
+        device=args.device,
+        flips=args.flips,
+    )
     result, _ = VeinNodeLogic(scene).run(swi_node, options, mask_node)
     return result

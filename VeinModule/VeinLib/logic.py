@@ -22,6 +22,7 @@ from glymph.vein import VeinResult, run_vein
 from glymph.volume import Volume
 from glymph_mrml import fill, labelmap_to_segmentation, table_from_rows, volume_from_node, volume_to_node
 
+RESOURCES = Path(__file__).resolve().parents[1] / "Resources"
 CURVE_COLOURS = {"left": (0.2, 0.6, 1.0), "right": (1.0, 0.45, 0.2)}
 CURVE_REFERENCE = "glymph.centreline"  # node-reference role: the vein segmentation -> its centreline curves
 VEIN_COLUMNS = (
@@ -45,6 +46,18 @@ class VeinOptions:
     slab_center_mm: float | None = None
     method: str = defaults.VEIN_METHOD
     subject: str = ""
+    model_dir: str | None = None  # where network weights are looked for first (None: the usual places)
+    device: str = defaults.DEVICE  # where networks run
+    flips: bool = False  # learned method: test-time left-right mirror
+
+
+def install_plan(method: str = defaults.VEIN_METHOD) -> list[Path]:
+    """What the panel makes sure is installed before a run, in order (``glymph_gui.ensure_dependencies``):
+    a learned method also needs ONNX Runtime (no PyTorch)."""
+    plan = [RESOURCES / "requirements.txt"]
+    if defaults.VEIN_METHODS.runs_network(method):
+        plan.append(RESOURCES / "requirements-learned.txt")
+    return plan
 
 
 @dataclass
@@ -107,7 +120,15 @@ class VeinNodeLogic:
     def compute(inputs: VeinInputs, options: VeinOptions) -> VeinResult:
         """glymph's vein pipeline; safe outside the main thread (touches no node)."""
         return run_vein(
-            inputs.swi, inputs.mask, options.slab_mm, options.slab_center_mm, options.method, inputs.subject
+            inputs.swi,
+            inputs.mask,
+            options.slab_mm,
+            options.slab_center_mm,
+            options.method,
+            inputs.subject,
+            options.model_dir,
+            options.device,
+            flips=options.flips,
         )
 
     @staticmethod
@@ -129,9 +150,13 @@ class VeinNodeLogic:
         work.mkdir(parents=True, exist_ok=True)
         write_nifti(inputs.swi, work / "swi.nii.gz")
         argv = ["vein", str(work / "swi.nii.gz"), "--subject", inputs.subject]
-        argv += ["--slab-mm", repr(options.slab_mm), "--method", options.method]
+        argv += ["--slab-mm", repr(options.slab_mm), "--method", options.method, "--device", options.device]
         if options.slab_center_mm is not None:
             argv += ["--slab-center-mm", repr(options.slab_center_mm)]
+        if options.flips:
+            argv.append("--flips")
+        if options.model_dir:
+            argv += ["--model-dir", str(options.model_dir)]
         return start_command(argv, work, read_vein, python, scratch, inputs.mask)
 
     def show(self, result: VeinResult, outputs: VeinOutputs | None = None) -> VeinOutputs:

@@ -146,7 +146,10 @@ def run_vein(args: argparse.Namespace) -> None:
 
     started = time.perf_counter()
     swi, mask, subject = read_vein_request(args)
-    result = compute(swi, mask, args.slab_mm, args.slab_center_mm, args.method, subject)
+    result = compute(
+        swi, mask, args.slab_mm, args.slab_center_mm, args.method, subject, args.model_dir, args.device, args.threads,
+        args.flips,
+    )  # fmt: skip
     finish_vein(args, result, started)
 
 
@@ -251,11 +254,43 @@ def run_models(args: argparse.Namespace) -> None:
         raise GlymphError(f"{len(problems)} model file(s) missing or damaged: {', '.join(problems)} (see above)")
 
 
+def train_vein_command(args: argparse.Namespace, out: Path) -> dict:
+    """``glymph train vein``: from scratch, or fine-tuned on ``--labelme`` annotations."""
+    from glymph.training import vein
+
+    if args.labelme is None:
+        if args.images is not None:
+            raise GlymphError("--images goes with --labelme (the MinIPs the annotations were drawn on)")
+        plan = vein.TrainingPlan(
+            args.minips,
+            args.validation_minips,
+            3000 if args.steps is None else args.steps,
+            seed=args.seed,
+            workers=args.workers,
+        )
+        if min(plan.minips, plan.validation_minips, plan.steps) < 1:
+            raise GlymphError("--minips, --validation-minips and --steps must be at least 1")
+        return vein.train_vein(out, plan)
+    if args.images is None:
+        raise GlymphError("--labelme needs --images: the folder of the annotated subjects' MinIPs")
+    if not 0 < args.validation_fraction < 1:
+        raise GlymphError("--validation-fraction must be between 0 and 1")
+    plan = vein.FinetunePlan(
+        300 if args.steps is None else args.steps, validation_fraction=args.validation_fraction, seed=args.seed
+    )
+    if plan.steps < 1:
+        raise GlymphError("--steps must be at least 1")
+    return vein.finetune_vein(out, args.labelme, args.images, args.init, plan, args.model_dir)
+
+
 def run_train(args: argparse.Namespace) -> None:
-    """``glymph train roi-detector|epvs --out DIR ...``."""
+    """``glymph train roi-detector|epvs|vein --out DIR ...``."""
     out = Path(args.out)
     if (out / "model.json").exists() and not args.force:
         raise GlymphError(f"{out} already holds a model; use --force to replace it, or choose another --out")
+    if args.network == "vein":
+        print(json.dumps(train_vein_command(args, out), indent=2))
+        return
     if args.network == "epvs":
         from glymph.training.epvs import TrainingPlan as EPVSPlan
         from glymph.training.epvs import train_epvs

@@ -289,7 +289,13 @@ def _add_vein(subcommands) -> None:
         help=f"segmentation method: {', '.join(defaults.VEIN_METHODS.names)} (default %(default)s)",
     )
     p.add_argument("--mask", help="brain mask on the SWI grid (default: automatic)")
+    p.add_argument(
+        "--flips",
+        action="store_true",
+        help="learned method: also segment the MinIP mirrored left-right and average (2x the network's time)",
+    )
     p.add_argument("--subject", help="subject ID in the tables (default: the SWI file name)")
+    _add_model_arguments(p)
 
 
 def _add_import_labelme(subcommands) -> None:
@@ -338,14 +344,17 @@ def _add_models(subcommands) -> None:
 def _add_train(subcommands) -> None:
     p = subcommands.add_parser(
         "train",
-        help="train one of glymph's networks from scratch (roi-detector, epvs)",
+        help="train one of glymph's networks (roi-detector, epvs, vein; vein also on your Labelme annotations)",
         description="Train a network on synthetic data drawn from real anatomy, with fixed seeds, into a model "
-        "folder usable with --model-dir (needs the training extra: pip install 'glymph[train]').",
+        "folder usable with --model-dir (needs the training extra: pip install 'glymph[train]'). "
+        "`glymph train vein --labelme DIR --images DIR --init shipped --out DIR` fine-tunes the vein network on "
+        "Labelme polygons drawn on glymph's minip.png instead.",
     )
     p.add_argument(
         "network",
-        choices=("roi-detector", "epvs"),
-        help="roi-detector: the ALPS ROI detector (level CNN + YOLO); epvs: the EPVS segmentation network (3D U-Net)",
+        choices=("roi-detector", "epvs", "vein"),
+        help="roi-detector: the ALPS ROI detector (level CNN + YOLO); epvs: the EPVS segmentation network (3D U-Net); "
+        "vein: the vein segmentation network (DeepLabV3+)",
     )
     p.add_argument("--out", required=True, help="model folder to create (must not hold a model unless --force)")
     p.add_argument("--force", action="store_true", help="replace a model already in --out")
@@ -366,6 +375,37 @@ def _add_train(subcommands) -> None:
     epvs.add_argument("--patches", type=int, default=2400, help="training patches (default %(default)s)")
     epvs.add_argument("--validation-patches", type=int, default=96, help="validation patches (default %(default)s)")
     epvs.add_argument("--epochs", type=int, default=12, help="passes over the training patches (default %(default)s)")
+    vein = p.add_argument_group("vein")
+    vein.add_argument("--minips", type=int, default=1200, help="synthetic training MinIPs (default %(default)s)")
+    vein.add_argument(
+        "--validation-minips", type=int, default=48, help="synthetic validation MinIPs (default %(default)s)"
+    )
+    vein.add_argument(
+        "--steps", type=int, help="training batches (default 3000 from scratch, 300 when fine-tuning on --labelme)"
+    )
+    vein.add_argument(
+        "--labelme",
+        metavar="DIR",
+        help="fine-tune on these Labelme files (NAME.json, drawn on glymph's minip.png) instead of synthetic MinIPs",
+    )
+    vein.add_argument(
+        "--images",
+        metavar="DIR",
+        help="with --labelme: the annotated subjects' glymph vein result folders (NAME/minip.nii.gz) or MinIPs (NAME.nii.gz)",
+    )
+    vein.add_argument(
+        "--init",
+        default="shipped",
+        metavar="FOLDER",
+        help="with --labelme: the weights to start from: shipped (default; looked for as --model-dir says) or a model folder",
+    )
+    vein.add_argument(
+        "--validation-fraction",
+        type=float,
+        default=0.2,
+        help="with --labelme: the share of subjects kept for validation, at least one (default %(default)s)",
+    )
+    vein.add_argument("--model-dir", metavar="DIR", help="with --init shipped: folder searched first for the weights")
 
 
 def _add_cohort_arguments(p: argparse.ArgumentParser) -> None:

@@ -122,6 +122,24 @@ MODELS: dict[str, ModelInfo] = {
             licence="BSD-3-Clause (glymph's own weights and code)",
             training="glymph train epvs --out DIR",
         ),
+        ModelInfo(
+            id="vein-deeplab",
+            version="1.0.0",
+            task="superficial vein segmentation of an SWI MinIP (glymph vein --method learned)",
+            framework="onnx",
+            files=(WeightFile("vein_deeplab.onnx", None),),
+            inputs={
+                "modality": "SWI magnitude minimum-intensity projection over an axial slab (glymph's MinIP)",
+                "orientation": "axial, the MinIP's voxel axes (R-L, A-P); trained mirrored left-right",
+                "spacing": "any pixel of 0.45-1.05 mm, resized (bilinear) to 0.5 mm pixels for the network",
+                "intensities": "MinIP divided by its brain median, minus 1; 0 outside the brain",
+                "size": "the whole MinIP at once, padded to multiples of 16",
+            },
+            outputs="logit of vein per 0.5 mm pixel; glymph brings the probability back to the MinIP's pixels (area "
+            "average) and keeps >= 0.5 inside the analysis region (the brain less a 2 mm rim)",
+            licence="BSD-3-Clause (glymph's own weights and code; segmentation-models-pytorch is MIT)",
+            training="glymph train vein --out DIR",
+        ),
     )
 }
 

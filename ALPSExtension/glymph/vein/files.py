@@ -100,6 +100,7 @@ def write_vein(
             inputs,
             {**(parameters or {}), "slab_mm": result.slab_mm, "method": result.method},
             subject=result.subject,
+            models={"segmentation": result.network} if result.network else {},
             level={"z_mm": result.level_z_mm, "chosen_by": result.level_reason},
             midline={"point_ras_mm": result.midline.point, "direction_ras": result.midline.direction},
             hemispheres=rows,
@@ -144,6 +145,7 @@ def read_vein(out: str | os.PathLike) -> VeinResult:
         sidecar["level"]["chosen_by"],
         float(sidecar["parameters"]["slab_mm"]),
         sidecar["parameters"]["method"],
+        sidecar.get("models", {}).get("segmentation"),
     )
 
 

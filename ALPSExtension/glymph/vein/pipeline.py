@@ -13,11 +13,12 @@ analysed as is. ``glymph.vein.files`` writes the result folder.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from glymph.defaults import SLAB_MM, VEIN_METHOD, VEIN_METHODS
+from glymph.defaults import DEVICE, SLAB_MM, THREADS, VEIN_METHOD, VEIN_METHODS
 from glymph.errors import GlymphError
 from glymph.masks import brain_mask_from_b0
 from glymph.preprocess import isotropic_grid, resample
@@ -44,6 +45,7 @@ class VeinResult:
     level_reason: str
     slab_mm: float
     method: str
+    network: dict | None = None  # the learned method's network: provenance and threshold
 
     @property
     def plane_affine(self) -> np.ndarray:
@@ -147,10 +149,21 @@ def run_vein(
     slab_center_mm: float | None = None,
     method: str = VEIN_METHOD,
     subject: str = "subject",
+    model_dir: str | os.PathLike | None = None,
+    device: str = DEVICE,
+    threads: int | None = THREADS,
+    flips: bool = False,
 ) -> VeinResult:
-    """Measure the superficial veins of an SWI magnitude (or of a 2D MinIP). See the module docstring."""
+    """Measure the superficial veins of an SWI magnitude (or of a 2D MinIP). See the module docstring.
+    ``model_dir``, ``device``, ``threads`` and ``flips`` (left-right test-time augmentation) are for
+    the methods that run a network."""
     segmenter = VEIN_METHODS.get(method)
     check_image(swi, "SWI", "or a 2D MinIP")
+    if VEIN_METHODS.runs_network(method):  # a missing or damaged weight file stops the run before any work
+        from glymph.models.loader import model_files
+        from glymph.models.vein_network import MODEL_ID
+
+        model_files(MODEL_ID, model_dir)
     with step("reslicing to axial and brain mask"):
         axial = axial_ras(swi)
         brain = axial_brain_mask(swi, axial, mask)
@@ -165,7 +178,12 @@ def run_vein(
     with step(f"mid-line and vein segmentation ({method})"):
         midline = find_midline(minip, brain_plane, plane)
         spacing = float(np.sqrt(abs(np.linalg.det(plane[:2, :2]))))
-        segmentation = segmenter(VeinInputs(minip / median, brain_plane, spacing))
+        inputs = VeinInputs(minip / median, brain_plane, spacing)
+        network = None
+        if VEIN_METHODS.runs_network(method):
+            segmentation, network = segmenter(inputs, model_dir, device, threads, flips)
+        else:
+            segmentation = segmenter(inputs)
     with step("vein morphometry"):
         labels, veins = measure_veins(segmentation, plane, midline.side, image=minip / median)
     return VeinResult(
@@ -180,4 +198,5 @@ def run_vein(
         analysis.reason,
         slab_mm,
         method,
+        network,
     )

@@ -9,7 +9,7 @@ from conftest import ROOT, cancel_when, poll_task, require_module, run_batch_scr
 
 slicer = require_module("slicer", module_level=True)
 
-from VeinLib import VeinNodeLogic, VeinOptions, VeinOutputs, centreline_curves  # noqa: E402
+from VeinLib import VeinNodeLogic, VeinOptions, VeinOutputs, centreline_curves, install_plan  # noqa: E402
 
 from glymph.errors import GlymphError  # noqa: E402
 from glymph.image_io import read_volume, write_nifti  # noqa: E402
@@ -139,6 +139,33 @@ def test_panel_process_cancel_and_errors(module_run, tmp_path):
     poll_task(task)
     assert isinstance(task.error, GlymphError) and "lies outside the image" in str(task.error)
     assert task.result is None and not (tmp_path / "failed").exists()
+
+
+def test_panel_runs_the_learned_method_in_its_own_process(module_run, files, tmp_path):
+    """Method "learned" with the test-time mirror, as the panel runs it: a `glymph vein --method
+    learned --flips` process with the shipped network, read back with the network recorded; the
+    same numbers as the module logic in this process."""
+    require_module("onnxruntime")
+    scene, swi, _, _ = module_run
+    logic, options = VeinNodeLogic(scene), VeinOptions(subject="swi", method="learned", flips=True)
+    task = logic.start_process(logic.read_inputs(swi, options), options, tmp_path / "work", scratch=True)
+    poll_task(task)
+    assert task.error is None, task.error
+    assert task.result.method == "learned" and task.result.network["name"] == "vein-deeplab"
+    here = logic.compute(logic.read_inputs(swi, options), options)
+    assert [r["count"] for r in task.result.hemisphere_rows()] == [r["count"] for r in here.hemisphere_rows()]
+    outputs = logic.show(task.result)
+    assert len(outputs.curves) == len(here.veins) > 0
+
+
+def test_install_plan_adds_onnx_runtime_only_for_the_learned_method():
+    def packages(plan) -> set[str]:
+        lines = [line for path in plan for line in path.read_text().splitlines()]
+        return {line.split(">")[0].strip() for line in lines if line.strip() and not line.startswith("#")}
+
+    assert [path.name for path in install_plan("classical")] == ["requirements.txt"]
+    learned = install_plan("learned")
+    assert "onnxruntime" in packages(learned) and "torch" not in packages(learned)
 
 
 def test_batch_script_writes_the_same_files_as_the_cli(files):

@@ -6,7 +6,8 @@ ventricle bodies' slice with the largest brain cross-section, or ``slab_center_m
 brain-only MinIP over a ``slab_mm`` slab there (voxels outside the brain count as the brain's
 median intensity, so skull and scalp veins never enter; the analysis region is the brain in any
 slab slice; ``glymph.vein.minip``); the mid-sagittal line from left-right symmetry; segmentation
-(``method``, from ``glymph.defaults.VEIN_METHODS``); per-vein morphometry (``glymph.vein.morphometry``);
+(``method``, from ``glymph.defaults.VEIN_METHODS``), a vein's pieces joined across faint stretches
+(``glymph.vein.segmentation.bridge_gaps``); per-vein morphometry (``glymph.vein.morphometry``);
 per-hemisphere summaries. A 2D MinIP (one slice) can be the input instead of the SWI: it is
 analysed as is. ``glymph.vein.files`` writes the result folder.
 """
@@ -26,7 +27,7 @@ from glymph.progress import step
 from glymph.vein.midline import Midline, find_midline
 from glymph.vein.minip import analysis_plane, axial_ras, plane_affine
 from glymph.vein.morphometry import Vein, measure_veins
-from glymph.vein.segmentation import VeinInputs
+from glymph.vein.segmentation import VeinInputs, bridge_gaps
 from glymph.volume import Volume, check_image, mask_on_grid
 
 HEMISPHERES = ("left", "right")
@@ -184,6 +185,7 @@ def run_vein(
             segmentation, network = segmenter(inputs, model_dir, device, threads, flips)
         else:
             segmentation = segmenter(inputs)
+        segmentation = bridge_gaps(segmentation, inputs)
     with step("vein morphometry"):
         labels, veins = measure_veins(segmentation, plane, midline.side, image=minip / median)
     return VeinResult(

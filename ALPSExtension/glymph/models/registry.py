@@ -127,7 +127,9 @@ MODELS: dict[str, ModelInfo] = {
             version="1.0.0",
             task="superficial vein segmentation of an SWI MinIP (glymph vein --method learned)",
             framework="onnx",
-            files=(WeightFile("vein_deeplab.onnx", None),),
+            files=(
+                WeightFile("vein_deeplab.onnx", "d189eefbda2e9cda7f0ed0fa561a28b81fe58e1ab2ca6d7328cb5451eeade254"),
+            ),
             inputs={
                 "modality": "SWI magnitude minimum-intensity projection over an axial slab (glymph's MinIP)",
                 "orientation": "axial, the MinIP's voxel axes (R-L, A-P); trained mirrored left-right",

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from glymph.components import largest_component
 from glymph.defaults import DEVICE, SLAB_MM, THREADS, VEIN_METHOD, VEIN_METHODS
 from glymph.errors import GlymphError
 from glymph.masks import brain_mask_from_b0
@@ -180,7 +181,8 @@ def run_vein(
         brain = axial_brain_mask(swi, axial, mask)
     with step("MinIP at the analysis level"):
         analysis = analysis_plane(axial, brain, slab_mm, slab_center_mm)
-    minip, brain_plane = analysis.minip.data[:, :, 0], analysis.brain
+    # the brain's axial section is one region: scalp that the mask caught in some slab slice is not analysed
+    minip, brain_plane = analysis.minip.data[:, :, 0], largest_component(analysis.brain)
     plane = plane_affine(analysis.minip.affine)
     check_head(minip, brain_plane, float(np.sqrt(abs(np.linalg.det(plane[:2, :2])))))
     median = float(np.median(minip[brain_plane])) if brain_plane.any() else 0.0

@@ -202,9 +202,7 @@ def test_bad_vein_inputs(run, tmp_path, capsys):
     )
     nib.save(nib.Nifti1Image(np.ones((10, 10, 10, 2), np.float32), np.eye(4)), tmp_path / "four.nii.gz")
     expect_error(capsys, ["vein", str(tmp_path / "four.nii.gz"), "--out", str(tmp_path / "c")], "must be a 3D image")
-    expect_error(
-        capsys, ["vein", swi, "--method", "learned", "--out", str(tmp_path / "d")], "'learned' is not available"
-    )
+    expect_error(capsys, ["vein", swi, "--method", "deep", "--out", str(tmp_path / "d")], "'deep' is not available")
     assert not any((tmp_path / name).exists() for name in "abcd")
     reference = read_volume(folder / "out" / "minip.nii.gz")
     small = Volume(np.zeros((50, 60, 1), np.float32), reference.affine)

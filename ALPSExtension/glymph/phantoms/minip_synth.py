@@ -76,10 +76,11 @@ class MinIPDrawer:
 
     def __init__(self, seed: int, label_pixel_mm: float) -> None:
         self.rng = np.random.default_rng(seed)
-        self.label_pixel_mm = label_pixel_mm
         self.pixel = float(self.rng.uniform(*PIXEL_MM))
         self.shape = tuple(round(f / self.pixel) for f in FOV_MM)
         self.label_shape = tuple(max(round(n * self.pixel / label_pixel_mm), 1) for n in self.shape)
+        ij = np.stack(np.meshgrid(*(np.arange(n) for n in self.shape), indexing="ij"), -1)
+        self.xy_grid = (ij + 0.5) * self.pixel  # every pixel centre, mm from the image's edge
 
     # --- anatomy
     def tissue_minip(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -100,7 +101,7 @@ class MinIPDrawer:
         minip[~inside] = 0.0
         return minip, inside.astype(np.float32), gm.mean(axis=2)
 
-    def pose(self) -> tuple[np.ndarray, np.ndarray]:
+    def pose(self) -> np.ndarray:
         """For every image pixel, its template x, y (mm): a random similarity-plus-scaling and a warp."""
         from scipy.ndimage import zoom
 
@@ -113,7 +114,7 @@ class MinIPDrawer:
         xy = (ij + 0.5) * self.pixel - np.array(FOV_MM) / 2 + np.array([0.0, -18.0])  # image mm, brain centred
         template = ((xy - shift) @ rotation) / scale
         warp = np.stack([zoom(rng.normal(0, 1.5, (6, 6)), [n / 6 for n in self.shape], order=3) for _ in range(2)], -1)
-        return template + np.clip(warp, -3, 3), xy
+        return template + np.clip(warp, -3, 3)
 
     def anatomy(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Background image, brain mask, depth below the brain surface (mm) and cortex weight."""
@@ -121,7 +122,7 @@ class MinIPDrawer:
 
         minip, inside, gm = self.tissue_minip()
         _, affine = slab_anatomy()
-        template, xy = self.pose()
+        template = self.pose()
         ij = (template - affine[:2, 3]) / np.diag(affine)[:2]
         coords = [ij[..., 0], ij[..., 1]]
         image = ndimage.map_coordinates(minip, coords, order=1, mode="constant")
@@ -129,7 +130,6 @@ class MinIPDrawer:
         cortex = ndimage.map_coordinates(gm, coords, order=1, mode="constant")
         brain = ndimage.binary_fill_holes(brain)
         depth = ndimage.distance_transform_edt(brain) * self.pixel
-        self.xy = xy
         return image, brain, depth, cortex
 
     # --- veins

@@ -18,7 +18,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -30,6 +29,7 @@ import numpy as np
 
 from glymph.phantoms.epvs_synth import PATCH, Patch, synthetic_patch
 from glymph.progress import step
+from glymph.training import write_manifest
 
 log = logging.getLogger("glymph")
 
@@ -180,22 +180,6 @@ def export(net, out: Path) -> None:
     )  # fmt: skip
 
 
-def write_manifest(out: Path, plan: TrainingPlan, metrics: dict) -> None:
-    """``model.json``: which model this folder holds, its files' SHA-256, how it was made."""
-    from glymph import __version__
-    from glymph.outputs import sha256
-
-    manifest = {
-        "model": MODEL_ID,
-        "glymph": __version__,
-        "files": {name: sha256(out / name) for name in FILES},
-        "training": {**asdict(plan), "command": plan.command(str(out))},
-        "network": {"monai": "UNet", "channels": list(CHANNELS), "inputs": ["t1", "t2"], "patch": PATCH},
-        "validation": metrics,
-    }
-    (out / "model.json").write_text(json.dumps(manifest, indent=2) + "\n")
-
-
 def train_epvs(out: str | os.PathLike, plan: TrainingPlan = TrainingPlan()) -> dict:
     """Train the network into the model folder ``out``; returns the validation metrics."""
     out = Path(out)
@@ -212,5 +196,8 @@ def train_epvs(out: str | os.PathLike, plan: TrainingPlan = TrainingPlan()) -> d
         "voxel_dice": validate(net, *validation),
         "training_minutes": round((time.perf_counter() - started) / 60, 1),
     }
-    write_manifest(out, plan, metrics)
+    write_manifest(
+        out, MODEL_ID, FILES, {**asdict(plan), "command": plan.command(str(out))}, metrics,
+        network={"monai": "UNet", "channels": list(CHANNELS), "inputs": ["t1", "t2"], "patch": PATCH},
+    )  # fmt: skip
     return metrics

@@ -17,7 +17,6 @@ ultralytics (AGPL-3.0) is imported only here: inference runs the ONNX files with
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -42,6 +41,7 @@ from glymph.errors import GlymphError
 from glymph.models.roi_detector import FILES, LEVEL_UNIT_MM, MODEL_ID, RoiDetectorNetworks
 from glymph.phantoms.roi_detector import DetectorSubject, detector_subject
 from glymph.progress import step
+from glymph.training import write_manifest
 
 log = logging.getLogger("glymph")
 
@@ -210,23 +210,6 @@ def validate(networks: RoiDetectorNetworks, subjects: list[DetectorSubject]) -> 
     }  # fmt: skip
 
 
-def write_manifest(out: Path, plan: TrainingPlan, metrics: dict) -> None:
-    """``model.json``: which model this folder holds, its files' SHA-256, how it was made."""
-    from glymph import __version__
-    from glymph.outputs import sha256
-
-    files = {name: sha256(out / name) for name in FILES}
-    manifest = {
-        "model": MODEL_ID,
-        "glymph": __version__,
-        "files": files,
-        "training": {**asdict(plan), "command": plan.command(str(out))},
-        "validation": metrics,
-        "grid": {"level_z_mm": LEVEL_Z.tolist(), "neighbours_mm": list(NEIGHBOURS_MM), "box_mm": BOX_MM},
-    }
-    (out / "model.json").write_text(json.dumps(manifest, indent=2) + "\n")
-
-
 def train_roi_detector(out: str | os.PathLike, plan: TrainingPlan = TrainingPlan(), keep_data: bool = False) -> dict:
     """Train both networks into the model folder ``out``; returns the validation metrics."""
     out = Path(out)
@@ -242,7 +225,10 @@ def train_roi_detector(out: str | os.PathLike, plan: TrainingPlan = TrainingPlan
         train_yolo(data, plan, out, train[0].box_slices.shape[-1])
     networks = RoiDetectorNetworks.from_folder(out)
     metrics = {**validate(networks, validation), "training_minutes": (time.perf_counter() - started) / 60}
-    write_manifest(out, plan, metrics)
+    write_manifest(
+        out, MODEL_ID, FILES, {**asdict(plan), "command": plan.command(str(out))}, metrics,
+        grid={"level_z_mm": LEVEL_Z.tolist(), "neighbours_mm": list(NEIGHBOURS_MM), "box_mm": BOX_MM},
+    )  # fmt: skip
     if not keep_data:
         shutil.rmtree(out / "yolo_data", ignore_errors=True)
         shutil.rmtree(out / "yolo_runs", ignore_errors=True)

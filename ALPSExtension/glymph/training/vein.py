@@ -8,7 +8,8 @@ From scratch (``train_vein``):
    validation seeds ``VALIDATION_SEED0 + i`` (never used in training), drawn in worker processes.
 2. The network (``vein_deeplab``): segmentation-models-pytorch's DeepLabV3+ with a MobileNetV2
    encoder trained from scratch (no ImageNet download), 1 input channel, 1 output (the logit of
-   "vein"), decoder of ``DECODER_CHANNELS``. Chosen by measurement on this 2-core CPU: of the
+   "vein"), decoder of ``DECODER_CHANNELS``. Chosen by measurement on this 2-core CPU
+   (``benchmarks/vein_networks.py``): of the
    encoders that keep the weights under 20 MB (MobileNetV2, MobileNetV3, EfficientNet-B0; a ResNet-18
    is 46-49 MB), MobileNetV2 with a 128-channel decoder trains a batch of 8 crops of 192^2 in 1.0 s.
 3. Training: Dice + binary cross-entropy, AdamW with a one-cycle schedule, ``steps`` batches of
@@ -25,7 +26,6 @@ a model folder's) and is trained on them the same way; the validation Dice is pr
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -38,6 +38,7 @@ import numpy as np
 from glymph.errors import GlymphError
 from glymph.models.vein_network import FILES, MODEL_ID, MULTIPLE, STATE, network_input, network_shape, vein_probability
 from glymph.progress import step
+from glymph.training import write_manifest
 
 log = logging.getLogger("glymph")
 
@@ -45,6 +46,7 @@ TRAIN_SEED0 = 20_000
 VALIDATION_SEED0 = 970_000
 ENCODER = "mobilenet_v2"
 DECODER_CHANNELS = 128
+NETWORK = {"smp": "DeepLabV3Plus", "encoder": ENCODER, "decoder_channels": DECODER_CHANNELS}
 THRESHOLD = 0.5
 
 
@@ -181,7 +183,9 @@ def validate(net, samples: list[Sample], classical: bool = False) -> dict:
     return scores
 
 
-def train_network(net, samples: list[Sample], plan: TrainingPlan, validation: list[Sample], every: int = 500):
+def train_network(
+    net, samples: list[Sample], plan: TrainingPlan | FinetunePlan, validation: list[Sample], every: int = 500
+):
     """Train ``net`` on crops of ``samples`` (see the module docstring); returns it in evaluation mode."""
     import torch
     from monai.losses import DiceLoss
@@ -244,22 +248,6 @@ def load_state(folder: Path):
     return net.eval()
 
 
-def write_manifest(out: Path, training: dict, metrics: dict) -> None:
-    """``model.json``: which model this folder holds, its files' SHA-256, how it was made."""
-    from glymph import __version__
-    from glymph.outputs import sha256
-
-    manifest = {
-        "model": MODEL_ID,
-        "glymph": __version__,
-        "files": {name: sha256(out / name) for name in (*FILES, STATE)},
-        "training": training,
-        "network": {"smp": "DeepLabV3Plus", "encoder": ENCODER, "decoder_channels": DECODER_CHANNELS},
-        "validation": metrics,
-    }
-    (out / "model.json").write_text(json.dumps(manifest, indent=2) + "\n")
-
-
 def train_vein(out: str | os.PathLike, plan: TrainingPlan = TrainingPlan()) -> dict:
     """Train the network from scratch into the model folder ``out``; returns the validation metrics."""
     import torch
@@ -279,7 +267,9 @@ def train_vein(out: str | os.PathLike, plan: TrainingPlan = TrainingPlan()) -> d
         "pixel_dice": validate(net, validation, classical=True),
         "training_minutes": round((time.perf_counter() - started) / 60, 1),
     }
-    write_manifest(out, {**asdict(plan), "command": plan.command(str(out))}, metrics)
+    write_manifest(
+        out, MODEL_ID, (*FILES, STATE), {**asdict(plan), "command": plan.command(str(out))}, metrics, network=NETWORK
+    )
     return metrics
 
 
@@ -293,7 +283,6 @@ class FinetunePlan:
     learning_rate: float = 3e-4
     validation_fraction: float = 0.2  # of the annotated subjects, at least one
     seed: int = 0
-    workers: int = 1  # unused: kept so that ``train_network`` reads one kind of plan
 
 
 @dataclass(frozen=True)
@@ -412,5 +401,7 @@ def finetune_vein(
         f"glymph train vein --labelme {labelme_dir} --images {images_dir} --init {init} --out {out} "
         f"--steps {plan.steps} --seed {plan.seed}"
     )
-    write_manifest(out, {**asdict(plan), "init": source, "command": command}, metrics)
+    write_manifest(
+        out, MODEL_ID, (*FILES, STATE), {**asdict(plan), "init": source, "command": command}, metrics, network=NETWORK
+    )
     return metrics

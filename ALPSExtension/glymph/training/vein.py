@@ -11,7 +11,7 @@ From scratch (``train_vein``):
    "vein"), decoder of ``DECODER_CHANNELS``. Chosen by measurement on this 2-core CPU
    (``benchmarks/vein_networks.py``): of the
    encoders that keep the weights under 20 MB (MobileNetV2, MobileNetV3, EfficientNet-B0; a ResNet-18
-   is 46-49 MB), MobileNetV2 with a 128-channel decoder trains a batch of 8 crops of 192^2 in 1.0 s.
+   is 46-49 MB), MobileNetV2 with a 128-channel decoder trains a batch of 8 crops of 192^2 in 0.72 s.
 3. Training: Dice + binary cross-entropy, AdamW with a one-cycle schedule, ``steps`` batches of
    random crops (half of them centred on a vein pixel), mirrored left-right at random.
 4. Export: ONNX (``vein_deeplab.onnx``, any size that is a multiple of 16), the PyTorch state dict

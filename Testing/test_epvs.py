@@ -168,3 +168,31 @@ def test_frangi_matches_scikit_image():
     reference = scikit_image_vesselness(image, dark=True)
     np.testing.assert_allclose(ours[region], reference[region], atol=1e-3)
     assert not ours[~region].any()
+
+
+def test_a_wide_space_touching_a_ventricle_stays_in_the_search_region():
+    """Large CSF by hand: a 10 mm ventricle, a 2 mm wide tube leaving it through the basal ganglia
+    (a perivascular space: searched beyond the 2 mm margin), a 2 mm tube leaving it outside the
+    basal ganglia (an aqueduct: stays part of the ventricle) and a thin slit joined to it inside
+    the basal ganglia (a sheet: stays part of the ventricle)."""
+    from glymph.epvs.segmentation import SegmentationInputs, large_csf, search_region
+
+    shape = (60, 40, 40)
+    tissues = np.full(shape, 3, np.uint8)
+    regions = np.zeros(shape, np.uint8)
+    regions[30:, :, :] = 1  # basal ganglia: the half of the volume at x >= 30
+    tissues[20:30, 15:25, 15:25] = 1  # ventricle
+    tissues[30:45, 19:21, 19:21] = 1  # perivascular space, in the basal ganglia
+    tissues[5:20, 19:21, 19:21] = 1  # aqueduct-like tube, outside them
+    tissues[30:36, 5:15, 26:36] = 1  # slit (1 voxel thick, 6 x 10 x 10), in the basal ganglia
+    tissues[29, 5:15, 26:36] = 1
+    tissues[29:31, 14:16, 24:27] = 1  # ... joined to the ventricle
+    inputs = SegmentationInputs(np.ones(shape, np.float32), tissues, regions, np.ones(shape, bool))
+    large = large_csf(inputs)
+    assert large[20:30, 15:25, 15:25].all()
+    assert large[5:20, 19:21, 19:21].all()
+    assert large[32, 10, 30]
+    assert not large[33:45, 19:21, 19:21].any()
+    inside = np.pad(np.ones((50, 30, 30), bool), 5)  # the search region keeps 3 mm from the brain's edge
+    region = search_region(SegmentationInputs(inputs.t1, tissues, regions, inside))
+    assert region[35:45, 19:21, 19:21].all() and not region[10:18, 19:21, 19:21].any()

@@ -40,24 +40,68 @@ class SegmentationInputs:
 
 LARGE_CSF_VOXELS = 150  # CSF components at least this big are ventricles, cisterns or sulci, not PVS
 CSF_MARGIN_MM = 2  # detections within this distance of large CSF are border effects
+THICK_CSF_MM = 5  # CSF at least this thick everywhere around a voxel is a ventricle or cistern, never a PVS
+SHEET_MM = 2.5  # thin CSF spread this much (sd) along its second principal axis is a slit (third ventricle, sulcus), not a tube
 
 
-def search_region(inputs: SegmentationInputs) -> np.ndarray:
-    """Where PVS are looked for: white matter (closed, so the dark tubes inside it count), basal
-    ganglia and midbrain, at least 3 mm inside the brain and 2 mm away from large CSF spaces."""
+def large_csf(inputs: SegmentationInputs) -> np.ndarray:
+    """Ventricles, cisterns and sulci: CSF components of at least ``LARGE_CSF_VOXELS``, except
+    tubes in the basal ganglia joined to them. A wide perivascular space there is classified CSF
+    and often touches a ventricle or the basal cisterns; joined to them it would count as one of
+    them and hide itself. So the CSF thinner than ``THICK_CSF_MM`` is cut away from the thicker
+    bodies (a morphological opening), and its pieces that are small, not spread like a sheet
+    (``SHEET_MM``) and mostly in the basal ganglia are left out. Elsewhere thin CSF joined to a
+    ventricle stays large: the cerebral aqueduct and the third ventricle are such tubes and slits."""
     from scipy import ndimage
     from skimage.morphology import ball
 
     from glymph.components import label_components
 
+    csf = inputs.tissues == 1
+    labels, _ = label_components(csf)
+    large = (np.bincount(labels.ravel())[labels] >= LARGE_CSF_VOXELS) & (labels > 0)
+    radius = max(round((THICK_CSF_MM - 1) / 2 / inputs.spacing_mm), 1)
+    thick = ndimage.binary_opening(csf, structure=ball(radius))
+    labels, n = label_components(large & ~ndimage.binary_dilation(thick, structure=ball(1)))
+    if n == 0:
+        return large
+    size = np.bincount(labels.ravel(), minlength=n + 1)
+    in_basal_ganglia = np.bincount(labels.ravel(), (inputs.regions == 1).ravel(), n + 1) / np.maximum(size, 1)
+    tube = (size < LARGE_CSF_VOXELS) & (_second_axis_sd(labels, n) * inputs.spacing_mm < SHEET_MM)
+    tube &= in_basal_ganglia >= 0.5
+    tube[0] = False
+    return large & ~tube[labels]
+
+
+def _second_axis_sd(labels: np.ndarray, n: int) -> np.ndarray:
+    """Per label 0..n: the standard deviation (voxels) of its voxels along their second principal axis."""
+    ijk = np.nonzero(labels)
+    which = labels[ijk]
+    points = np.stack(ijk, -1).astype(np.float64)
+    count = np.maximum(np.bincount(which, minlength=n + 1), 1)
+    mean = np.stack([np.bincount(which, points[:, a], n + 1) for a in range(3)], -1) / count[:, None]
+    centred = points - mean[which]
+    covariance = (
+        np.stack(
+            [np.bincount(which, centred[:, a] * centred[:, b], n + 1) for a in range(3) for b in range(3)], -1
+        ).reshape(-1, 3, 3)
+        / count[:, None, None]
+    )
+    return np.sqrt(np.clip(np.linalg.eigvalsh(covariance)[:, 1], 0, None))
+
+
+def search_region(inputs: SegmentationInputs) -> np.ndarray:
+    """Where PVS are looked for: white matter (closed, so the dark tubes inside it count), basal
+    ganglia and midbrain, at least 3 mm inside the brain and 2 mm away from large CSF spaces
+    (``large_csf``)."""
+    from scipy import ndimage
+    from skimage.morphology import ball
+
     radius = max(round(WM_CLOSING_MM / inputs.spacing_mm), 1)
     wm = ndimage.binary_closing(inputs.tissues == 3, structure=ball(radius))
     deep_grey = np.isin(inputs.regions, (1, 3))
-    csf, _ = label_components(inputs.tissues == 1)
-    sizes = np.bincount(csf.ravel())
-    large_csf = (sizes[csf] >= LARGE_CSF_VOXELS) & (csf > 0)
     margin = max(round(CSF_MARGIN_MM / inputs.spacing_mm), 1)
-    near_csf = ndimage.binary_dilation(large_csf, structure=ball(margin))
+    near_csf = ndimage.binary_dilation(large_csf(inputs), structure=ball(margin))
     inside = ndimage.binary_erosion(inputs.brain, iterations=max(round(3 / inputs.spacing_mm), 1))
     return (wm | deep_grey) & inside & ~near_csf
 

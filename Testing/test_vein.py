@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import require_module
-from skimage.draw import disk
+from skimage.draw import disk, ellipse
 
 from glymph.errors import GlymphError
 from glymph.phantoms import swi_phantom
@@ -239,3 +239,49 @@ def test_a_vein_broken_by_a_faint_stretch_is_joined_and_separate_veins_are_not()
     apart = tube.segmentation & ~(np.abs(position) < 3.0)
     image = np.where(np.abs(position) < 3.0, 1.0, tube.image)
     assert label(bridge_gaps(apart, VeinInputs(image, brain, 0.8)), connectivity=2).max() == 2
+
+
+def test_noise_estimate_is_the_standard_deviation_of_white_noise_beside_structures():
+    """noise_sd against the known sd of Gaussian noise added to an image with dark tubes and a
+    brightness step (structures must not inflate it), within 5 %."""
+    from glymph.vein.morphometry import noise_sd
+
+    rng = np.random.default_rng(5)
+    image = np.ones((400, 400))
+    image[:, 200:] = 1.3
+    for row in range(20, 400, 40):
+        image[row : row + 3, :] = 0.6
+    inside = np.zeros(image.shape, bool)
+    inside[10:390, 10:390] = True
+    for sd in (0.02, 0.1):
+        assert noise_sd(image + rng.normal(0, sd, image.shape), inside) == pytest.approx(sd, rel=0.05)
+
+
+def test_blobs_and_ridges_in_noise_are_not_veins():
+    """Drawn by hand on 0.5 mm pixels with noise of sd 0.05: a dark 2 mm tube 20 mm long (dip 0.4,
+    8 sd) is a vein; a dark 12 x 4 mm ellipse (a blob, about 2 diameters long) is not; a 2 mm tube of the
+    same length whose dip is 0.06 (1.2 sd: what noise lines up) is not, and is one at sd 0.02."""
+    from glymph.vein.morphometry import MIN_CONTRAST_TO_NOISE, noise_sd
+
+    rng = np.random.default_rng(2)
+    shape, spacing = (160, 160), 0.5
+    affine = np.array([[spacing, 0, -40], [0, spacing, -40], [0, 0, 1.0]])
+    segmentation = np.zeros(shape, bool)
+    depth = np.zeros(shape)
+    segmentation[30:34, 20:60] = True  # the clear tube
+    depth[30:34, 20:60] = 0.4
+    rr, cc = ellipse(100, 40, 4, 12, shape=shape)  # the blob
+    segmentation[rr, cc], depth[rr, cc] = True, 0.4
+    segmentation[60:64, 90:130] = True  # the faint tube
+    depth[60:64, 90:130] = 0.06
+    brain = np.ones(shape, bool)
+    for sd, faint_kept in ((0.05, False), (0.02, True)):
+        image = 1.0 - depth + rng.normal(0, sd, shape)
+        noise = noise_sd(image, brain)
+        assert 0.06 / noise < MIN_CONTRAST_TO_NOISE if not faint_kept else 0.06 / noise > MIN_CONTRAST_TO_NOISE
+        labels, veins = measure_veins(segmentation, affine, lambda p: p[:, 0], image=image, noise=noise)
+        kept = {(round(v.centroid[0]), round(v.centroid[1])) for v in veins}
+        assert (round(31.5 * spacing - 40), round(39.5 * spacing - 40)) in kept  # the clear tube
+        assert not labels[100, 40]  # the blob
+        assert bool(labels[61, 110]) == faint_kept
+        assert len(veins) == 1 + faint_kept

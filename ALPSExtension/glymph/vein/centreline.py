@@ -47,6 +47,7 @@ class Refined:
 
     centreline: np.ndarray  # (M, 2) sub-pixel centre points, in order along the vein
     diameter_px: float  # 2 r of the fitted tube model (nan when the fit failed)
+    depth: float = float("nan")  # median darkness along the centreline below its profiles' background (image units)
 
 
 def resample_polyline(points: np.ndarray, step: float) -> np.ndarray:
@@ -295,4 +296,4 @@ def refine(image: np.ndarray, pixel_path: np.ndarray, width_px: float) -> Refine
         path = with_end(path, end_offset(image, path, half_width, reference, radius))
         if len(path) >= 2:
             path = with_end(path[::-1], end_offset(image, path[::-1], half_width, reference, radius))[::-1]
-    return Refined(path, diameter)
+    return Refined(path, diameter, reference)

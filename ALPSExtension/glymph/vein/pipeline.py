@@ -27,7 +27,7 @@ from glymph.preprocess import isotropic_grid, resample
 from glymph.progress import step
 from glymph.vein.midline import Midline, find_midline
 from glymph.vein.minip import analysis_plane, axial_ras, plane_affine
-from glymph.vein.morphometry import Vein, measure_veins
+from glymph.vein.morphometry import Vein, measure_veins, noise_sd
 from glymph.vein.segmentation import VeinInputs, bridge_gaps
 from glymph.volume import Volume, check_image, mask_on_grid
 
@@ -199,7 +199,9 @@ def run_vein(
             segmentation = segmenter(inputs)
         segmentation = bridge_gaps(segmentation, inputs)
     with step("vein morphometry"):
-        labels, veins = measure_veins(segmentation, plane, midline.side, image=minip / median)
+        labels, veins = measure_veins(
+            segmentation, plane, midline.side, image=inputs.minip, noise=noise_sd(inputs.minip, inputs.brain)
+        )
     return VeinResult(
         subject,
         analysis.minip,

@@ -8,7 +8,7 @@ Run: .venv/bin/python benchmarks/vein_networks.py
 
 from __future__ import annotations
 
-import time
+from epvs_networks import seconds_per_step
 
 CANDIDATES = [  # (encoder, decoder channels, crop size)
     ("resnet18", 256, 256),
@@ -32,16 +32,10 @@ def main() -> None:
         )
         parameters = sum(p.numel() for p in net.parameters())
         optimiser = torch.optim.AdamW(net.parameters(), 1e-3)
-        x = torch.randn(8, 1, crop, crop)
-        start = time.perf_counter()
-        for _ in range(3):
-            loss = net(x).mean()
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
+        seconds = seconds_per_step(net, optimiser, torch.randn(8, 1, crop, crop))
         print(
             f"{encoder:26s} decoder {decoder:3d}  {parameters / 1e6:5.2f} M parameters {parameters * 4 / 1e6:5.1f} MB  "
-            f"{(time.perf_counter() - start) / 3:.2f} s per step of 8 crops of {crop}^2",
+            f"{seconds:.2f} s per step of 8 crops of {crop}^2",
             flush=True,
         )
 

@@ -273,9 +273,6 @@ class MinIPDrawer:
 
         rng = self.rng
         image, brain, depth, cortex = self.anatomy()
-        self.xy_grid = (
-            np.stack(np.meshgrid(*(np.arange(n) for n in self.shape), indexing="ij"), -1) + 0.5
-        ) * self.pixel
         image = self.lookalikes(image, brain, depth, cortex)
         veins = [piece for _ in range(int(rng.integers(4, 17))) for piece in self.vein_tree(depth, brain)]
         darkness = self.rasterise(veins, self.shape, np.full(2, self.pixel), 4, rng.uniform(0.8, 2.5))

@@ -184,13 +184,13 @@ def run_vein(
     # the brain's axial section is one region: scalp that the mask caught in some slab slice is not analysed
     minip, brain_plane = analysis.minip.data[:, :, 0], largest_component(analysis.brain)
     plane = plane_affine(analysis.minip.affine)
-    check_head(minip, brain_plane, float(np.sqrt(abs(np.linalg.det(plane[:2, :2])))))
+    spacing = float(np.sqrt(abs(np.linalg.det(plane[:2, :2]))))  # mm per MinIP pixel
+    check_head(minip, brain_plane, spacing)
     median = float(np.median(minip[brain_plane])) if brain_plane.any() else 0.0
     if median <= 0:
         raise GlymphError("the MinIP is empty inside the brain; check the image and the mask")
     with step(f"mid-line and vein segmentation ({method})"):
         midline = find_midline(minip, brain_plane, plane)
-        spacing = float(np.sqrt(abs(np.linalg.det(plane[:2, :2]))))
         inputs = VeinInputs(minip / median, brain_plane, spacing)
         network = None
         if VEIN_METHODS.runs_network(method):

@@ -137,3 +137,39 @@ def test_the_median_filter_in_slabs_equals_scipys(slabs):
 
     image = np.random.default_rng(1).normal(size=(23, 17, 12)).astype(np.float32)
     assert np.array_equal(median_filter_slabs(image, 5, slabs), median_filter(image, size=5))
+
+
+def test_threaded_fit_and_eigenvectors_equal_a_serial_computation(scheme):
+    """The fit runs its voxel blocks, and the eigen decomposition its pieces, on threads
+    (``glymph.parallel``): the numbers must be those of one serial pass, bit for bit."""
+    from glymph.dti.tensor import _CHUNK
+
+    bvals, bvecs = scheme
+    rng = np.random.default_rng(3)
+    shape = (40, 40, 50)  # 80,000 voxels: three blocks of the fit
+    tensors = np.stack([np.diag(rng.uniform(0.2e-3, 2.0e-3, 3)) for _ in range(16)])
+    truth = tensors[rng.integers(16, size=shape)]
+    signal = 1000.0 * np.exp(-bvals * np.einsum("ni,...ij,nj->...n", bvecs, truth, bvecs))
+    data = (signal + rng.normal(0, 15, signal.shape)).astype(np.float32)
+    mask = rng.random(shape) > 0.1
+    model = TensorModel(bvals, bvecs)
+    fit = model.fit(data, mask)
+    assert mask.sum() > 2 * _CHUNK
+    inside = data[mask].T.astype(np.float64)
+    signals = np.maximum(inside, inside[inside > 0].min())
+    serial = np.concatenate(
+        [model._fit_block(np.log(signals[:, s : s + _CHUNK])) for s in range(0, signals.shape[1], _CHUNK)]
+    )
+    np.testing.assert_array_equal(fit.tensor[mask], (serial[:, :6] * 1e-3).astype(np.float32))
+    w, v = np.linalg.eigh(to_matrix(fit.tensor[mask].astype(np.float64)))
+    np.testing.assert_array_equal(fit.evals[mask], np.clip(w[:, ::-1], 0.0, None))
+    np.testing.assert_array_equal(fit.evecs[mask], v[:, :, ::-1])
+
+
+def test_thread_map_keeps_order_and_in_background_returns_or_raises():
+    from glymph.parallel import in_background, thread_map
+
+    assert thread_map(lambda x: x * x, range(10), workers=3) == [x * x for x in range(10)]
+    assert in_background(sum, [1, 2, 3]).result() == 6
+    with pytest.raises(ZeroDivisionError):
+        in_background(lambda: 1 / 0).result()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from itertools import pairwise
 
 import numpy as np
 
@@ -43,22 +44,22 @@ def median_filter_slabs(image: np.ndarray, size: int, slabs: int | None = None) 
     """``scipy.ndimage.median_filter(image, size)``, the same values, computed in slabs along the
     first axis on parallel threads (scipy releases the GIL while filtering); each slab reads
     ``size // 2`` voxels of its neighbours."""
-    from concurrent.futures import ThreadPoolExecutor
-
     from scipy.ndimage import median_filter
 
-    slabs = slabs or min(os.cpu_count() or 1, 4)
+    from glymph.parallel import WORKERS, thread_map
+
+    slabs = slabs or WORKERS
     if slabs == 1 or image.shape[0] < 2 * size:
         return median_filter(image, size=size)
     edges = np.linspace(0, image.shape[0], slabs + 1).astype(int)
     reach = size // 2
 
-    def slab(lo: int, hi: int) -> np.ndarray:
+    def slab(bounds: tuple[int, int]) -> np.ndarray:
+        lo, hi = bounds
         start, stop = max(lo - reach, 0), min(hi + reach, image.shape[0])
         return median_filter(image[start:stop], size=size)[lo - start : hi - start]
 
-    with ThreadPoolExecutor(slabs) as pool:
-        return np.concatenate(list(pool.map(slab, edges[:-1], edges[1:])))
+    return np.concatenate(thread_map(slab, pairwise(edges), slabs))
 
 
 def read_mask(path: str | os.PathLike, grid: Volume, what: str) -> Volume:

@@ -15,11 +15,16 @@ log = logging.getLogger("glymph")
 
 
 def run_dti(args: argparse.Namespace) -> None:
-    from glymph.cli.requests import gradient_paths, preprocessing_options, preprocessing_parameters, read_dti_request
+    from glymph.cli.requests import (
+        describe_dwi_inputs,
+        preprocessing_options,
+        preprocessing_parameters,
+        read_dti_request,
+    )
     from glymph.dti import fit_dti, write_dti
-    from glymph.outputs import describe_inputs
 
     started = time.perf_counter()
+    inputs = describe_dwi_inputs(args)  # checksums, on a thread: started first, they overlap the reading
     dwi, mask = read_dti_request(args)
     dti = fit_dti(
         dwi,
@@ -29,18 +34,25 @@ def run_dti(args: argparse.Namespace) -> None:
         preprocessing=preprocessing_options(args),
         gradient_check=args.gradient_check,
     )
-    inputs = describe_inputs({"dwi": args.dwi, **gradient_paths(args), "mask": args.mask})
     parameters = {"max_b": args.max_b, "b0_threshold": args.b0_threshold, **preprocessing_parameters(args)}
-    write_dti(dti, args.out, inputs=inputs, parameters=parameters, started=started, force=args.force)
+    write_dti(dti, args.out, inputs=inputs.result(), parameters=parameters, started=started, force=args.force)
     log.info("wrote %s", args.out)
 
 
 def run_alps(args: argparse.Namespace) -> None:
     from glymph.alps import run_alps as compute
     from glymph.alps.pipeline import sensitivity_diameters
-    from glymph.cli.requests import alps_roi_set, alps_subject, finish_alps, preprocessing_options, read_alps_request
+    from glymph.cli.requests import (
+        alps_roi_set,
+        alps_subject,
+        describe_dwi_inputs,
+        finish_alps,
+        preprocessing_options,
+        read_alps_request,
+    )
 
     started = time.perf_counter()
+    inputs = describe_dwi_inputs(args)  # checksums, on a thread: started first, they overlap the reading
     dwi, mask, rois = read_alps_request(args)
     result = compute(
         dwi,
@@ -62,7 +74,7 @@ def run_alps(args: argparse.Namespace) -> None:
         device=args.device,
         threads=args.threads,
     )
-    finish_alps(args, result, started)
+    finish_alps(args, result, started, inputs)
 
 
 def run_alps_reanalyze(args: argparse.Namespace) -> None:

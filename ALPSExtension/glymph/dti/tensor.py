@@ -74,9 +74,13 @@ class TensorFit:
 
     @cached_property
     def _eig(self) -> tuple[np.ndarray, np.ndarray]:
+        from glymph.parallel import WORKERS, thread_map
+
         evals = np.zeros((*self.mask.shape, 3))
         evecs = np.zeros((*self.mask.shape, 3, 3))
-        w, v = np.linalg.eigh(to_matrix(self.tensor[self.mask].astype(np.float64)))
+        matrices = to_matrix(self.tensor[self.mask].astype(np.float64))
+        pieces = thread_map(np.linalg.eigh, np.array_split(matrices, WORKERS))
+        w, v = np.concatenate([p[0] for p in pieces]), np.concatenate([p[1] for p in pieces])
         evals[self.mask] = np.clip(w[:, ::-1], 0.0, None)  # descending; negative ones clipped as in dipy
         evecs[self.mask] = v[:, :, ::-1]
         return evals, evecs
@@ -144,16 +148,24 @@ class TensorModel:
         if data.shape[-1] != self.design.shape[0]:
             raise ValueError(f"data has {data.shape[-1]} volumes, gradient table has {self.design.shape[0]}")
         mask = np.ones(spatial, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+        from glymph.parallel import thread_map
+
         # volume-major (N, V): one gather per volume, contiguous for NIfTI's volume-by-volume storage
         signals = np.empty((data.shape[-1], int(mask.sum())), dtype=data.dtype)
-        for n in range(data.shape[-1]):
+
+        def gather(n: int) -> None:
             signals[n] = data[..., n][mask]
+
+        thread_map(gather, range(data.shape[-1]))
         min_signal = float(np.min(signals, where=signals > 0, initial=np.inf))
         min_signal = min_signal if np.isfinite(min_signal) else 1.0
         params = np.empty((signals.shape[1], 7))
-        for start in range(0, signals.shape[1], _CHUNK):
+
+        def fit_block(start: int) -> None:
             block = np.log(np.maximum(signals[:, start : start + _CHUNK].astype(np.float64), min_signal))
             params[start : start + _CHUNK] = self._fit_block(block)
+
+        thread_map(fit_block, range(0, signals.shape[1], _CHUNK), blas_threads=1)
         tensor = np.zeros((*spatial, 6), dtype=np.float32)
         s0 = np.zeros(spatial, dtype=np.float32)
         tensor[mask] = params[:, :6] * _B_UNIT

@@ -1,0 +1,61 @@
+"""Numpy work on all CPU cores from threads of one process.
+
+numpy's ufuncs and linear algebra, scipy's filters, ``hashlib`` and file reads release the GIL on
+large arrays, so a few threads over slabs of one array run in parallel without copying the array
+into other processes (what ``multiprocessing`` or dask would do). Results are the same as a
+serial loop: each piece is computed by the same code, and pieces are returned in order.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def cpu_cores() -> int:
+    """CPU cores this process may run on (its affinity where the system reports one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+WORKERS = min(cpu_cores(), 4)  # threads for one array's pieces; more gains little on memory-bound work
+
+
+def thread_map(
+    function: Callable[[T], R], items: Iterable[T], workers: int = WORKERS, blas_threads: int | None = None
+) -> list[R]:
+    """``[function(item) for item in items]`` on ``workers`` threads, in order.
+
+    ``blas_threads``: limit BLAS to this many threads meanwhile (1 when each piece does its own
+    small matrix products: OpenBLAS's own threads would otherwise compete with these).
+    """
+    items = list(items)
+    if workers <= 1 or len(items) <= 1:
+        return [function(item) for item in items]
+    with _blas_limit(blas_threads), ThreadPoolExecutor(min(workers, len(items))) as pool:
+        return list(pool.map(function, items))
+
+
+def in_background(function: Callable[..., R], *args: Any) -> Future[R]:
+    """Start ``function(*args)`` on a thread now; ``.result()`` waits for it (and raises its error)."""
+    pool = ThreadPoolExecutor(1)
+    try:
+        return pool.submit(function, *args)
+    finally:
+        pool.shutdown(wait=False)
+
+
+def _blas_limit(threads: int | None):
+    if threads is None:
+        return nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=threads, user_api="blas")

@@ -196,3 +196,34 @@ def test_a_wide_space_touching_a_ventricle_stays_in_the_search_region():
     inside = np.pad(np.ones((50, 30, 30), bool), 5)  # the search region keeps 3 mm from the brain's edge
     region = search_region(SegmentationInputs(inputs.t1, tissues, regions, inside))
     assert region[35:45, 19:21, 19:21].all() and not region[10:18, 19:21, 19:21].any()
+
+
+@pytest.mark.parametrize("contrast", ["t1", "t2"])
+def test_only_components_that_are_tubes_on_the_image_are_kept(contrast):
+    """The learned method's check, by hand: in white matter, a 2 mm wide tube (kept) and a patch
+    where the image shows nothing (dropped), whether the tube is dark on a T1 or bright on a T2
+    alone; on the T1 a 7 mm ball (a lacune-like blob, not a tube) is dropped too. (On a T2 the
+    ball's bright rim reads as tubes: its mean vesselness is 0.42 there, the tube's 0.45.)"""
+    from scipy import ndimage
+
+    from glymph.epvs.learned import MIN_TUBE_RESPONSE
+    from glymph.epvs.segmentation import SegmentationInputs, keep_tubes, tube_response
+
+    shape = (48, 48, 48)
+    grid = np.indices(shape)
+    tube = ((grid[0] - 14) ** 2 + (grid[1] - 14) ** 2 <= 1.0) & (grid[2] >= 10) & (grid[2] < 38)
+    ball = ((grid - np.array([32, 32, 24])[:, None, None, None]) ** 2).sum(0) <= 3.5**2
+    patch = (np.abs(grid[0] - 34) <= 1) & (np.abs(grid[1] - 12) <= 1) & (np.abs(grid[2] - 24) <= 3)
+    lesion = 0.35 if contrast == "t1" else 3.0  # CSF-like, relative to white matter
+    image = np.where(tube | ball, lesion, 1.0)
+    image = ndimage.gaussian_filter(image, 0.5) + np.random.default_rng(0).normal(0, 0.02, shape)
+    tissues = np.full(shape, 3, np.uint8)
+    inside = np.ones(shape, bool)
+    inputs = SegmentationInputs(image.astype(np.float32), tissues, np.zeros(shape, np.uint8), inside, contrast=contrast)
+    response = tube_response(inputs, inside)
+    found = tube | ball | patch  # what a network might have returned
+    kept = keep_tubes(found, response, MIN_TUBE_RESPONSE)
+    assert kept[tube].all() and not kept[patch].any()
+    assert not kept[ball].any() or contrast == "t2"
+    assert keep_tubes(found, response, 0.0).sum() == found.sum()
+    assert not keep_tubes(np.zeros(shape, bool), response, MIN_TUBE_RESPONSE).any()

@@ -190,9 +190,17 @@ def test_the_shipped_network_finds_the_phantoms_lesions(colin_phantom, learned_f
     assert sidecar["models"]["segmentation"]["threshold"] == 0.95  # 1 mm: not the thick-slice threshold
 
 
-def test_thick_slices_get_their_own_threshold():
-    from glymph.epvs.learned import THICK_MM, THRESHOLD, THRESHOLD_THICK, threshold_for
+def test_thick_slices_get_their_own_thresholds():
+    from glymph.epvs.learned import (
+        MIN_TUBE_RESPONSE,
+        MIN_TUBE_RESPONSE_THICK,
+        THICK_MM,
+        THRESHOLD,
+        THRESHOLD_THICK,
+        thresholds_for,
+    )
 
-    assert threshold_for(np.array([1.0, 1.0, 1.0])) == THRESHOLD == 0.95
-    assert threshold_for(np.array([0.9, 0.9, THICK_MM - 0.01])) == THRESHOLD
-    assert threshold_for(np.array([3.0, 1.0, 1.0])) == threshold_for(np.array([1, 1, THICK_MM])) == THRESHOLD_THICK
+    assert thresholds_for(np.array([1.0, 1.0, 1.0])) == (THRESHOLD, MIN_TUBE_RESPONSE) == (0.95, 0.22)
+    assert thresholds_for(np.array([0.9, 0.9, THICK_MM - 0.01])) == (THRESHOLD, MIN_TUBE_RESPONSE)
+    thick = (THRESHOLD_THICK, MIN_TUBE_RESPONSE_THICK)
+    assert thresholds_for(np.array([3.0, 1.0, 1.0])) == thresholds_for(np.array([1, 1, THICK_MM])) == thick

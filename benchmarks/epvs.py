@@ -301,42 +301,72 @@ def learned_against_classical(model_dir: str | None) -> None:
 
 def calibrate_learned(model_dir: str | None = None) -> None:
     from glymph.components import label_components
+    from glymph.epvs.learned import thresholds_for
     from glymph.epvs.preprocess import prepare
-    from glymph.epvs.segmentation import SegmentationInputs, search_region
+    from glymph.epvs.segmentation import SegmentationInputs, search_region, tube_response
     from glymph.models.epvs_network import EPVSNetwork
     from glymph.preprocess import resample
 
     t1 = read_volume(COLIN27)
     mask, _ = brain_mask_deepbet(t1)
     network = EPVSNetwork.load(model_dir, None, "cpu")
-    print("\nlearned method: threshold and search region on seeds 7 and 8 (before the length filter)")
+    print("\nlearned method: threshold, search region and tube check on seeds 7 and 8 (before the length filter)")
     thick_mask = resample(mask.with_data(mask.data.astype(np.float32)), thick_slices(mask), order=0)
+    tubes: dict[str, dict[bool, list[float]]] = {}
     for seed in (7, 8):
         phantom = epvs_phantom(t1, mask, AffineMap(np.eye(4)), aal_placement(t1, AffineMap(np.eye(4))), seed=seed)
         truth = long_truth(phantom)
-        for voxels, image, image_mask in (
-            ("1 mm", phantom.t1, mask),
-            ("1x1x3 mm", thick_slices(phantom.t1), thick_mask),
+        for case, image, t2, image_mask, contrast in (
+            ("1 mm T1", phantom.t1, None, mask, "t1"),
+            ("1 mm T1 + T2", phantom.t1, phantom.t2, mask, "t1"),
+            ("T2 alone", phantom.t2, None, mask, "t2"),
+            ("1x1x3 mm T1", thick_slices(phantom.t1), None, thick_mask, "t1"),
         ):
-            prepared = prepare(image, None, image_mask, None, "cpu", "t1", native=True)
+            prepared = prepare(image, t2, image_mask, None, "cpu", contrast, native=True)
             native = prepared.native
             probability = network.probability(native.t1, native.t2, native.brain, False)
             on_grid = resample(native.grid.with_data(probability), prepared.t1, order=1).data
+            t2_data = None if prepared.t2 is None else prepared.t2.data
             inputs = SegmentationInputs(
-                prepared.t1.data, prepared.tissues.data, prepared.regions.data, prepared.brain.data, None, 1.0
+                prepared.t1.data,
+                prepared.tissues.data,
+                prepared.regions.data,
+                prepared.brain.data,
+                t2_data,
+                1.0,
+                contrast,
             )
             region = search_region(inputs)
-            for threshold in (0.3, 0.5, 0.7, 0.85, 0.95):
-                for restricted in (False, True):
-                    labels, _ = label_components((on_grid >= threshold) & (region if restricted else True))
-                    found = resample(prepared.t1.with_data(labels.astype(np.float32)), phantom.t1, order=0)
-                    score = agreement(found, truth)
-                    print(
-                        f"  seed {seed}  {voxels:<8}  threshold {threshold:.2f}  "
-                        f"{'in the search region' if restricted else 'whole brain':<20} "
-                        f"Dice {score.dice:.2f}  lesion sensitivity {score.lesion_sensitivity:.2f}  "
-                        f"precision {score.lesion_precision:.2f}  {score.predicted_lesions} found for {score.reference_lesions}"
+            if case in ("1 mm T1", "1x1x3 mm T1"):
+                for threshold in (0.3, 0.5, 0.7, 0.85, 0.95):
+                    for restricted in (False, True):
+                        labels, _ = label_components((on_grid >= threshold) & (region if restricted else True))
+                        found = resample(prepared.t1.with_data(labels.astype(np.float32)), phantom.t1, order=0)
+                        score = agreement(found, truth)
+                        print(
+                            f"  seed {seed}  {case:<12}  threshold {threshold:.2f}  "
+                            f"{'in the search region' if restricted else 'whole brain':<20} "
+                            f"Dice {score.dice:.2f}  lesion sensitivity {score.lesion_sensitivity:.2f}  "
+                            f"precision {score.lesion_precision:.2f}  {score.predicted_lesions} found for {score.reference_lesions}"
+                        )
+            # the tube check: each component's mean vesselness, true (touching a lesion) or false
+            on_truth = resample(truth.with_data(truth.data.astype(np.float32)), prepared.t1, order=0).data > 0
+            labels, n = label_components((on_grid >= thresholds_for(native.grid.spacing)[0]) & region)
+            response = tube_response(inputs, region)
+            for c in range(1, n + 1):
+                component = labels == c
+                if component.sum() >= 3:  # smaller ones fall to the 2 mm length filter anyway
+                    tubes.setdefault(case, {True: [], False: []})[bool(on_truth[component].any())].append(
+                        float(response[component].mean())
                     )
+    print("\ntube check: mean vesselness of the components (>= 3 voxels) at the case's threshold, seeds 7 and 8")
+    for case, values in tubes.items():
+        true, false = np.sort(values[True]), np.sort(values[False])
+        minimum = thresholds_for(np.array([1.0, 1.0, 3.0 if "1x1x3" in case else 1.0]))[1]
+        print(
+            f"  {case:<13} true: {len(true)}, lowest {np.round(true[:3], 2)}; false: {len(false)}, highest "
+            f"{np.round(false[-3:], 2)}; kept at {minimum}: {np.sum(true >= minimum)} true, {np.sum(false >= minimum)} false"
+        )
 
 
 if __name__ == "__main__":

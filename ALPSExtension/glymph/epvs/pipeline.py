@@ -22,7 +22,7 @@ from glymph.defaults import DEVICE, EPVS_METHOD, EPVS_METHODS, MIN_LENGTH_MM, TH
 from glymph.epvs.lesions import Lesion, measure_lesions, remove_short
 from glymph.epvs.preprocess import ANALYSIS_SPACING_MM, prepare
 from glymph.epvs.regions import REGIONS, SHORT
-from glymph.epvs.segmentation import SegmentationInputs, search_region
+from glymph.epvs.segmentation import SegmentationInputs
 from glymph.errors import GlymphError
 from glymph.preprocess import resample
 from glymph.progress import step
@@ -135,11 +135,11 @@ def run_epvs(
             brain,
             None if prepared.t2 is None else prepared.t2.data,
             ANALYSIS_SPACING_MM,
+            contrast,
         )
         if network:
-            region = search_region(inputs)
             segmentation, network_source = segmenter(
-                prepared.native, prepared.t1, region, model_dir, device, threads, flips
+                prepared.native, prepared.t1, inputs, model_dir, device, threads, flips
             )
         else:
             segmentation = segmenter(inputs)

@@ -36,6 +36,7 @@ class SegmentationInputs:
     brain: np.ndarray  # bool
     t2: np.ndarray | None = None  # registered and normalised like t1
     spacing_mm: float = 1.0
+    contrast: str = "t1"  # of ``t1``, the main image: "t2" when a T2 alone is given (CSF bright)
 
 
 LARGE_CSF_VOXELS = 150  # CSF components at least this big are ventricles, cisterns or sulci, not PVS
@@ -160,14 +161,34 @@ def _unit(axis: int) -> tuple[int, int, int]:
     return tuple(1 if a == axis else 0 for a in range(3))  # type: ignore[return-value]
 
 
+def tube_response(inputs: SegmentationInputs, region: np.ndarray) -> np.ndarray:
+    """Vesselness inside ``region`` (0 elsewhere): of dark tubes on the T1 (of bright tubes when the
+    main image is a T2), combined with the bright tubes of a T2 given beside it by the geometric mean."""
+    response = vesselness(inputs.t1, region, dark=inputs.contrast == "t1", spacing_mm=inputs.spacing_mm)
+    if inputs.t2 is not None:
+        response = np.sqrt(response * vesselness(inputs.t2, region, dark=False, spacing_mm=inputs.spacing_mm))
+    return response
+
+
+def keep_tubes(mask: np.ndarray, response: np.ndarray, minimum: float) -> np.ndarray:
+    """``mask`` without its 26-connected components whose mean ``response`` is below ``minimum``."""
+    from scipy import ndimage
+
+    from glymph.components import label_components
+
+    labels, n = label_components(mask)
+    if n == 0:
+        return mask.astype(bool)
+    means = ndimage.mean(response, labels, index=np.arange(1, n + 1))
+    return np.r_[False, np.asarray(means) >= minimum][labels]
+
+
 def segment_classical(inputs: SegmentationInputs) -> np.ndarray:
     """The classical EPVS segmentation (see the module docstring)."""
     from skimage.filters import apply_hysteresis_threshold
 
     region = search_region(inputs)
-    response = vesselness(inputs.t1, region, dark=True, spacing_mm=inputs.spacing_mm)
-    if inputs.t2 is not None:
-        response = np.sqrt(response * vesselness(inputs.t2, region, dark=False, spacing_mm=inputs.spacing_mm))
+    response = tube_response(inputs, region)
     wm_median = float(np.median(inputs.t1[inputs.tissues == 3])) if np.any(inputs.tissues == 3) else 1.0
     dark_enough = inputs.t1 < MAX_T1_RATIO * wm_median
     low, high = (LOW, HIGH) if inputs.t2 is None else (LOW_WITH_T2, HIGH_WITH_T2)

@@ -14,10 +14,11 @@ training, which draws its own synthetic patches; seeds 2 and 3 by default): 1 mm
 voxels (averaged from the 1 mm phantom: partial volume); the ITK head at its own 2x2x3 mm; lacunes
 (3-10 mm CSF-filled cavities with a rim, not labelled) added to the 1 mm T1, detections touching them
 counted as false positives; the unmodified Colin27 and MNI152; the time of each whole run.
-``--calibrate``: how the learned method's threshold and search region were chosen, on Colin27
-phantoms of seeds 7 and 8 (not the benchmark's): the network's probability once per phantom,
-then each threshold with and without the search region, before the 2 mm length filter, at 1 mm and
-with 1x1x3 mm voxels.
+``--calibrate``: how the learned method's thresholds, search region and tube check were chosen, on
+Colin27 phantoms of seeds 7 and 8 (not the benchmark's): the network's probability once per
+phantom, then each threshold on the whole brain, in the search region and with the tube check,
+before the 2 mm length filter (1 mm T1 and 1x1x3 mm voxels; with a T2 and a T2 alone the tube check
+only), and the mean vesselness of the true and the false components.
 Run: .venv/bin/python benchmarks/epvs.py [--learned | --calibrate] [--model-dir DIR]
 """
 
@@ -303,7 +304,7 @@ def calibrate_learned(model_dir: str | None = None) -> None:
     from glymph.components import label_components
     from glymph.epvs.learned import thresholds_for
     from glymph.epvs.preprocess import prepare
-    from glymph.epvs.segmentation import SegmentationInputs, search_region, tube_response
+    from glymph.epvs.segmentation import SegmentationInputs, keep_tubes, search_region, tube_response
     from glymph.models.epvs_network import EPVSNetwork
     from glymph.preprocess import resample
 
@@ -337,22 +338,28 @@ def calibrate_learned(model_dir: str | None = None) -> None:
                 contrast,
             )
             region = search_region(inputs)
-            if case in ("1 mm T1", "1x1x3 mm T1"):
-                for threshold in (0.3, 0.5, 0.7, 0.85, 0.95):
-                    for restricted in (False, True):
-                        labels, _ = label_components((on_grid >= threshold) & (region if restricted else True))
-                        found = resample(prepared.t1.with_data(labels.astype(np.float32)), phantom.t1, order=0)
-                        score = agreement(found, truth)
-                        print(
-                            f"  seed {seed}  {case:<12}  threshold {threshold:.2f}  "
-                            f"{'in the search region' if restricted else 'whole brain':<20} "
-                            f"Dice {score.dice:.2f}  lesion sensitivity {score.lesion_sensitivity:.2f}  "
-                            f"precision {score.lesion_precision:.2f}  {score.predicted_lesions} found for {score.reference_lesions}"
-                        )
+            response = tube_response(inputs, region)
+            minimum = thresholds_for(native.grid.spacing)[1]
+            for threshold in (0.3, 0.5, 0.7, 0.85, 0.95):
+                variants = {
+                    "whole brain": on_grid >= threshold,
+                    "in the search region": (on_grid >= threshold) & region,
+                    "and tubes": keep_tubes((on_grid >= threshold) & region, response, minimum),
+                }
+                for name, kept in variants.items():
+                    if name != "and tubes" and case not in ("1 mm T1", "1x1x3 mm T1"):
+                        continue
+                    labels, _ = label_components(kept)
+                    found = resample(prepared.t1.with_data(labels.astype(np.float32)), phantom.t1, order=0)
+                    score = agreement(found, truth)
+                    print(
+                        f"  seed {seed}  {case:<12}  threshold {threshold:.2f}  {name:<20} "
+                        f"Dice {score.dice:.2f}  lesion sensitivity {score.lesion_sensitivity:.2f}  "
+                        f"precision {score.lesion_precision:.2f}  {score.predicted_lesions} found for {score.reference_lesions}"
+                    )
             # the tube check: each component's mean vesselness, true (touching a lesion) or false
             on_truth = resample(truth.with_data(truth.data.astype(np.float32)), prepared.t1, order=0).data > 0
             labels, n = label_components((on_grid >= thresholds_for(native.grid.spacing)[0]) & region)
-            response = tube_response(inputs, region)
             for c in range(1, n + 1):
                 component = labels == c
                 if component.sum() >= 3:  # smaller ones fall to the 2 mm length filter anyway

@@ -19,13 +19,16 @@ Colin27 phantoms of seeds 7 and 8 (not the benchmark's): the network's probabili
 phantom, then each threshold on the whole brain, in the search region and with the tube check,
 before the 2 mm length filter (1 mm T1 and 1x1x3 mm voxels; with a T2 and a T2 alone the tube check
 only), and the mean vesselness of the true and the false components.
-Run: .venv/bin/python benchmarks/epvs.py [--learned | --calibrate] [--model-dir DIR]
+``--flips``: classical, learned and learned with test-time flips, 1 mm T1, whole runs.
+``--seeds N ...``: the heads of ``--learned`` and ``--flips`` (default 2 3).
+Run: .venv/bin/python benchmarks/epvs.py [--learned | --calibrate | --flips] [--seeds N ...] [--model-dir DIR]
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from itertools import takewhile
 from pathlib import Path
 
 import numpy as np
@@ -301,6 +304,8 @@ def learned_against_classical(model_dir: str | None) -> None:
 
 
 def calibrate_learned(model_dir: str | None = None) -> None:
+    from scipy import ndimage
+
     from glymph.components import label_components
     from glymph.epvs.learned import thresholds_for
     from glymph.epvs.preprocess import prepare
@@ -339,16 +344,14 @@ def calibrate_learned(model_dir: str | None = None) -> None:
             )
             region = search_region(inputs)
             response = tube_response(inputs, region)
-            minimum = thresholds_for(native.grid.spacing)[1]
+            threshold_here, minimum = thresholds_for(native.grid.spacing)
+            all_variants = case in ("1 mm T1", "1x1x3 mm T1")  # with a T2 and a T2 alone: the tube check only
             for threshold in (0.3, 0.5, 0.7, 0.85, 0.95):
-                variants = {
-                    "whole brain": on_grid >= threshold,
-                    "in the search region": (on_grid >= threshold) & region,
-                    "and tubes": keep_tubes((on_grid >= threshold) & region, response, minimum),
-                }
+                found_here = (on_grid >= threshold) & region
+                variants = {"and tubes": keep_tubes(found_here, response, minimum)}
+                if all_variants:
+                    variants = {"whole brain": on_grid >= threshold, "in the search region": found_here, **variants}
                 for name, kept in variants.items():
-                    if name != "and tubes" and case not in ("1 mm T1", "1x1x3 mm T1"):
-                        continue
                     labels, _ = label_components(kept)
                     found = resample(prepared.t1.with_data(labels.astype(np.float32)), phantom.t1, order=0)
                     score = agreement(found, truth)
@@ -359,25 +362,52 @@ def calibrate_learned(model_dir: str | None = None) -> None:
                     )
             # the tube check: each component's mean vesselness, true (touching a lesion) or false
             on_truth = resample(truth.with_data(truth.data.astype(np.float32)), prepared.t1, order=0).data > 0
-            labels, n = label_components((on_grid >= thresholds_for(native.grid.spacing)[0]) & region)
-            for c in range(1, n + 1):
-                component = labels == c
-                if component.sum() >= 3:  # smaller ones fall to the 2 mm length filter anyway
-                    tubes.setdefault(case, {True: [], False: []})[bool(on_truth[component].any())].append(
-                        float(response[component].mean())
-                    )
+            labels, n = label_components((on_grid >= threshold_here) & region)
+            index = np.arange(1, n + 1)
+            sizes = ndimage.sum(np.ones(labels.shape), labels, index)
+            means = ndimage.mean(response, labels, index)
+            touching = ndimage.maximum(on_truth, labels, index) > 0
+            entry = tubes.setdefault(case, {"minimum": minimum, True: [], False: []})
+            for size, mean, true in zip(sizes, means, touching, strict=True):
+                if size >= 3:  # smaller ones fall to the 2 mm length filter anyway
+                    entry[bool(true)].append(float(mean))
     print("\ntube check: mean vesselness of the components (>= 3 voxels) at the case's threshold, seeds 7 and 8")
     for case, values in tubes.items():
-        true, false = np.sort(values[True]), np.sort(values[False])
-        minimum = thresholds_for(np.array([1.0, 1.0, 3.0 if "1x1x3" in case else 1.0]))[1]
+        true, false, minimum = np.sort(values[True]), np.sort(values[False]), values["minimum"]
         print(
             f"  {case:<13} true: {len(true)}, lowest {np.round(true[:3], 2)}; false: {len(false)}, highest "
             f"{np.round(false[-3:], 2)}; kept at {minimum}: {np.sum(true >= minimum)} true, {np.sum(false >= minimum)} false"
         )
 
 
+def flips_at_1mm(seeds: tuple[int, ...], model_dir: str | None = None) -> None:
+    """Test-time flips of the learned method at 1 mm with a T1: classical, learned and learned with
+    ``flips`` on the same phantoms (the benchmark's scoring), one whole run each."""
+    t1 = read_volume(COLIN27)
+    mask, _ = brain_mask_deepbet(t1)
+    print(f"\nlearned method with test-time flips, 1 mm T1, seeds {seeds}")
+    for seed in seeds:
+        phantom = epvs_phantom(t1, mask, AffineMap(np.eye(4)), aal_placement(t1, AffineMap(np.eye(4))), seed=seed)
+        truth = long_truth(phantom)
+        for method, flips in (("classical", False), ("learned", False), ("learned", True)):
+            start = time.perf_counter()
+            learned = model_dir if method == "learned" else None
+            result = run_epvs(phantom.t1, mask=mask, method=method, flips=flips, model_dir=learned)
+            score = agreement(result.labels_on_input_grid(), truth)
+            print(
+                f"  seed {seed}  {method:<9}  flips {flips!s:<5}  Dice {score.dice:.3f}  lesion sensitivity "
+                f"{score.lesion_sensitivity:.2f}  precision {score.lesion_precision:.2f}  "
+                f"{score.predicted_lesions} found for {score.reference_lesions}  {time.perf_counter() - start:.1f} s"
+            )
+
+
 if __name__ == "__main__":
     directory = sys.argv[sys.argv.index("--model-dir") + 1] if "--model-dir" in sys.argv else None
+    if "--seeds" in sys.argv:  # --seeds 5 6: other heads for --learned and --flips
+        LEARNED_SEEDS = tuple(int(a) for a in takewhile(str.isdigit, sys.argv[sys.argv.index("--seeds") + 1 :]))
+    if "--flips" in sys.argv:
+        flips_at_1mm(LEARNED_SEEDS, directory)
+        sys.exit()
     if "--calibrate" in sys.argv:
         calibrate_learned(directory)
         sys.exit()

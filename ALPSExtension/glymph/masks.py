@@ -10,6 +10,7 @@ import numpy as np
 from glymph.components import largest_component
 from glymph.errors import GlymphError
 from glymph.image_io import read_volume
+from glymph.parallel import WORKERS, thread_map
 from glymph.volume import Volume, axis_codes, mask_on_grid, reoriented
 
 
@@ -45,8 +46,6 @@ def median_filter_slabs(image: np.ndarray, size: int, slabs: int | None = None) 
     first axis on parallel threads (scipy releases the GIL while filtering); each slab reads
     ``size // 2`` voxels of its neighbours."""
     from scipy.ndimage import median_filter
-
-    from glymph.parallel import WORKERS, thread_map
 
     slabs = slabs or WORKERS
     if slabs == 1 or image.shape[0] < 2 * size:

@@ -17,6 +17,7 @@ from functools import cached_property
 import numpy as np
 
 from glymph.errors import GlymphError
+from glymph.parallel import WORKERS, thread_map
 
 FSL_ORDER = ("xx", "xy", "xz", "yy", "yz", "zz")
 MRTRIX_ORDER = ("xx", "yy", "zz", "xy", "xz", "yz")
@@ -74,8 +75,6 @@ class TensorFit:
 
     @cached_property
     def _eig(self) -> tuple[np.ndarray, np.ndarray]:
-        from glymph.parallel import WORKERS, thread_map
-
         evals = np.zeros((*self.mask.shape, 3))
         evecs = np.zeros((*self.mask.shape, 3, 3))
         matrices = to_matrix(self.tensor[self.mask].astype(np.float64))
@@ -148,8 +147,6 @@ class TensorModel:
         if data.shape[-1] != self.design.shape[0]:
             raise ValueError(f"data has {data.shape[-1]} volumes, gradient table has {self.design.shape[0]}")
         mask = np.ones(spatial, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
-        from glymph.parallel import thread_map
-
         # volume-major (N, V): one gather per volume, contiguous for NIfTI's volume-by-volume storage
         signals = np.empty((data.shape[-1], int(mask.sum())), dtype=data.dtype)
 

@@ -17,7 +17,10 @@ path only starts the search; the measures come from the image itself:
    half sphere: at a distance d beyond the centreline's end its depth is 2 sqrt(r^2 - d^2),
    half the tube's 2 r at d = r sqrt(3) / 2, so the centreline ends that far before the
    half-depth point (trimmed or extended).
-3. **Diameter**: the profile samples along the vein are fitted by a model of a tube seen through
+3. **Axis at tight bends**: where a vein bends more tightly than about its diameter, the dip's
+   middle is not its axis (the bend's inside is darkened from both sides); the centreline is
+   then moved to the axis of a tube model fitted to the image in 2D (``glymph.vein.tube_model``).
+4. **Diameter**: the profile samples along the vein are fitted by a model of a tube seen through
    the pixels: each pixel's darkness is the half-chord of a disc of radius r (a tube's darkness
    is proportional to the path through it) averaged over the pixel's square, and each sample is
    the bilinear mix of its four pixels, exactly as it was read; free depth and background
@@ -185,7 +188,10 @@ def end_offset(image: np.ndarray, path: np.ndarray, half_width: float, reference
         return float(s[-1] - END_CAP * radius)
     k = int(below[0])
     d0, d1 = depth[k - 1], depth[k]  # the crossing, linear between samples k-1 and k
-    crossing = s[k - 1] + (d0 - reference / 2) / max(d0 - d1, 1e-12) * (s[k] - s[k - 1])
+    if d0 >= reference / 2 and d0 > d1:
+        crossing = s[k - 1] + (d0 - reference / 2) / (d0 - d1) * (s[k] - s[k - 1])
+    else:  # already below half depth where the search starts
+        crossing = s[k]
     return float(crossing - END_CAP * radius)
 
 
@@ -274,9 +280,16 @@ def fit_diameter(samples: ProfileSamples, guess: float) -> float:
     return float(2 * fit.x[2]) if fit.success else float("nan")
 
 
-def refine(image: np.ndarray, pixel_path: np.ndarray, width_px: float) -> Refined:
+def refine(
+    image: np.ndarray, pixel_path: np.ndarray, width_px: float, noise: float | None = None, tube_axis: bool = True
+) -> Refined:
     """Measure one vein on ``image`` (dark veins; any intensity scale), starting from its skeleton's
-    pixel path (M, 2) and its rough width (pixels): see the module docstring."""
+    pixel path (M, 2) and its rough width (pixels): see the module docstring. ``noise``: the
+    image's noise sd, for the tube model's smoothness prior (none when not given); ``tube_axis``:
+    whether to fit the tube model's axis (not for a mask standing in for an image: its flat,
+    stair-stepped band is no tube)."""
+    from glymph.vein.tube_model import fit_tube_axis
+
     half_width = max(MIN_HALF_WIDTH_PX, 1.5 * width_px)
     path = resample_polyline(smooth_along(pixel_path.astype(float), 1.0), STEP_PX)
     if len(path) < 3:
@@ -292,8 +305,18 @@ def refine(image: np.ndarray, pixel_path: np.ndarray, width_px: float) -> Refine
     inner = centred(image, path[interior] if len(path[interior]) >= 3 else path, half_width, by="centroid")
     diameter = fit_diameter(profile_samples(image, inner, half_width, max(len(inner) // 30, 1)), width_px)
     radius = diameter / 2 if np.isfinite(diameter) else width_px / 2
-    if reference > 0:
-        path = with_end(path, end_offset(image, path, half_width, reference, radius))
-        if len(path) >= 2:
-            path = with_end(path[::-1], end_offset(image, path[::-1], half_width, reference, radius))[::-1]
+    if reference <= 0:
+        return Refined(path, diameter, reference)
+    # the ends are found on the dip's middle (the tube model's axis is free to wander where it ends)
+    # and moved by as much along the axis
+    ends = (
+        end_offset(image, path, half_width, reference, radius),
+        end_offset(image, path[::-1], half_width, reference, radius),
+    )
+    fitted = fit_tube_axis(image, path, radius, noise) if tube_axis else None
+    if fitted is not None:
+        path = fitted[0]
+    path = with_end(path, ends[0])
+    if len(path) >= 2:
+        path = with_end(path[::-1], ends[1])[::-1]
     return Refined(path, diameter, reference)

@@ -45,6 +45,7 @@ SMOOTHING_PIXELS = 1.5
 # true veins found 0.94 -> 0.92; seeds 2-6 unchanged.
 MIN_ELONGATION = 4.0
 MIN_CONTRAST_TO_NOISE = 1.7
+MIN_PROFILE_DIAMETER_PX = 0.2  # a tube fit that collapses below this has measured no tube
 MEDIAN_RESIDUAL_GAIN = 0.8615  # 1.4826 MAD of (x - its 3x3 median) for unit white Gaussian noise (4e6 samples)
 
 
@@ -217,10 +218,15 @@ def measure_veins(
         area = len(pixels) * spacing**2
         diameter_area = area / total if total > 0 else float("nan")
         width_px = diameter_area / spacing if np.isfinite(diameter_area) else 1.0
-        refined = refine(image, trunk_pixels, width_px)
+        refined = refine(image, trunk_pixels, width_px, noise, tube_axis=profile_diameter)
         centreline = world(refined.centreline)
         length = path_length(centreline)
-        if length < min_length_mm or length < MIN_ELONGATION * diameter_area:
+        diameter = refined.diameter_px * spacing if profile_diameter else diameter_area
+        if length < min_length_mm or length < MIN_ELONGATION * max(
+            diameter_area, diameter if np.isfinite(diameter) else 0.0
+        ):
+            continue
+        if profile_diameter and not refined.diameter_px >= MIN_PROFILE_DIAMETER_PX:
             continue
         if noise is not None and profile_diameter and not refined.depth >= MIN_CONTRAST_TO_NOISE * noise:
             continue
@@ -239,7 +245,7 @@ def measure_veins(
                 tortuosity,
                 tortuosity - 1.0,
                 area,
-                refined.diameter_px * spacing if profile_diameter else diameter_area,
+                diameter,
                 diameter_area,
                 len(branches),
                 tuple(map(float, centreline[0])),

@@ -3,8 +3,12 @@ boolean mask; the registry of methods is ``glymph.defaults.VEIN_METHODS``.
 
 ``classical`` needs no trained model: multi-scale Frangi vesselness of dark ridges (scikit-image,
 2D) on the MinIP divided by its brain median, hysteresis thresholding, inside the brain (minus a
-``RIM_MM`` rim where the brain edge itself looks like a dark ridge). Parameters below; they were
-set on one phantom (seed 1) and are reported on others (README, tests).
+``RIM_MM`` rim where the brain edge itself looks like a dark ridge). The hysteresis thresholds
+follow the image's noise: multiples of the vesselness that pure noise of the MinIP's noise sd
+reaches (its 99.9th percentile), never below fixed floors (anatomy: the cortical ribbon between
+CSF and white matter is a faint dark ridge at any noise). Frangi's parameters were set on one
+phantom (seed 1); the thresholds on the 18 phantoms of seeds 301-318 (``benchmarks/vein.py
+--calibrate``) and are reported on others (README, tests).
 """
 
 from __future__ import annotations
@@ -15,7 +19,10 @@ import numpy as np
 
 SIGMAS_MM = (0.5, 1.0, 1.5)
 FRANGI_BETA, FRANGI_GAMMA = 0.5, 0.15
-HIGH, LOW = 0.10, 0.03  # hysteresis thresholds on the vesselness
+HIGH, LOW = 0.05, 0.02  # floors of the hysteresis thresholds on the vesselness
+NOISE_HIGH, NOISE_LOW = 1.5, 0.6  # the thresholds in multiples of pure noise's vesselness
+NOISE_QUANTILE = 0.999
+NOISE_PATCH = 160  # pixels a side of the simulated noise (a 16-pixel margin is left out)
 MAX_RATIO = 0.92  # a vein pixel is darker than this fraction of the brain median
 RIM_MM = 2.0
 
@@ -36,22 +43,41 @@ def analysis_region(inputs: VeinInputs) -> np.ndarray:
     return ndimage.binary_erosion(inputs.brain, iterations=max(round(RIM_MM / inputs.spacing_mm), 1))
 
 
+def vesselness(image: np.ndarray, spacing_mm: float) -> np.ndarray:
+    """Frangi vesselness of dark ridges at ``SIGMAS_MM`` (scikit-image, 2D; image in units of the
+    brain median)."""
+    from skimage.filters import frangi
+
+    sigmas = [s / spacing_mm for s in SIGMAS_MM]
+    return frangi(
+        image.astype(np.float32), sigmas=sigmas, beta=FRANGI_BETA, gamma=FRANGI_GAMMA, black_ridges=True, mode="reflect"
+    )
+
+
+def noise_vesselness(noise_sd: float, spacing_mm: float) -> float:
+    """The ``NOISE_QUANTILE`` of the vesselness of white Gaussian noise of ``noise_sd`` (in units of
+    the brain median) around 1, on pixels of ``spacing_mm`` (fixed seed: the same every run)."""
+    noise = 1.0 + noise_sd * np.random.default_rng(0).standard_normal((NOISE_PATCH, NOISE_PATCH))
+    return float(np.quantile(vesselness(noise, spacing_mm)[16:-16, 16:-16], NOISE_QUANTILE))
+
+
+def hysteresis_thresholds(inputs: VeinInputs) -> tuple[float, float]:
+    """(low, high) vesselness thresholds for this MinIP: ``NOISE_LOW`` / ``NOISE_HIGH`` times the
+    vesselness its noise alone reaches, at least ``LOW`` / ``HIGH``."""
+    from glymph.vein.morphometry import noise_sd
+
+    reference = noise_vesselness(noise_sd(inputs.minip, inputs.brain), inputs.spacing_mm)
+    return max(LOW, NOISE_LOW * reference), max(HIGH, NOISE_HIGH * reference)
+
+
 def segment_classical(inputs: VeinInputs) -> np.ndarray:
     """The classical vein segmentation (see the module docstring)."""
-    from skimage.filters import apply_hysteresis_threshold, frangi
+    from skimage.filters import apply_hysteresis_threshold
 
     region = analysis_region(inputs)
-    sigmas = [s / inputs.spacing_mm for s in SIGMAS_MM]
-    response = frangi(
-        inputs.minip.astype(np.float32),
-        sigmas=sigmas,
-        beta=FRANGI_BETA,
-        gamma=FRANGI_GAMMA,
-        black_ridges=True,
-        mode="reflect",
-    )
-    response = np.where(region, response, 0.0)
-    return apply_hysteresis_threshold(response, LOW, HIGH) & (inputs.minip < MAX_RATIO) & region
+    response = np.where(region, vesselness(inputs.minip, inputs.spacing_mm), 0.0)
+    low, high = hysteresis_thresholds(inputs)
+    return apply_hysteresis_threshold(response, low, high) & (inputs.minip < MAX_RATIO) & region
 
 
 GAP_MM = 4.0  # a vein's two pieces are joined across at most this gap between their skeletons' ends

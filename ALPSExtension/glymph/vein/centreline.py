@@ -313,9 +313,9 @@ def refine(
         end_offset(image, path, half_width, reference, radius),
         end_offset(image, path[::-1], half_width, reference, radius),
     )
-    fitted = fit_tube_axis(image, path, radius, noise) if tube_axis else None
+    fitted = fit_tube_axis(image, path, unit_normals(path), radius, noise) if tube_axis else None
     if fitted is not None:
-        path = fitted[0]
+        path = resample_polyline(fitted[0], STEP_PX)
     path = with_end(path, ends[0])
     if len(path) >= 2:
         path = with_end(path[::-1], ends[1])[::-1]

@@ -27,6 +27,7 @@ MAX_OFFSET_PX = 3.0
 SMOOTHNESS_PX = 0.5  # prior sd of the offsets' second differences between control points
 DENSE_STEP_PX = 0.1  # the curve's sampling for distances
 MAX_EVALUATIONS = 40
+PINNED_PX = 1e-6  # the end control points' offsets: where the vein fades, the model has nothing to hold on to
 
 
 def spline_basis(knots: np.ndarray, at: np.ndarray) -> np.ndarray:
@@ -42,26 +43,24 @@ def arc_length(points: np.ndarray) -> np.ndarray:
 
 
 def fit_tube_axis(
-    image: np.ndarray, path: np.ndarray, radius_px: float, noise: float | None = None
+    image: np.ndarray, path: np.ndarray, normals: np.ndarray, radius_px: float, noise: float | None = None
 ) -> tuple[np.ndarray, float] | None:
-    """The tube model's axis (M, 2 pixel coordinates, sampled like ``path``) and radius (pixels)
-    fitted to a dark vein on ``image`` (any intensity scale), starting from its centreline
-    ``path`` (M, 2) and radius; ``noise``: the image's noise sd (weighs the smoothness prior).
-    None when the vein is too short for control points or the fit fails."""
+    """The tube model's axis (points every ``DENSE_STEP_PX`` along it, pixel coordinates) and radius
+    (pixels) fitted to a dark vein on ``image`` (any intensity scale), starting from its centreline
+    ``path`` (M, 2), the path's unit ``normals`` (M, 2) and the radius; ``noise``: the image's noise
+    sd (weighs the smoothness prior). None when the vein is too short for control points or the
+    fit fails."""
     from scipy.optimize import least_squares
     from scipy.spatial import cKDTree
 
-    from glymph.vein.centreline import resample_polyline, unit_normals
-
     path = np.asarray(path, float)
-    step = float(np.median(np.linalg.norm(np.diff(path, axis=0), axis=1))) if len(path) > 1 else 0.0
     arc = arc_length(path)
-    if step <= 0 or arc[-1] < 3 * CONTROL_SPACING_PX or not np.isfinite(radius_px):
+    if len(path) < 2 or arc[-1] < 3 * CONTROL_SPACING_PX or not np.isfinite(radius_px):
         return None
     knots = np.linspace(0.0, arc[-1], max(int(np.ceil(arc[-1] / CONTROL_SPACING_PX)) + 1, 4))
     dense_arc = np.arange(0.0, arc[-1] + 1e-9, DENSE_STEP_PX)
     dense_path = np.column_stack([np.interp(dense_arc, arc, path[:, k]) for k in range(2)])
-    dense_normals = np.column_stack([np.interp(dense_arc, arc, n) for n in unit_normals(path).T])
+    dense_normals = np.column_stack([np.interp(dense_arc, arc, n) for n in np.asarray(normals, float).T])
     dense_normals /= np.maximum(np.linalg.norm(dense_normals, axis=1, keepdims=True), 1e-12)
     basis = spline_basis(knots, dense_arc)  # (D, K)
 
@@ -122,6 +121,7 @@ def fit_tube_axis(
     x0 = np.concatenate([np.zeros(n_knots), [background, 0.0, 0.0, depth, radius_px]])
     lower = np.concatenate([np.full(n_knots, -MAX_OFFSET_PX), [-np.inf, -np.inf, -np.inf, 0.0, 0.2]])
     upper = np.concatenate([np.full(n_knots, MAX_OFFSET_PX), [np.inf, np.inf, np.inf, np.inf, 8.0]])
+    lower[[0, n_knots - 1]], upper[[0, n_knots - 1]] = -PINNED_PX, PINNED_PX  # the ends stay put
     try:
         fit = least_squares(
             residual, np.clip(x0, lower, upper), jac=jacobian, bounds=(lower, upper), max_nfev=MAX_EVALUATIONS
@@ -131,4 +131,4 @@ def fit_tube_axis(
     if fit.status < 0:
         return None
     _, curve, *_ = render(fit.x)
-    return resample_polyline(curve, step), float(fit.x[-1])
+    return curve, float(fit.x[-1])

@@ -264,12 +264,12 @@ def calibrate() -> None:
                 noise=noise_sd(inputs.minip, inputs.brain),
             )
             rows.append(score(labels, veins, phantom))
-        mean = {key: float(np.nanmean([r[key] for r in rows])) for key in rows[0] if key != "hemisphere_ok"}
+        mean = {key: float(np.nanmean([r[key] for r in rows])) for key in rows[0] if key != "hemisphere_ok"}.__getitem__
         print(
             f"low {candidate[0]} high {candidate[1]} x noise {candidate[2]} / {candidate[3]}: within all three goals "
-            f"{np.mean([within_goals(r) for r in rows]):.0%}, Dice {mean['dice']:.3f}, found {mean['found']:.2f}, "
-            f"|count error| {mean['hemisphere_count_error']:.2f}, tortuosity {mean['hemisphere_tortuosity_error']:.3f}, "
-            f"diameter {mean['hemisphere_diameter_error']:.1%}, per-vein tortuosity {mean['tortuosity_error']:.3f}",
+            f"{np.mean([within_goals(r) for r in rows]):.0%}, Dice {mean('dice'):.3f}, found {mean('found'):.2f}, "
+            f"|count error| {mean('hemisphere_count_error'):.2f}, tortuosity {mean('hemisphere_tortuosity_error'):.3f}, "
+            f"diameter {mean('hemisphere_diameter_error'):.1%}, per-vein tortuosity {mean('tortuosity_error'):.3f}",
             flush=True,
         )
     segmentation.LOW, segmentation.HIGH, segmentation.NOISE_LOW, segmentation.NOISE_HIGH = defaults
@@ -299,11 +299,11 @@ def learned_vs_classical(model_dir: str | None) -> None:
 
         within = np.mean([within_goals(r) for r in selected])
         return (
-            f"Dice {mean['dice']:.2f}, found {mean['found']:.2f}, |count error| per hemisphere "
-            f"{mean['hemisphere_count_error']:.2f} (max {max(r['hemisphere_count_error'] for r in selected)}), "
-            f"mean tortuosity error {mean['hemisphere_tortuosity_error']:.3f}, mean diameter error "
-            f"{mean['hemisphere_diameter_error']:.0%} (area / length x{mean('area_diameter_ratio'):.2f}), per-vein "
-            f"tortuosity error {mean['tortuosity_error']:.3f}, length {mean('length_error'):.1%}; all three "
+            f"Dice {mean('dice'):.2f}, found {mean('found'):.2f}, |count error| per hemisphere "
+            f"{mean('hemisphere_count_error'):.2f} (max {max(r['hemisphere_count_error'] for r in selected)}), "
+            f"mean tortuosity error {mean('hemisphere_tortuosity_error'):.3f}, mean diameter error "
+            f"{mean('hemisphere_diameter_error'):.0%} (area / length x{mean('area_diameter_ratio'):.2f}), per-vein "
+            f"tortuosity error {mean('tortuosity_error'):.3f}, length {mean('length_error'):.1%}; all three "
             f"within limits (count 1, tortuosity 0.05, diameter 15 %) in {within:.0%}; {mean('time_s'):.1f} s per SWI"
         )
 

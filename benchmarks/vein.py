@@ -221,28 +221,33 @@ def within_goals(row: dict) -> bool:
     )
 
 
+def summary(selected: list[dict]) -> str:
+    """One line of means over whole-pipeline rows (``score``, plus ``time_s`` when timed)."""
+
+    def mean(key: str) -> float:
+        return float(np.nanmean([r[key] for r in selected]))
+
+    timed = f"; {mean('time_s'):.1f} s per SWI" if "time_s" in selected[0] else ""
+    return (
+        f"Dice {mean('dice'):.2f}, found {mean('found'):.2f}, |count error| per hemisphere "
+        f"{mean('hemisphere_count_error'):.2f} (max {max(r['hemisphere_count_error'] for r in selected)}), "
+        f"mean tortuosity error {mean('hemisphere_tortuosity_error'):.3f}, mean diameter error "
+        f"{mean('hemisphere_diameter_error'):.0%} (area / length x{mean('area_diameter_ratio'):.2f}), per-vein "
+        f"tortuosity error {mean('tortuosity_error'):.3f}, length {mean('length_error'):.1%}; all three "
+        f"within limits (count 1, tortuosity 0.05, diameter 15 %) in {np.mean([within_goals(r) for r in selected]):.0%}"
+        f"{timed}"
+    )
+
+
 def calibrate() -> None:
     """The classical method's hysteresis thresholds on seeds 301-318 (never used elsewhere): for each
     candidate (floors, multiples of pure noise's vesselness), the share of phantoms within all three
     goals and the mean errors; the segmentation and morphometry after the MinIP are re-run per
     candidate on the same MinIPs."""
-    import glymph.vein.pipeline as pipeline
     from glymph.vein import segmentation
-    from glymph.vein.morphometry import measure_veins, noise_sd
+    from glymph.vein.segmentation import bridge_gaps
 
-    cases = []
-    captured = {}
-    original = pipeline.bridge_gaps
-
-    def capture(mask, inputs):  # the MinIP the pipeline segments, on the way through
-        captured["inputs"] = inputs
-        return original(mask, inputs)
-
-    pipeline.bridge_gaps = capture
-    for case, phantom in varied_phantoms(300):
-        result = run_vein(phantom.swi)
-        cases.append((case, phantom, captured["inputs"], result))
-    pipeline.bridge_gaps = original
+    cases = [(phantom, run_vein(phantom.swi)) for _, phantom in varied_phantoms(300)]
     candidates = [  # (LOW, HIGH, NOISE_LOW, NOISE_HIGH)
         (0.03, 0.10, 0.0, 0.0),  # the former fixed thresholds
         (0.02, 0.04, 0.5, 1.2),
@@ -254,22 +259,15 @@ def calibrate() -> None:
     for candidate in candidates:
         segmentation.LOW, segmentation.HIGH, segmentation.NOISE_LOW, segmentation.NOISE_HIGH = candidate
         rows = []
-        for _, phantom, inputs, result in cases:
-            mask = pipeline.bridge_gaps(segmentation.segment_classical(inputs), inputs)
+        for phantom, result in cases:
+            inputs = result.inputs
+            mask = bridge_gaps(segmentation.segment_classical(inputs), inputs)
             labels, veins = measure_veins(
-                mask,
-                result.plane_affine,
-                result.midline.side,
-                image=inputs.minip,
-                noise=noise_sd(inputs.minip, inputs.brain),
+                mask, result.plane_affine, result.midline.side, image=inputs.minip, noise=inputs.noise_sd
             )
             rows.append(score(labels, veins, phantom))
-        mean = {key: float(np.nanmean([r[key] for r in rows])) for key in rows[0] if key != "hemisphere_ok"}.__getitem__
         print(
-            f"low {candidate[0]} high {candidate[1]} x noise {candidate[2]} / {candidate[3]}: within all three goals "
-            f"{np.mean([within_goals(r) for r in rows]):.0%}, Dice {mean('dice'):.3f}, found {mean('found'):.2f}, "
-            f"|count error| {mean('hemisphere_count_error'):.2f}, tortuosity {mean('hemisphere_tortuosity_error'):.3f}, "
-            f"diameter {mean('hemisphere_diameter_error'):.1%}, per-vein tortuosity {mean('tortuosity_error'):.3f}",
+            f"low {candidate[0]} high {candidate[1]} x noise {candidate[2]} / {candidate[3]}: {summary(rows)}",
             flush=True,
         )
     segmentation.LOW, segmentation.HIGH, segmentation.NOISE_LOW, segmentation.NOISE_HIGH = defaults
@@ -293,26 +291,14 @@ def learned_vs_classical(model_dir: str | None) -> None:
             )
         print(line, flush=True)
 
-    def summary(selected: list[dict]) -> str:
-        def mean(key: str) -> float:
-            return float(np.nanmean([r[key] for r in selected]))
-
-        within = np.mean([within_goals(r) for r in selected])
-        return (
-            f"Dice {mean('dice'):.2f}, found {mean('found'):.2f}, |count error| per hemisphere "
-            f"{mean('hemisphere_count_error'):.2f} (max {max(r['hemisphere_count_error'] for r in selected)}), "
-            f"mean tortuosity error {mean('hemisphere_tortuosity_error'):.3f}, mean diameter error "
-            f"{mean('hemisphere_diameter_error'):.0%} (area / length x{mean('area_diameter_ratio'):.2f}), per-vein "
-            f"tortuosity error {mean('tortuosity_error'):.3f}, length {mean('length_error'):.1%}; all three "
-            f"within limits (count 1, tortuosity 0.05, diameter 15 %) in {within:.0%}; {mean('time_s'):.1f} s per SWI"
-        )
-
     for method, selected in rows.items():
         print(f"\n{method}: {summary(selected)}")
         for name in TORTUOSITY:
             print(f"  {name:8s}: {summary([r for r in selected if r['case'][0] == name])}")
         for pixel in (0.5, 0.8, 1.0):
             print(f"  {pixel} mm   : {summary([r for r in selected if r['case'][1] == pixel])}")
+        for snr in (10.0, 40.0):
+            print(f"  SNR {snr:.0f}   : {summary([r for r in selected if r['case'][2] == snr])}")
 
 
 if __name__ == "__main__":

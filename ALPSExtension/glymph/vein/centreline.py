@@ -36,6 +36,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from glymph.vein.tube_model import arc_length, fit_tube_axis
+
 STEP_PX = 0.5  # centreline samples along the vein
 PROFILE_STEP_PX = 0.1  # samples along each profile
 SG_WINDOW = 13
@@ -57,7 +59,7 @@ def resample_polyline(points: np.ndarray, step: float) -> np.ndarray:
     """Points every ``step`` along a polyline (the last point kept)."""
     if len(points) < 2:
         return points.astype(float)
-    arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(points, axis=0), axis=1))])
+    arc = arc_length(points)
     if arc[-1] == 0:
         return points[:1].astype(float)
     s = np.append(np.arange(0.0, arc[-1], step), arc[-1])
@@ -200,7 +202,7 @@ def with_end(path: np.ndarray, offset: float) -> np.ndarray:
     if offset >= 0:
         tangent = (path[-1] - path[-2]) / max(np.linalg.norm(path[-1] - path[-2]), 1e-12)
         return np.vstack([path, path[-1] + offset * tangent]) if offset > 1e-6 else path
-    arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(path, axis=0), axis=1))])
+    arc = arc_length(path)
     keep = max(arc[-1] + offset, 0.0)
     last = int(np.searchsorted(arc, keep))
     point = np.array([np.interp(keep, arc, path[:, k]) for k in range(2)])
@@ -288,8 +290,6 @@ def refine(
     image's noise sd, for the tube model's smoothness prior (none when not given); ``tube_axis``:
     whether to fit the tube model's axis (not for a mask standing in for an image: its flat,
     stair-stepped band is no tube)."""
-    from glymph.vein.tube_model import fit_tube_axis
-
     half_width = max(MIN_HALF_WIDTH_PX, 1.5 * width_px)
     path = resample_polyline(smooth_along(pixel_path.astype(float), 1.0), STEP_PX)
     if len(path) < 3:

@@ -221,12 +221,10 @@ def measure_veins(
         refined = refine(image, trunk_pixels, width_px, noise, tube_axis=profile_diameter)
         centreline = world(refined.centreline)
         length = path_length(centreline)
-        diameter = refined.diameter_px * spacing if profile_diameter else diameter_area
-        if length < min_length_mm or length < MIN_ELONGATION * max(
-            diameter_area, diameter if np.isfinite(diameter) else 0.0
-        ):
+        if profile_diameter and not refined.diameter_px >= MIN_PROFILE_DIAMETER_PX:  # nan too: no tube fitted
             continue
-        if profile_diameter and not refined.diameter_px >= MIN_PROFILE_DIAMETER_PX:
+        diameter = refined.diameter_px * spacing if profile_diameter else diameter_area
+        if length < min_length_mm or length < MIN_ELONGATION * max(diameter_area, diameter):
             continue
         if noise is not None and profile_diameter and not refined.depth >= MIN_CONTRAST_TO_NOISE * noise:
             continue

@@ -27,7 +27,7 @@ from glymph.preprocess import isotropic_grid, resample
 from glymph.progress import step
 from glymph.vein.midline import Midline, find_midline
 from glymph.vein.minip import analysis_plane, axial_ras, plane_affine
-from glymph.vein.morphometry import Vein, measure_veins, noise_sd
+from glymph.vein.morphometry import Vein, measure_veins
 from glymph.vein.segmentation import VeinInputs, bridge_gaps
 from glymph.volume import Volume, check_image, mask_on_grid
 
@@ -53,6 +53,13 @@ class VeinResult:
     def plane_affine(self) -> np.ndarray:
         """3x3 pixel (i, j) -> RAS (x, y) mm of the MinIP plane."""
         return plane_affine(self.minip.affine)
+
+    @property
+    def inputs(self) -> VeinInputs:
+        """What the segmentation read: the analysis MinIP divided by its brain median, the brain and
+        the pixel size (for re-running the segmentation and morphometry without the MinIP step)."""
+        minip = self.minip.data[:, :, 0]
+        return VeinInputs(minip / float(np.median(minip[self.brain])), self.brain, pixel_mm(self.plane_affine))
 
     def hemisphere_rows(self) -> list[dict[str, object]]:
         """One row per hemisphere: count, mean and median diameter (profile fit) and tortuosity, the
@@ -102,6 +109,11 @@ def neighbour_correlation(image: np.ndarray, inside: np.ndarray) -> float:
     a = np.concatenate([p[0] for p in pairs])
     b = np.concatenate([p[1] for p in pairs])
     return float(np.corrcoef(a, b)[0, 1]) if a.size > 2 and a.std() > 0 and b.std() > 0 else 0.0
+
+
+def pixel_mm(plane: np.ndarray) -> float:
+    """The side (mm) of a MinIP pixel, from the plane's 3x3 pixel -> RAS (x, y) affine."""
+    return float(np.sqrt(abs(np.linalg.det(plane[:2, :2]))))
 
 
 def check_head(minip: np.ndarray, brain_plane: np.ndarray, spacing_mm: float) -> None:
@@ -184,7 +196,7 @@ def run_vein(
     # the brain's axial section is one region: scalp that the mask caught in some slab slice is not analysed
     minip, brain_plane = analysis.minip.data[:, :, 0], largest_component(analysis.brain)
     plane = plane_affine(analysis.minip.affine)
-    spacing = float(np.sqrt(abs(np.linalg.det(plane[:2, :2]))))  # mm per MinIP pixel
+    spacing = pixel_mm(plane)
     check_head(minip, brain_plane, spacing)
     median = float(np.median(minip[brain_plane])) if brain_plane.any() else 0.0
     if median <= 0:
@@ -199,9 +211,7 @@ def run_vein(
             segmentation = segmenter(inputs)
         segmentation = bridge_gaps(segmentation, inputs)
     with step("vein morphometry"):
-        labels, veins = measure_veins(
-            segmentation, plane, midline.side, image=inputs.minip, noise=noise_sd(inputs.minip, inputs.brain)
-        )
+        labels, veins = measure_veins(segmentation, plane, midline.side, image=inputs.minip, noise=inputs.noise_sd)
     return VeinResult(
         subject,
         analysis.minip,

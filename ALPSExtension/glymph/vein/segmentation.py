@@ -14,6 +14,7 @@ phantom (seed 1); the thresholds on the 18 phantoms of seeds 301-318 (``benchmar
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -34,6 +35,14 @@ class VeinInputs:
     minip: np.ndarray
     brain: np.ndarray
     spacing_mm: float
+
+    @cached_property
+    def noise_sd(self) -> float:
+        """The MinIP's noise standard deviation inside the brain (``glymph.vein.morphometry.noise_sd``),
+        read once for the thresholds and the morphometry's contrast test."""
+        from glymph.vein.morphometry import noise_sd
+
+        return noise_sd(self.minip, self.brain)
 
 
 def analysis_region(inputs: VeinInputs) -> np.ndarray:
@@ -64,9 +73,7 @@ def noise_vesselness(noise_sd: float, spacing_mm: float) -> float:
 def hysteresis_thresholds(inputs: VeinInputs) -> tuple[float, float]:
     """(low, high) vesselness thresholds for this MinIP: ``NOISE_LOW`` / ``NOISE_HIGH`` times the
     vesselness its noise alone reaches, at least ``LOW`` / ``HIGH``."""
-    from glymph.vein.morphometry import noise_sd
-
-    reference = noise_vesselness(noise_sd(inputs.minip, inputs.brain), inputs.spacing_mm)
+    reference = noise_vesselness(inputs.noise_sd, inputs.spacing_mm)
     return max(LOW, NOISE_LOW * reference), max(HIGH, NOISE_HIGH * reference)
 
 

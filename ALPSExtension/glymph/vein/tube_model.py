@@ -39,6 +39,7 @@ def spline_basis(knots: np.ndarray, at: np.ndarray) -> np.ndarray:
 
 
 def arc_length(points: np.ndarray) -> np.ndarray:
+    """Cumulative length along a polyline (N,) from its first point, in its points' units."""
     return np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(points, axis=0), axis=1))])
 
 

@@ -121,21 +121,29 @@ def nifti_image(volume: Volume, dtype: type | np.dtype = np.float32):
 
 def load_nifti(path: str | os.PathLike):
     """``nibabel.load``, with a gzipped file decompressed by ISA-L (``isal``; zlib dominated reading a
-    DWI)."""
+    DWI), or taken from ``glymph.prefetch.read_ahead``."""
     import nibabel as nib
+
+    from glymph.prefetch import take
 
     path = Path(path)
     if not path.name.lower().endswith(".gz"):
         return nib.load(str(path))
-    return nifti_from_gzip(path.read_bytes())
+    raw = take(path)
+    return nifti_from_gzip(path.read_bytes()) if raw is None else nifti_from_bytes(raw)
 
 
 def nifti_from_gzip(compressed: bytes):
     """A NIfTI-1 or NIfTI-2 image from the bytes of a .nii.gz file (ISA-L decompression)."""
-    import nibabel as nib
     from isal import igzip
 
-    raw = igzip.decompress(compressed)
+    return nifti_from_bytes(igzip.decompress(compressed))
+
+
+def nifti_from_bytes(raw: bytes):
+    """A NIfTI-1 or NIfTI-2 image from the (uncompressed) bytes of a .nii file."""
+    import nibabel as nib
+
     header_size = {int.from_bytes(raw[:4], order) for order in ("little", "big")}
     return (nib.Nifti2Image if 540 in header_size else nib.Nifti1Image).from_bytes(raw)
 

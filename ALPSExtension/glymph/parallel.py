@@ -9,6 +9,7 @@ serial loop: each piece is computed by the same code, and pieces are returned in
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
@@ -45,12 +46,20 @@ def thread_map(
 
 
 def in_background(function: Callable[..., R], *args: Any) -> Future[R]:
-    """Start ``function(*args)`` on a thread now; ``.result()`` waits for it (and raises its error)."""
-    pool = ThreadPoolExecutor(1)
-    try:
-        return pool.submit(function, *args)
-    finally:
-        pool.shutdown(wait=False)
+    """Start ``function(*args)`` on a thread now; ``.result()`` waits for it (and raises its error).
+
+    A daemon thread: a command that stops early (a user error, Ctrl-C, a GUI's Cancel) exits
+    without waiting for work whose result nobody will take."""
+    future: Future[R] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(function(*args))
+        except BaseException as error:  # handed to whoever takes the result
+            future.set_exception(error)
+
+    threading.Thread(target=run, name=f"glymph-{getattr(function, '__name__', 'task')}", daemon=True).start()
+    return future
 
 
 def _blas_limit(threads: int | None):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,6 +32,7 @@ from glymph.dti.dwi import DWI
 from glymph.dti.pipeline import DTIResult, fit_dti
 from glymph.dti.preprocess import Preprocessing
 from glymph.errors import GlymphError
+from glymph.parallel import in_background
 from glymph.progress import step
 from glymph.registration import Registration, register_to_mni
 from glymph.volume import Volume
@@ -197,6 +199,7 @@ def alps_from_dti(
     threads: int | None = THREADS,
     roi_min_fa: float | None = None,
     sensitivity_mm: Sequence[float] = (),
+    registering: Future[Registration] | None = None,
 ) -> AlpsResult:
     """DTI-ALPS from fitted tensors: registration to MNI152, ROI placement, the index in both frames.
 
@@ -205,14 +208,17 @@ def alps_from_dti(
     as fallback; ``model_dir``, ``device`` and ``threads`` go to its networks). ``rois`` (subject
     space, e.g. from ``read_markups``) replaces both; the registration still runs for the
     anatomical frame, and if it fails with manual ROIs only the image frame is reported (with a
-    warning).
+    warning). ``registering``: that registration of these tensors, already started
+    (``register_dti`` on a thread, as ``run_alps`` does).
     """
     check_frame(frame)
     if placement not in AUTOMATIC_PLACEMENTS:
         raise GlymphError(f"unknown ROI placement '{placement}'; choose one of: {', '.join(AUTOMATIC_PLACEMENTS)}")
     mni_rois = None if rois is not None else builtin_roi_set(roi_set, roi_diameter_mm)
     try:
-        registration: Registration | None = register_dti(dti, contrast, b0)
+        registration: Registration | None = (
+            registering.result() if registering is not None else register_dti(dti, contrast, b0)
+        )
     except GlymphError as error:
         if rois is None:
             raise
@@ -253,9 +259,23 @@ def run_alps(
     gradient_check: str = GRADIENT_CHECK,
 ) -> AlpsResult:
     """DTI-ALPS from a DWI: ``preprocessing``, the tensor fit and the gradient-table check
-    (``fit_dti``), then ``alps_from_dti``."""
+    (``fit_dti``), then ``alps_from_dti``. The registration starts as soon as the tensors are
+    fitted, on a thread, while the gradient-table check runs (SimpleITK releases the GIL)."""
     check_frame(frame)
-    dti = fit_dti(dwi, mask, max_b, mask_source=mask_source, preprocessing=preprocessing, gradient_check=gradient_check)
+    registrations: list[Future[Registration]] = []  # one per fit; the last is of the tensors returned
+
+    def start_registration(fitted: DTIResult) -> None:
+        registrations.append(in_background(register_dti, fitted, contrast, fitted.mean_b0))
+
+    dti = fit_dti(
+        dwi,
+        mask,
+        max_b,
+        mask_source=mask_source,
+        preprocessing=preprocessing,
+        gradient_check=gradient_check,
+        on_fitted=start_registration,
+    )
     return alps_from_dti(
         dti,
         b0=dti.mean_b0,
@@ -271,4 +291,5 @@ def run_alps(
         threads=threads,
         roi_min_fa=roi_min_fa,
         sensitivity_mm=sensitivity_mm,
+        registering=registrations[-1],
     )

@@ -14,7 +14,20 @@ from glymph.errors import GlymphError
 log = logging.getLogger("glymph")
 
 
+def _read_dwi_ahead(args: argparse.Namespace) -> None:
+    """Start decompressing the DWI on a thread and meanwhile import what reading, masking and
+    fitting it need (nibabel, scipy.ndimage, scikit-image's filters: about as long as decompressing
+    a 100 MB .nii.gz takes)."""
+    from glymph.prefetch import read_ahead
+
+    read_ahead(args.dwi)
+    import nibabel  # noqa: F401
+    import scipy.ndimage  # noqa: F401
+    import skimage.filters  # noqa: F401
+
+
 def run_dti(args: argparse.Namespace) -> None:
+    _read_dwi_ahead(args)
     from glymph.cli.requests import (
         describe_dwi_inputs,
         preprocessing_options,
@@ -40,6 +53,10 @@ def run_dti(args: argparse.Namespace) -> None:
 
 
 def run_alps(args: argparse.Namespace) -> None:
+    _read_dwi_ahead(args)
+    from glymph.plotting import pyplot
+
+    pyplot()  # matplotlib, for the QC picture: it loads while the DWI is still being decompressed
     from glymph.alps import run_alps as compute
     from glymph.alps.pipeline import sensitivity_diameters
     from glymph.cli.requests import (

@@ -13,6 +13,7 @@ from glymph.dti.gradients import world_to_fsl
 from glymph.dti.pipeline import DTIResult
 from glymph.image_io import strip_image_suffix, write_nifti, write_rgb_nifti
 from glymph.outputs import result_folder, write_sidecar
+from glymph.parallel import thread_map
 from glymph.volume import reoriented
 
 DTI_FILES = ("tensor.nii.gz", "fa.nii.gz", "md.nii.gz", "colour_fa.nii.gz", "mask.nii.gz", "dti.json")
@@ -30,11 +31,14 @@ def write_dti(
     """Write tensor, FA, MD, colour-FA and mask NIfTIs and ``dti.json`` into ``out``."""
     started = time.perf_counter() if started is None else started
     with result_folder(out, DTI_FILES, force) as tmp:
-        write_nifti(dti.tensor, tmp / "tensor.nii.gz")
-        write_nifti(dti.fa(), tmp / "fa.nii.gz")
-        write_nifti(dti.md(), tmp / "md.nii.gz")
-        write_rgb_nifti(dti.colour_fa(), tmp / "colour_fa.nii.gz")
-        write_nifti(dti.mask, tmp / "mask.nii.gz", np.uint8)
+        writes = [
+            lambda: write_nifti(dti.tensor, tmp / "tensor.nii.gz"),
+            lambda: write_nifti(dti.fa(), tmp / "fa.nii.gz"),
+            lambda: write_nifti(dti.md(), tmp / "md.nii.gz"),
+            lambda: write_rgb_nifti(dti.colour_fa(), tmp / "colour_fa.nii.gz"),
+            lambda: write_nifti(dti.mask, tmp / "mask.nii.gz", np.uint8),
+        ]
+        thread_map(lambda write: write(), writes)  # ISA-L compresses without the GIL
         write_sidecar(tmp / "dti.json", "dti", started, inputs, parameters, dti=dti.describe())
     return Path(out)
 

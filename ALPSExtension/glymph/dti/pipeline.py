@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -95,6 +96,7 @@ def fit_dti(
     mask_source: str | None = None,
     preprocessing: Preprocessing | None = None,
     gradient_check: str = GRADIENT_CHECK,
+    on_fitted: Callable[[DTIResult], object] | None = None,
 ) -> DTIResult:
     """Fit tensors by WLS on shells up to ``max_b`` s/mm^2, inside ``mask`` or an automatic brain
     mask, after the ``preprocessing`` steps (``glymph.dti.preprocess``; none by default).
@@ -102,10 +104,16 @@ def fit_dti(
     ``gradient_check`` (``glymph.dti.gradient_check``): a table that does not fit the anatomy
     (flipped or swapped axes) stops the fit with a message naming the change (``stop``), is
     changed and the fit repeated (``fix``), or is not checked (``off``).
+
+    ``on_fitted`` is called with each fit as soon as it is made, before the check (``run_alps``
+    starts the registration there, so that the two run at once on two cores); the result has the
+    same tensors as the last fit it was called with.
     """
     if gradient_check not in GRADIENT_CHECKS:
         raise GlymphError(f"unknown gradient check '{gradient_check}'; choose one of: {', '.join(GRADIENT_CHECKS)}")
     result = _fit(dwi, mask, max_b, iterations, mask_source, preprocessing)
+    if on_fitted is not None:
+        on_fitted(result)
     if gradient_check == "off":
         return result
     with step("checking the gradient table against the white matter"):
@@ -122,6 +130,8 @@ def fit_dti(
         fixed = changed_table(dwi, check.best)
         with step(f"refitting with the gradient table changed by '{check.best.describe()}'"):
             result = _fit(fixed, mask, max_b, iterations, mask_source, preprocessing)
+        if on_fitted is not None:
+            on_fitted(result)
         record["action"] = f"fixed: {check.best.describe()}"
         record["bvecs_fsl_fixed"] = np.round(
             fixed.bvecs @ fsl_frame(dwi.affine), 6

@@ -150,3 +150,94 @@ def test_nrrd_gradients_passed_with_bval_is_an_error(tmp_path, oblique_phantom):
     _slicer_nrrd(oblique_phantom.dwi, tmp_path / "dwi.nrrd", np.eye(3))
     with pytest.raises(GlymphError, match="carries its own gradients"):
         read_dwi(tmp_path / "dwi.nrrd", bval="x.bval")
+
+
+@pytest.fixture(scope="module")
+def three_b0_phantom():
+    """A noisy phantom with three b0 volumes (their mean is not exact in float32) first."""
+    return alps_phantom(voxel_mm=2.5, n_directions=12, n_b0=3, snr=30.0, seed=4).dwi
+
+
+def _write_dwi(dwi, path, order: np.ndarray, dtype=np.float32, slope: float | None = None) -> str:
+    import nibabel as nib
+
+    data = dwi.data[..., order]
+    if np.issubdtype(dtype, np.integer):
+        data = np.round(data * 1000.0 / data.max())
+    image = nib.Nifti1Image(data.astype(dtype), dwi.affine)
+    if slope is not None:
+        image.header.set_slope_inter(slope, 0.0)
+    nib.save(image, path)
+    bvecs = world_to_fsl(dwi.bvecs, dwi.affine)[order]
+    np.savetxt(str(path).replace(".nii.gz", ".bval"), dwi.bvals[order][None], fmt="%g")
+    np.savetxt(str(path).replace(".nii.gz", ".bvec"), bvecs.T, fmt="%.8f")
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("case", "dtype", "slope", "b0s_first", "early"),
+    [
+        ("float32, b0s first", np.float32, None, True, True),
+        ("int16, b0s first", np.int16, None, True, True),
+        ("b0s last", np.float32, None, False, False),
+        ("scaled values", np.int16, 0.5, True, False),
+    ],
+)
+def test_brain_mask_made_while_reading_equals_the_whole_files(
+    three_b0_phantom, tmp_path, case, dtype, slope, b0s_first, early
+):
+    """The mask computed from the first volumes while the rest is decompressed (glymph.prefetch,
+    glymph.dti.mask_ahead) is the whole file's, voxel for voxel; files it cannot serve (b0s at
+    the end, scaled values) give None and are masked the usual way."""
+    from glymph import prefetch
+    from glymph.dti.mask_ahead import brain_mask_ahead
+    from glymph.masks import brain_mask_from_b0
+
+    dwi = three_b0_phantom
+    n = dwi.data.shape[3]
+    order = np.arange(n) if b0s_first else np.roll(np.arange(n), -3)
+    path = _write_dwi(dwi, tmp_path / "dwi.nii.gz", order, dtype, slope)
+    prefetch.read_ahead(path)
+    reading = prefetch.ahead(path)
+    assert reading is not None
+    mask = brain_mask_ahead(reading, path, None, None, 50.0)
+    whole = read_dwi(path)  # takes the read-ahead bytes
+    assert prefetch.ahead(path) is None
+    reference = brain_mask_from_b0(whole.mean_b0())
+    if not early:
+        assert mask is None
+        return
+    assert mask is not None and np.allclose(mask.affine, reference.affine)
+    assert 1000 < reference.data.sum() < reference.data.size
+    np.testing.assert_array_equal(mask.data, reference.data)
+
+
+def test_dti_command_masks_while_reading_and_matches_the_api(three_b0_phantom, tmp_path, capsys):
+    """`glymph dti` on a .nii.gz: the mask made while reading, recorded as the automatic one, and
+    the same tensors as the Python API fitting the whole file."""
+    import json
+
+    import nibabel as nib
+
+    from glymph.cli import main
+    from glymph.dti import fit_dti
+    from glymph.dti.pipeline import AUTO_MASK
+
+    path = _write_dwi(three_b0_phantom, tmp_path / "dwi.nii.gz", np.arange(three_b0_phantom.data.shape[3]))
+    assert main(["dti", path, "--out", str(tmp_path / "out"), "--no-gradient-check"]) == 0
+    assert "brain mask from the b0: made while the DWI was read" in capsys.readouterr().err
+    assert json.loads((tmp_path / "out" / "dti.json").read_text())["dti"]["mask"] == AUTO_MASK
+    api = fit_dti(read_dwi(path), gradient_check="off")
+    np.testing.assert_array_equal(nib.load(tmp_path / "out" / "mask.nii.gz").get_fdata() > 0, api.fit.mask)
+    np.testing.assert_array_equal(np.asarray(nib.load(tmp_path / "out" / "tensor.nii.gz").dataobj), api.fit.tensor)
+
+
+def test_damaged_gzip_read_ahead_is_reported_as_before(three_b0_phantom, tmp_path):
+    from glymph import prefetch
+
+    path = _write_dwi(three_b0_phantom, tmp_path / "dwi.nii.gz", np.arange(three_b0_phantom.data.shape[3]))
+    whole = (tmp_path / "dwi.nii.gz").read_bytes()
+    (tmp_path / "dwi.nii.gz").write_bytes(whole[: len(whole) // 2])
+    prefetch.read_ahead(path)
+    with pytest.raises(GlymphError, match="cannot read DWI"):
+        read_dwi(path)

@@ -12,15 +12,26 @@ from glymph.errors import GlymphError
 
 
 def _read_dwi_inputs(args: argparse.Namespace):
+    from dataclasses import replace
+
     from glymph.dti import read_dwi
     from glymph.masks import read_mask
+    from glymph.parallel import in_background
+    from glymph.prefetch import ahead
 
     if args.b0_threshold < 0:
         raise GlymphError("--b0-threshold must be >= 0")
     if args.max_b <= args.b0_threshold:
         raise GlymphError("--max-b must be larger than --b0-threshold")
+    masking, reading = None, ahead(args.dwi)
+    if reading is not None and not args.mask and not preprocessing_options(args).any:
+        from glymph.dti.mask_ahead import brain_mask_ahead  # the automatic mask, while the file is read
+
+        masking = in_background(brain_mask_ahead, reading, args.dwi, args.bval, args.bvec, args.b0_threshold)
     dwi = read_dwi(args.dwi, args.bval, args.bvec, args.b0_threshold)
     mask = read_mask(args.mask, dwi.volume, "DWI") if args.mask else None
+    if masking is not None:
+        dwi = replace(dwi, b0_mask=masking.result())
     return dwi, mask
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +38,9 @@ class DWI:
     bvals: np.ndarray
     bvecs: np.ndarray
     b0_threshold: float = B0_THRESHOLD
+    # the automatic brain mask of ``mean_b0``, when it was computed while the file was still being
+    # read (``glymph.dti.mask_ahead``); a DWI with other volumes (``with_data``, ``select``) has none
+    b0_mask: Volume | None = field(default=None, repr=False, compare=False)
 
     @property
     def affine(self) -> np.ndarray:
@@ -53,8 +56,8 @@ class DWI:
         return self.bvals <= self.b0_threshold
 
     def mean_b0(self) -> Volume:
-        """Mean of the b0 volumes (3D)."""
-        return Volume(self.data[..., self.is_b0].mean(axis=3), self.affine)
+        """Mean of the b0 volumes (3D, float32)."""
+        return Volume(mean_of_volumes(self.data, np.flatnonzero(self.is_b0)), self.affine)
 
     def with_data(self, data: np.ndarray, bvecs: np.ndarray | None = None) -> DWI:
         """The same scan with new volumes (same grid and b-values) and, if given, new directions."""
@@ -79,6 +82,16 @@ class DWI:
             ", ".join(map(str, dropped)),
         )
         return self.select(keep)
+
+
+def mean_of_volumes(data: np.ndarray, volumes: np.ndarray) -> np.ndarray:
+    """Mean of the ``volumes`` (indices along the 4th axis) of ``data``, as float32, added one at a
+    time in float64: the same values whatever the array's memory layout or length (so the first
+    volumes of a file alone give what the whole file gives)."""
+    total = np.zeros(data.shape[:3])
+    for i in volumes:
+        total += data[..., i]
+    return (total / len(volumes)).astype(np.float32)
 
 
 def check_signal(data: np.ndarray, source: str) -> None:

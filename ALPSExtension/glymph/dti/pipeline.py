@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -16,6 +17,10 @@ from glymph.dti.tensor import FSL_ORDER, TensorFit, TensorModel
 from glymph.errors import GlymphError
 from glymph.progress import step
 from glymph.volume import Volume, mask_on_grid
+
+AUTO_MASK = "auto: dipy median_otsu (radius 2, 1 pass) on the mean b0, largest component, holes filled"
+
+log = logging.getLogger("glymph")
 
 
 @dataclass(frozen=True)
@@ -155,9 +160,13 @@ def _fit(
     used = dwi.up_to_b(max_b)
     mean_b0 = used.mean_b0()
     if mask is None:
-        with step("brain mask from the b0"):
-            mask = brain_mask_from_b0(mean_b0)
-        mask_source = "auto: dipy median_otsu (radius 2, 1 pass) on the mean b0, largest component, holes filled"
+        if dwi.b0_mask is not None:
+            mask = dwi.b0_mask
+            log.info("brain mask from the b0: made while the DWI was read")
+        else:
+            with step("brain mask from the b0"):
+                mask = brain_mask_from_b0(mean_b0)
+        mask_source = AUTO_MASK
     else:
         mask = mask_on_grid(mask, dwi.volume, "DWI")
     inside = np.asarray(mask.data, dtype=bool)

@@ -35,34 +35,39 @@ class Midline:
 
 
 def _symmetry(image: np.ndarray, angle_deg: float, spacing: float) -> tuple[float, float]:
-    """Best mirror axis (column position, pixels) of ``image`` rotated by ``angle_deg``, and its score."""
+    """Best mirror axis (column position, pixels) of ``image`` rotated by ``angle_deg``, and its score.
+
+    Mirroring about an axis maps row i to row 2c - i (rows off the image read zero), so the
+    correlation of the image with each mirror image needs only the rows' sums, sums of squares
+    and the matrix of their dot products, computed once for all offsets."""
     from scipy.ndimage import rotate
 
-    rotated = rotate(image, angle_deg, reshape=False, order=1, mode="constant")
-    profile_cols = rotated.shape[0]
-    centre = (profile_cols - 1) / 2
+    rotated = rotate(image, angle_deg, reshape=False, order=1, mode="constant").astype(np.float64)
+    rows = rotated.shape[0]
+    centre = (rows - 1) / 2
     reach = int(OFFSET_MM / spacing)
-    best, best_shift = -np.inf, 0.0
-    scores = []
-    for shift in range(-reach, reach + 1):
-        axis = centre + shift / 2.0  # mirroring about column c maps i -> 2c - i
-        mirrored = np.zeros_like(rotated)
-        source = np.round(2 * axis - np.arange(profile_cols)).astype(int)
-        valid = (source >= 0) & (source < profile_cols)
-        mirrored[valid] = rotated[source[valid]]
-        a, b = rotated.ravel(), mirrored.ravel()
-        score = float(
-            np.dot(a - a.mean(), b - b.mean()) / (np.linalg.norm(a - a.mean()) * np.linalg.norm(b - b.mean()) + 1e-12)
-        )
-        scores.append(score)
-        if score > best:
-            best, best_shift = score, shift
-    i = best_shift + reach
+    n = rotated.size
+    row_sum, row_square = rotated.sum(axis=1), np.einsum("ij,ij->i", rotated, rotated)
+    gram = rotated @ rotated.T
+    a_mean = row_sum.sum() / n
+    a_spread = np.sqrt(max(row_square.sum() - n * a_mean**2, 0.0))
+    shifts = np.arange(-reach, reach + 1)
+    source = np.round(2 * (centre + shifts[:, None] / 2.0) - np.arange(rows)).astype(int)  # (shifts, rows)
+    valid = (source >= 0) & (source < rows)
+    clipped = np.clip(source, 0, rows - 1)
+    b_mean = np.where(valid, row_sum[clipped], 0.0).sum(axis=1) / n
+    b_square = np.where(valid, row_square[clipped], 0.0).sum(axis=1)
+    cross = np.where(valid, gram[np.arange(rows), clipped], 0.0).sum(axis=1)
+    covariance = cross - n * a_mean * b_mean
+    b_spread = np.sqrt(np.maximum(b_square - n * b_mean**2, 0.0))
+    scores = covariance / (a_spread * b_spread + 1e-12)
+    i = int(np.argmax(scores))
+    best_shift = float(shifts[i])
     if 0 < i < len(scores) - 1:  # parabolic refinement
         denominator = scores[i - 1] - 2 * scores[i] + scores[i + 1]
         if denominator < 0:
             best_shift += 0.5 * (scores[i - 1] - scores[i + 1]) / denominator
-    return centre + best_shift / 2.0, best
+    return float(centre + best_shift / 2.0), float(scores[i])
 
 
 def find_midline(image: np.ndarray, brain: np.ndarray, affine: np.ndarray) -> Midline:

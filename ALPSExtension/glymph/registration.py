@@ -7,6 +7,7 @@ image (an exact permutation), so the result does not depend on the scan's storag
 
 from __future__ import annotations
 
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -131,21 +132,30 @@ ADVICE = {
 }
 
 
+_ONE_THREAD_LOCK = threading.Lock()
+_one_thread_users: list[int] = []  # the thread count to restore, once per registration running
+
+
 @contextmanager
 def _one_thread():
     """Run SimpleITK single-threaded: ITK adds per-thread partial sums (image moments, the metric)
     in the order the threads finish, so with two threads three identical registrations of a 1 mm
     head moved points by up to 5.3 mm; with one they are identical. Cost: 12 -> 20 s on that head,
     2.5 -> 3.6 s for the ALPS registration (benchmarks/registration_threads.py, alps_pipeline.py);
-    a cluster runs one subject per core anyway."""
+    a cluster runs one subject per core anyway. Registrations running at once on threads of one
+    process (``glymph.epvs.preprocess.prepare``) keep the setting until the last one ends."""
     import SimpleITK as sitk
 
-    threads = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
-    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
+    with _ONE_THREAD_LOCK:
+        _one_thread_users.append(sitk.ProcessObject.GetGlobalDefaultNumberOfThreads())
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
     try:
         yield
     finally:
-        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
+        with _ONE_THREAD_LOCK:
+            threads = _one_thread_users.pop()
+            if not _one_thread_users:
+                sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
 
 
 def register_to_mni(image: Volume, brain_mask: Volume, contrast: str = "fa") -> Registration:

@@ -20,6 +20,7 @@ import numpy as np
 from glymph.defaults import DEVICE
 from glymph.epvs.regions import regions_in_subject
 from glymph.errors import GlymphError
+from glymph.parallel import in_background
 from glymph.preprocess import isotropic_grid, n4_bias_correction, normalise_intensity, resample, tissue_classes
 from glymph.progress import step
 from glymph.registration import Registration, register_rigid, register_to_mni
@@ -165,17 +166,24 @@ def prepare(
         brain = grid.with_data(resample(mask.with_data(mask.data.astype(np.uint8)), grid, order=0).data > 0)
         grid_t1 = normalise_intensity(resample(corrected, grid, order=1), brain)
     grid_t2 = native_t2 = None
-    if t2 is not None:
-        with step("rigid registration of the T2 to the T1"):
+    to_mni = f"affine registration of the {contrast.upper()} to MNI152 (regions)"
+    if t2 is None:
+        with step(to_mni):
+            registration = register_to_mni(grid_t1, brain, "t1")
+            regions = regions_in_subject(grid, registration.transform)
+    else:
+        with step("bias correction of the T2"):
             corrected_t2 = n4_bias_correction(t2)
+        # the two registrations are independent and single-threaded: one core each
+        with step(f"rigid registration of the T2 to the T1, beside the {to_mni}"):
+            registering = in_background(register_to_mni, grid_t1, brain, "t1")
             t1_to_t2 = register_rigid(corrected_t2, corrected, mask)
-            grid_t2 = normalise_intensity(resample(t2, grid, order=1, world_to_image=t1_to_t2.matrix), brain)
-            if native:
-                on_t1 = resample(corrected_t2, t1, order=1, world_to_image=t1_to_t2.matrix)
-                native_t2 = normalise_intensity(on_t1, mask).data
-    with step(f"affine registration of the {contrast.upper()} to MNI152 (regions)"):
-        registration = register_to_mni(grid_t1, brain, "t1")
-        regions = regions_in_subject(grid, registration.transform)
+            registration = registering.result()
+            regions = regions_in_subject(grid, registration.transform)
+        grid_t2 = normalise_intensity(resample(t2, grid, order=1, world_to_image=t1_to_t2.matrix), brain)
+        if native:
+            on_t1 = resample(corrected_t2, t1, order=1, world_to_image=t1_to_t2.matrix)
+            native_t2 = normalise_intensity(on_t1, mask).data
     if contrast == "t1":
         check_t1_contrast(grid_t1, registration)
         tissues = tissue_classes(grid_t1, brain)

@@ -12,10 +12,11 @@ With ``--learned`` (and ``--model-dir DIR`` for weights other than the shipped o
 classical and the learned method side by side on the whole pipeline, on phantoms with straight,
 moderately and strongly tortuous veins, on 0.5, 0.8 and 1.0 mm pixels, at SNR 10 and 40 (seeds
 201-218, never used in training): Dice, per-hemisphere count error, the per-hemisphere mean
-tortuosity and diameter errors (what a study compares), per-vein errors, time per SWI.
+tortuosity and diameter errors (what a study compares), per-vein errors, time per SWI;
+``--methods classical`` runs one method only, ``--first-seed 300`` the calibration phantoms instead.
 With ``--calibrate``: the classical method's hysteresis thresholds (floors and multiples of pure
 noise's vesselness) on 18 more such phantoms, seeds 301-318, used for nothing else.
-Run: .venv/bin/python benchmarks/vein.py [--learned [--model-dir DIR] | --calibrate]
+Run: .venv/bin/python benchmarks/vein.py [--learned [--model-dir DIR] [--methods M ...] [--first-seed N] | --calibrate]
 """
 
 from __future__ import annotations
@@ -273,11 +274,15 @@ def calibrate() -> None:
     segmentation.LOW, segmentation.HIGH, segmentation.NOISE_LOW, segmentation.NOISE_HIGH = defaults
 
 
-def learned_vs_classical(model_dir: str | None) -> None:
-    """The two methods side by side on varied phantoms (see the module docstring)."""
-    run_vein(swi_phantom(seed=1).swi, method="learned", model_dir=model_dir)  # warm-up
-    rows: dict[str, list[dict]] = {"classical": [], "learned": []}
-    for (name, pixel, snr, seed), phantom in varied_phantoms(200):
+def learned_vs_classical(
+    model_dir: str | None, methods: tuple[str, ...] = ("classical", "learned"), first_seed: int = 200
+) -> None:
+    """The methods side by side on varied phantoms (see the module docstring; seeds
+    ``first_seed`` + 1 ... + 18)."""
+    for method in methods:  # warm-up
+        run_vein(swi_phantom(seed=1).swi, method=method, model_dir=model_dir)
+    rows: dict[str, list[dict]] = {method: [] for method in methods}
+    for (name, pixel, snr, seed), phantom in varied_phantoms(first_seed):
         line = f"{name:8s} {pixel} mm SNR {snr:2.0f} (seed {seed}):"
         for method in rows:
             start = time.perf_counter()
@@ -308,10 +313,12 @@ if __name__ == "__main__":
     parser.add_argument("--learned", action="store_true", help="the classical and learned methods side by side")
     parser.add_argument("--model-dir", help="the learned method's weights (default: the shipped ones)")
     parser.add_argument("--calibrate", action="store_true", help="the classical thresholds on seeds 301-318")
+    parser.add_argument("--methods", nargs="+", default=["classical", "learned"], help="with --learned: which")
+    parser.add_argument("--first-seed", type=int, default=200, help="with --learned: seeds N+1 ... N+18 (default 200)")
     arguments = parser.parse_args()
     if arguments.calibrate:
         calibrate()
     elif arguments.learned:
-        learned_vs_classical(arguments.model_dir)
+        learned_vs_classical(arguments.model_dir, tuple(arguments.methods), arguments.first_seed)
     else:
         main()

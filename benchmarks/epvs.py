@@ -20,8 +20,12 @@ phantom, then each threshold on the whole brain, in the search region and with t
 before the 2 mm length filter (1 mm T1 and 1x1x3 mm voxels; with a T2 and a T2 alone the tube check
 only), and the mean vesselness of the true and the false components.
 ``--flips``: classical, learned and learned with test-time flips, 1 mm T1, whole runs.
+``--misses``: why the learned method misses lesions, on the calibration heads (seeds 7 and 8), 1 mm
+T1: per inserted lesion, its share inside the search region, the network's highest and mean
+probability on it, the share kept at the threshold, its T1 contrast against a 1-voxel shell around
+it, the shell's tissue classes and its distance to large CSF spaces.
 ``--seeds N ...``: the heads of ``--learned`` and ``--flips`` (default 2 3).
-Run: .venv/bin/python benchmarks/epvs.py [--learned | --calibrate | --flips] [--seeds N ...] [--model-dir DIR]
+Run: .venv/bin/python benchmarks/epvs.py [--learned | --calibrate | --flips | --misses] [--seeds N ...] [--model-dir DIR]
 """
 
 from __future__ import annotations
@@ -401,12 +405,57 @@ def flips_at_1mm(seeds: tuple[int, ...], model_dir: str | None = None) -> None:
             )
 
 
+def misses(model_dir: str | None = None) -> None:
+    """Per lesion of the calibration heads (seeds 7 and 8, 1 mm T1): what the learned method saw."""
+    from scipy import ndimage
+
+    from glymph.epvs.learned import THRESHOLD
+    from glymph.epvs.preprocess import prepare
+    from glymph.epvs.segmentation import SegmentationInputs, large_csf, search_region
+    from glymph.models.epvs_network import EPVSNetwork
+    from glymph.preprocess import resample
+
+    t1 = read_volume(COLIN27)
+    mask, _ = brain_mask_deepbet(t1)
+    network = EPVSNetwork.load(model_dir, None, "cpu")
+    print("\nlearned method, 1 mm T1, seeds 7 and 8: each inserted lesion >= 2 mm")
+    for seed in (7, 8):
+        phantom = epvs_phantom(t1, mask, AffineMap(np.eye(4)), aal_placement(t1, AffineMap(np.eye(4))), seed=seed)
+        prepared = prepare(phantom.t1, None, mask, None, "cpu", "t1", native=True)
+        native = prepared.native
+        probability = network.probability(native.t1, native.t2, native.brain, False)
+        on_grid = resample(native.grid.with_data(probability), prepared.t1, order=1).data
+        inputs = SegmentationInputs(
+            prepared.t1.data, prepared.tissues.data, prepared.regions.data, prepared.brain.data, None, 1.0, "t1"
+        )
+        region = search_region(inputs)
+        to_large_csf = ndimage.distance_transform_edt(~large_csf(inputs))
+        ids = resample(phantom.truth.with_data(phantom.truth.data.astype(np.float32)), prepared.t1, order=0).data
+        for lesion in phantom.truth_at_least(2.0):
+            voxels = np.rint(ids).astype(int) == lesion.id
+            if not voxels.any():
+                continue
+            shell = ndimage.binary_dilation(voxels, iterations=2) & ~ndimage.binary_dilation(voxels)
+            tissue = np.bincount(inputs.tissues[shell], minlength=4) / shell.sum()
+            p = on_grid[voxels]
+            print(
+                f"  seed {seed} lesion {lesion.id:2d} {('basal ganglia', 'centrum semiovale')[lesion.region - 1]:<17} "
+                f"{lesion.diameter_mm:.2f} mm wide  in region {(voxels & region).sum() / voxels.sum():.2f}  "
+                f"probability max {p.max():.2f} mean {p.mean():.2f}  kept {((on_grid >= THRESHOLD) & region & voxels).sum() / voxels.sum():.2f}  "
+                f"T1 {inputs.t1[voxels].mean():.2f} / shell {inputs.t1[shell].mean():.2f}  shell CSF/GM/WM "
+                f"{tissue[1]:.2f}/{tissue[2]:.2f}/{tissue[3]:.2f}  to large CSF {to_large_csf[voxels].min():.1f} mm"
+            )
+
+
 if __name__ == "__main__":
     directory = sys.argv[sys.argv.index("--model-dir") + 1] if "--model-dir" in sys.argv else None
     if "--seeds" in sys.argv:  # --seeds 5 6: other heads for --learned and --flips
         LEARNED_SEEDS = tuple(int(a) for a in takewhile(str.isdigit, sys.argv[sys.argv.index("--seeds") + 1 :]))
     if "--flips" in sys.argv:
         flips_at_1mm(LEARNED_SEEDS, directory)
+        sys.exit()
+    if "--misses" in sys.argv:
+        misses(directory)
         sys.exit()
     if "--calibrate" in sys.argv:
         calibrate_learned(directory)

@@ -307,13 +307,30 @@ def learned_against_classical(model_dir: str | None) -> None:
         print(f"  no lesion inserted         {method:<10} Colin27 {colin} detections, MNI152 {mni}")
 
 
+def learned_pass(network, image, t2, mask, contrast: str):
+    """The learned method's inputs on one image, before any threshold: the prepared images, the
+    network's probability on the 1 mm analysis grid and the ``SegmentationInputs`` there."""
+    from glymph.epvs.preprocess import prepare
+    from glymph.epvs.segmentation import SegmentationInputs
+    from glymph.preprocess import resample
+
+    prepared = prepare(image, t2, mask, None, "cpu", contrast, native=True)
+    native = prepared.native
+    probability = network.probability(native.t1, native.t2, native.brain, False)
+    on_grid = resample(native.grid.with_data(probability), prepared.t1, order=1).data
+    t2_data = None if prepared.t2 is None else prepared.t2.data
+    inputs = SegmentationInputs(
+        prepared.t1.data, prepared.tissues.data, prepared.regions.data, prepared.brain.data, t2_data, 1.0, contrast
+    )
+    return prepared, on_grid, inputs
+
+
 def calibrate_learned(model_dir: str | None = None) -> None:
     from scipy import ndimage
 
     from glymph.components import label_components
     from glymph.epvs.learned import thresholds_for
-    from glymph.epvs.preprocess import prepare
-    from glymph.epvs.segmentation import SegmentationInputs, keep_tubes, search_region, tube_response
+    from glymph.epvs.segmentation import keep_tubes, search_region, tube_response
     from glymph.models.epvs_network import EPVSNetwork
     from glymph.preprocess import resample
 
@@ -332,23 +349,10 @@ def calibrate_learned(model_dir: str | None = None) -> None:
             ("T2 alone", phantom.t2, None, mask, "t2"),
             ("1x1x3 mm T1", thick_slices(phantom.t1), None, thick_mask, "t1"),
         ):
-            prepared = prepare(image, t2, image_mask, None, "cpu", contrast, native=True)
-            native = prepared.native
-            probability = network.probability(native.t1, native.t2, native.brain, False)
-            on_grid = resample(native.grid.with_data(probability), prepared.t1, order=1).data
-            t2_data = None if prepared.t2 is None else prepared.t2.data
-            inputs = SegmentationInputs(
-                prepared.t1.data,
-                prepared.tissues.data,
-                prepared.regions.data,
-                prepared.brain.data,
-                t2_data,
-                1.0,
-                contrast,
-            )
+            prepared, on_grid, inputs = learned_pass(network, image, t2, image_mask, contrast)
             region = search_region(inputs)
             response = tube_response(inputs, region)
-            threshold_here, minimum = thresholds_for(native.grid.spacing)
+            threshold_here, minimum = thresholds_for(prepared.native.grid.spacing)
             all_variants = case in ("1 mm T1", "1x1x3 mm T1")  # with a T2 and a T2 alone: the tube check only
             for threshold in (0.3, 0.5, 0.7, 0.85, 0.95):
                 found_here = (on_grid >= threshold) & region
@@ -410,8 +414,7 @@ def misses(model_dir: str | None = None) -> None:
     from scipy import ndimage
 
     from glymph.epvs.learned import THRESHOLD
-    from glymph.epvs.preprocess import prepare
-    from glymph.epvs.segmentation import SegmentationInputs, large_csf, search_region
+    from glymph.epvs.segmentation import large_csf, search_region
     from glymph.models.epvs_network import EPVSNetwork
     from glymph.preprocess import resample
 
@@ -421,29 +424,28 @@ def misses(model_dir: str | None = None) -> None:
     print("\nlearned method, 1 mm T1, seeds 7 and 8: each inserted lesion >= 2 mm")
     for seed in (7, 8):
         phantom = epvs_phantom(t1, mask, AffineMap(np.eye(4)), aal_placement(t1, AffineMap(np.eye(4))), seed=seed)
-        prepared = prepare(phantom.t1, None, mask, None, "cpu", "t1", native=True)
-        native = prepared.native
-        probability = network.probability(native.t1, native.t2, native.brain, False)
-        on_grid = resample(native.grid.with_data(probability), prepared.t1, order=1).data
-        inputs = SegmentationInputs(
-            prepared.t1.data, prepared.tissues.data, prepared.regions.data, prepared.brain.data, None, 1.0, "t1"
-        )
+        prepared, on_grid, inputs = learned_pass(network, phantom.t1, None, mask, "t1")
         region = search_region(inputs)
         to_large_csf = ndimage.distance_transform_edt(~large_csf(inputs))
-        ids = resample(phantom.truth.with_data(phantom.truth.data.astype(np.float32)), prepared.t1, order=0).data
+        truth = phantom.truth.with_data(phantom.truth.data.astype(np.float32))
+        ids = np.rint(resample(truth, prepared.t1, order=0).data).astype(int)
+        boxes = ndimage.find_objects(ids)
         for lesion in phantom.truth_at_least(2.0):
-            voxels = np.rint(ids).astype(int) == lesion.id
-            if not voxels.any():
+            if lesion.id > len(boxes) or boxes[lesion.id - 1] is None:
                 continue
+            # the lesion's box with room for its 2-voxel shell: the same values as on the whole volume
+            box = tuple(slice(max(s.start - 3, 0), s.stop + 3) for s in boxes[lesion.id - 1])
+            voxels = ids[box] == lesion.id
             shell = ndimage.binary_dilation(voxels, iterations=2) & ~ndimage.binary_dilation(voxels)
-            tissue = np.bincount(inputs.tissues[shell], minlength=4) / shell.sum()
-            p = on_grid[voxels]
+            tissue = np.bincount(inputs.tissues[box][shell], minlength=4) / shell.sum()
+            p = on_grid[box][voxels]
+            kept = ((p >= THRESHOLD) & region[box][voxels]).mean()
             print(
                 f"  seed {seed} lesion {lesion.id:2d} {('basal ganglia', 'centrum semiovale')[lesion.region - 1]:<17} "
-                f"{lesion.diameter_mm:.2f} mm wide  in region {(voxels & region).sum() / voxels.sum():.2f}  "
-                f"probability max {p.max():.2f} mean {p.mean():.2f}  kept {((on_grid >= THRESHOLD) & region & voxels).sum() / voxels.sum():.2f}  "
-                f"T1 {inputs.t1[voxels].mean():.2f} / shell {inputs.t1[shell].mean():.2f}  shell CSF/GM/WM "
-                f"{tissue[1]:.2f}/{tissue[2]:.2f}/{tissue[3]:.2f}  to large CSF {to_large_csf[voxels].min():.1f} mm"
+                f"{lesion.diameter_mm:.2f} mm wide  in region {region[box][voxels].mean():.2f}  "
+                f"probability max {p.max():.2f} mean {p.mean():.2f}  kept {kept:.2f}  "
+                f"T1 {inputs.t1[box][voxels].mean():.2f} / shell {inputs.t1[box][shell].mean():.2f}  shell CSF/GM/WM "
+                f"{tissue[1]:.2f}/{tissue[2]:.2f}/{tissue[3]:.2f}  to large CSF {to_large_csf[box][voxels].min():.1f} mm"
             )
 
 

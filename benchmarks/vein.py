@@ -274,7 +274,7 @@ def calibrate() -> None:
     segmentation.LOW, segmentation.HIGH, segmentation.NOISE_LOW, segmentation.NOISE_HIGH = defaults
 
 
-def learned_vs_classical(
+def side_by_side(
     model_dir: str | None, methods: tuple[str, ...] = ("classical", "learned"), first_seed: int = 200
 ) -> None:
     """The methods side by side on varied phantoms (see the module docstring; seeds
@@ -319,6 +319,6 @@ if __name__ == "__main__":
     if arguments.calibrate:
         calibrate()
     elif arguments.learned:
-        learned_vs_classical(arguments.model_dir, tuple(arguments.methods), arguments.first_seed)
+        side_by_side(arguments.model_dir, tuple(arguments.methods), arguments.first_seed)
     else:
         main()

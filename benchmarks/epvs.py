@@ -22,8 +22,8 @@ only), and the mean vesselness of the true and the false components.
 ``--flips``: classical, learned and learned with test-time flips, 1 mm T1, whole runs.
 ``--misses``: why the learned method misses lesions, on the calibration heads (seeds 7 and 8), 1 mm
 T1: per inserted lesion, its share inside the search region, the network's highest and mean
-probability on it, the share kept at the threshold, its T1 contrast against a 1-voxel shell around
-it, the shell's tissue classes and its distance to large CSF spaces.
+probability on it, the share kept at the threshold, its T1 contrast against a one-voxel shell one
+voxel away from it, the shell's tissue classes and its distance to large CSF spaces.
 ``--seeds N ...``: the heads of ``--learned`` and ``--flips`` (default 2 3).
 Run: .venv/bin/python benchmarks/epvs.py [--learned | --calibrate | --flips | --misses] [--seeds N ...] [--model-dir DIR]
 """
@@ -310,19 +310,11 @@ def learned_against_classical(model_dir: str | None) -> None:
 def learned_pass(network, image, t2, mask, contrast: str):
     """The learned method's inputs on one image, before any threshold: the prepared images, the
     network's probability on the 1 mm analysis grid and the ``SegmentationInputs`` there."""
+    from glymph.epvs.learned import probability_on_grid
     from glymph.epvs.preprocess import prepare
-    from glymph.epvs.segmentation import SegmentationInputs
-    from glymph.preprocess import resample
 
     prepared = prepare(image, t2, mask, None, "cpu", contrast, native=True)
-    native = prepared.native
-    probability = network.probability(native.t1, native.t2, native.brain, False)
-    on_grid = resample(native.grid.with_data(probability), prepared.t1, order=1).data
-    t2_data = None if prepared.t2 is None else prepared.t2.data
-    inputs = SegmentationInputs(
-        prepared.t1.data, prepared.tissues.data, prepared.regions.data, prepared.brain.data, t2_data, 1.0, contrast
-    )
-    return prepared, on_grid, inputs
+    return prepared, probability_on_grid(network, prepared.native, prepared.t1), prepared.segmentation_inputs(contrast)
 
 
 def calibrate_learned(model_dir: str | None = None) -> None:
@@ -426,14 +418,14 @@ def misses(model_dir: str | None = None) -> None:
         phantom = epvs_phantom(t1, mask, AffineMap(np.eye(4)), aal_placement(t1, AffineMap(np.eye(4))), seed=seed)
         prepared, on_grid, inputs = learned_pass(network, phantom.t1, None, mask, "t1")
         region = search_region(inputs)
-        to_large_csf = ndimage.distance_transform_edt(~large_csf(inputs))
+        to_large_csf = ndimage.distance_transform_edt(~large_csf(inputs), sampling=inputs.spacing_mm)
         truth = phantom.truth.with_data(phantom.truth.data.astype(np.float32))
         ids = np.rint(resample(truth, prepared.t1, order=0).data).astype(int)
         boxes = ndimage.find_objects(ids)
         for lesion in phantom.truth_at_least(2.0):
             if lesion.id > len(boxes) or boxes[lesion.id - 1] is None:
                 continue
-            # the lesion's box with room for its 2-voxel shell: the same values as on the whole volume
+            # the lesion's box with room for its shell (one voxel thick, one voxel away): the same values as on the whole volume
             box = tuple(slice(max(s.start - 3, 0), s.stop + 3) for s in boxes[lesion.id - 1])
             voxels = ids[box] == lesion.id
             shell = ndimage.binary_dilation(voxels, iterations=2) & ~ndimage.binary_dilation(voxels)

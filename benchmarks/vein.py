@@ -313,7 +313,13 @@ if __name__ == "__main__":
     parser.add_argument("--learned", action="store_true", help="the classical and learned methods side by side")
     parser.add_argument("--model-dir", help="the learned method's weights (default: the shipped ones)")
     parser.add_argument("--calibrate", action="store_true", help="the classical thresholds on seeds 301-318")
-    parser.add_argument("--methods", nargs="+", default=["classical", "learned"], help="with --learned: which")
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        choices=["classical", "learned"],
+        default=["classical", "learned"],
+        help="with --learned: which",
+    )
     parser.add_argument("--first-seed", type=int, default=200, help="with --learned: seeds N+1 ... N+18 (default 200)")
     arguments = parser.parse_args()
     if arguments.calibrate:

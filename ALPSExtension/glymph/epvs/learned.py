@@ -61,12 +61,18 @@ def segment_learned(
     from glymph.models.epvs_network import EPVSNetwork
 
     network = EPVSNetwork.load(model_dir, threads, device)
-    probability = network.probability(native.t1, native.t2, native.brain, flips)
-    on_grid = resample(native.grid.with_data(probability), grid, order=1).data
+    on_grid = probability_on_grid(network, native, grid, flips)
     region = search_region(inputs)
     threshold, minimum = thresholds_for(native.grid.spacing)
     found = keep_tubes((np.asarray(on_grid) >= threshold) & region, tube_response(inputs, region), minimum)
     return found, {**network.provenance, "threshold": threshold, "min_tube_response": minimum}
+
+
+def probability_on_grid(network, native: NativeImages, grid: Volume, flips: bool = False) -> np.ndarray:
+    """The network's probability of perivascular space on the scan's own grid (``native``),
+    carried to ``grid`` (trilinear): before the search region, threshold and tube check."""
+    probability = network.probability(native.t1, native.t2, native.brain, flips)
+    return resample(native.grid.with_data(probability), grid, order=1).data
 
 
 def thresholds_for(spacing_mm: np.ndarray) -> tuple[float, float]:

@@ -20,9 +20,8 @@ import numpy as np
 from glymph.components import label_components
 from glymph.defaults import DEVICE, EPVS_METHOD, EPVS_METHODS, MIN_LENGTH_MM, THREADS
 from glymph.epvs.lesions import Lesion, measure_lesions, remove_short
-from glymph.epvs.preprocess import ANALYSIS_SPACING_MM, prepare
+from glymph.epvs.preprocess import prepare
 from glymph.epvs.regions import REGIONS, SHORT
-from glymph.epvs.segmentation import SegmentationInputs
 from glymph.errors import GlymphError
 from glymph.preprocess import resample
 from glymph.progress import step
@@ -128,15 +127,7 @@ def run_epvs(
     regions, brain = prepared.regions.data, prepared.brain.data
     network_source = None
     with step(f"EPVS segmentation ({method})"):
-        inputs = SegmentationInputs(
-            prepared.t1.data,
-            prepared.tissues.data,
-            regions,
-            brain,
-            None if prepared.t2 is None else prepared.t2.data,
-            ANALYSIS_SPACING_MM,
-            contrast,
-        )
+        inputs = prepared.segmentation_inputs(contrast)
         if network:
             segmentation, network_source = segmenter(
                 prepared.native, prepared.t1, inputs, model_dir, device, threads, flips

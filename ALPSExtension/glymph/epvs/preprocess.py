@@ -19,6 +19,7 @@ import numpy as np
 
 from glymph.defaults import DEVICE
 from glymph.epvs.regions import regions_in_subject
+from glymph.epvs.segmentation import SegmentationInputs
 from glymph.errors import GlymphError
 from glymph.parallel import in_background
 from glymph.preprocess import isotropic_grid, n4_bias_correction, normalise_intensity, resample, tissue_classes
@@ -58,6 +59,13 @@ class Prepared:
     registration: Registration  # MNI152 -> subject, which placed the regions
     brain_source: dict  # how the brain mask was made (network files and checksums, or "given")
     native: NativeImages | None = field(default=None, repr=False)  # made when asked for (networks)
+
+    def segmentation_inputs(self, contrast: str) -> SegmentationInputs:
+        """What the segmentation methods read: these images' arrays on the analysis grid."""
+        t2 = None if self.t2 is None else self.t2.data
+        return SegmentationInputs(
+            self.t1.data, self.tissues.data, self.regions.data, self.brain.data, t2, ANALYSIS_SPACING_MM, contrast
+        )
 
 
 def check_images(t1: Volume, t2: Volume | None) -> None:

@@ -241,3 +241,29 @@ def test_damaged_gzip_read_ahead_is_reported_as_before(three_b0_phantom, tmp_pat
     prefetch.read_ahead(path)
     with pytest.raises(GlymphError, match="cannot read DWI"):
         read_dwi(path)
+
+
+def test_a_read_ahead_files_beginning_is_decompressed_on_its_own(tmp_path):
+    """``Reading.prefix`` before the whole file is read decompresses the beginning itself: across
+    gzip members (as pigz and some scanners write), None past the end or in damaged data."""
+    import gzip
+
+    from glymph import prefetch
+
+    first, second = np.random.default_rng(0).bytes(3_000_000), bytes(range(256)) * 8000
+    path = tmp_path / "two_members.nii.gz"
+    path.write_bytes(gzip.compress(first) + gzip.compress(second))
+    compressed = path.read_bytes()
+    whole = first + second
+    for size in (10, 3_000_000, 3_100_000, len(whole)):
+        assert prefetch._decompressed_beginning(compressed, size) == whole[:size]
+    assert prefetch._decompressed_beginning(compressed, len(whole) + 1) is None
+    with pytest.raises(Exception):  # noqa: B017 - zlib's error type; Reading.prefix turns it into None
+        prefetch._decompressed_beginning(compressed[:100] + b"\x00" * 1000 + compressed[1100:], len(whole))
+    reading = prefetch.Reading(path)
+    assert reading.prefix(5000) == whole[:5000]
+    assert reading.whole() == whole
+    assert reading.prefix(len(whole) + 1) is None
+    path.write_bytes(compressed[:-100])
+    damaged = prefetch.Reading(path)
+    assert damaged.whole() is None and damaged.prefix(len(whole)) is None

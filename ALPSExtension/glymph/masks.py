@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-from itertools import pairwise
 
 import numpy as np
 
 from glymph.components import largest_component
 from glymph.errors import GlymphError
 from glymph.image_io import read_volume
-from glymph.parallel import WORKERS, thread_map
+from glymph.parallel import thread_map
 from glymph.volume import Volume, axis_codes, mask_on_grid, reoriented
 
 
@@ -32,33 +31,41 @@ def brain_mask_from_b0(b0: Volume) -> Volume:
 
 def median_otsu(image: np.ndarray, median_radius: int = 2) -> np.ndarray:
     """dipy's ``median_otsu`` mask (one pass), voxel for voxel: a median filter over a cube of side
-    ``2 * median_radius + 1`` (scipy), then Otsu's threshold (scikit-image's, which dipy uses when
-    it is installed). Called directly because importing ``dipy.segment.mask`` (it imports
-    ``dipy.reconst``) takes about 2 s, most of the time a whole ``glymph dti`` may take."""
+    ``2 * median_radius + 1`` (scipy's values, ``median_filter_cube``), then Otsu's threshold
+    (scikit-image's, which dipy uses when it is installed). Called directly because importing
+    ``dipy.segment.mask`` (it imports ``dipy.reconst``) takes about 2 s, most of the time a whole
+    ``glymph dti`` may take."""
     from skimage.filters import threshold_otsu
 
-    smoothed = median_filter_slabs(image, 2 * median_radius + 1)
+    smoothed = median_filter_cube(image, 2 * median_radius + 1)
     return smoothed > threshold_otsu(smoothed)
 
 
-def median_filter_slabs(image: np.ndarray, size: int, slabs: int | None = None) -> np.ndarray:
-    """``scipy.ndimage.median_filter(image, size)``, the same values, computed in slabs along the
-    first axis on parallel threads (scipy releases the GIL while filtering); each slab reads
-    ``size // 2`` voxels of its neighbours."""
+def median_filter_cube(image: np.ndarray, size: int) -> np.ndarray:
+    """``scipy.ndimage.median_filter(image, size)`` (a cube of odd side ``size``, edges reflected),
+    the same values, about four times as fast on two cores.
+
+    Written here because scipy's filter selects each voxel's median with a general rank filter, one
+    voxel at a time and on one core (1.1 s for a 96 x 96 x 60 b0, the longest step before a tensor
+    fit); here each slice's cubes are gathered as strided views and ``numpy.partition`` selects
+    their medians, slices on parallel threads. Images with NaNs, an even side or a side shorter
+    than ``size`` go to scipy.
+    """
+    from numpy.lib.stride_tricks import sliding_window_view
     from scipy.ndimage import median_filter
 
-    slabs = slabs or WORKERS
-    if slabs == 1 or image.shape[0] < 2 * size:
+    if size % 2 == 0 or min(image.shape) < size or image.ndim != 3 or not np.isfinite(image).all():
         return median_filter(image, size=size)
-    edges = np.linspace(0, image.shape[0], slabs + 1).astype(int)
-    reach = size // 2
+    reach, middle = size // 2, size**3 // 2
+    padded = np.pad(image, reach, mode="symmetric")  # scipy's "reflect"
+    out = np.empty_like(image)
 
-    def slab(bounds: tuple[int, int]) -> np.ndarray:
-        lo, hi = bounds
-        start, stop = max(lo - reach, 0), min(hi + reach, image.shape[0])
-        return median_filter(image[start:stop], size=size)[lo - start : hi - start]
+    def filter_slice(i: int) -> None:
+        cubes = sliding_window_view(padded[i : i + size], (size, size, size))[0]
+        out[i] = np.partition(cubes.reshape(*image.shape[1:], -1), middle, axis=-1)[..., middle]
 
-    return np.concatenate(thread_map(slab, pairwise(edges), slabs))
+    thread_map(filter_slice, range(image.shape[0]))
+    return out
 
 
 def read_mask(path: str | os.PathLike, grid: Volume, what: str) -> Volume:

@@ -1,10 +1,12 @@
 """Reading a gzipped image ahead, on a thread, while a command imports and checks what it needs.
 
-ISA-L releases the GIL while it decompresses, and decompressing a 100 MB .nii.gz DWI takes about as
-long as the imports that come before reading it, so the two overlap. The file is decompressed in
-pieces, so that its beginning (a DWI's first volumes, where scanners put the b0s) can be used
-before the end is read (``Reading.prefix``). Only the standard library and ``isal`` are imported
-here, so the reading starts before numpy is loaded.
+Decompressing a 100 MB .nii.gz DWI takes about as long as the imports that come before reading
+it, so the two overlap. The file is decompressed in one call to ISA-L (``isal``), which holds no
+lock while it works: decompressing piece by piece instead hands the interpreter lock back and
+forth with the importing thread at every piece and took half as long again. A caller that needs
+the file's beginning early (a DWI's first volumes, where scanners put the b0s: ``Reading.prefix``)
+decompresses that beginning itself, a second time, on its own core. Only the standard library and
+``isal`` are imported here, so the reading starts before numpy is loaded.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import os
 import threading
 from pathlib import Path
 
-PIECE_BYTES = 4 << 20  # decompressed bytes handed over at a time
+PREFIX_INPUT_BYTES = 1 << 20  # compressed bytes fed at a time when decompressing a beginning
 
 _AHEAD: dict[tuple[str, int, int], Reading] = {}
 
@@ -23,54 +25,65 @@ class Reading:
 
     def __init__(self, path: Path) -> None:
         self._path = path
-        self._pieces: list[bytes] = []
-        self._size = 0
-        self._finished = False
-        self._failed = False
-        self._progress = threading.Condition()
+        self._compressed: bytes | None = None
+        self._whole: bytes | None = None
+        self._loaded = threading.Event()  # the compressed bytes are in memory (or failed to be)
+        self._finished = threading.Event()
         threading.Thread(target=self._run, name="glymph-read-ahead", daemon=True).start()
 
     def _run(self) -> None:
         try:
+            self._compressed = self._path.read_bytes()
+            self._loaded.set()
             from isal import igzip
 
-            with igzip.open(self._path, "rb") as stream:  # checks the CRC; several gzip members read as one
-                while piece := stream.read(PIECE_BYTES):
-                    with self._progress:
-                        self._pieces.append(piece)
-                        self._size += len(piece)
-                        self._progress.notify_all()
+            self._whole = igzip.decompress(self._compressed)  # checks the CRC; several gzip members read as one
         except Exception:  # a damaged file is read again, and reported, the usual way
-            self._failed = True
+            self._whole = None
         finally:
-            with self._progress:
-                self._finished = True
-                self._progress.notify_all()
-
-    def _wait_for(self, size: int | None) -> bool:
-        with self._progress:
-            self._progress.wait_for(lambda: self._finished or (size is not None and self._size >= size))
-            return not self._failed and (size is None or self._size >= size)
+            self._loaded.set()
+            self._finished.set()
 
     def prefix(self, size: int) -> bytes | None:
-        """The first ``size`` decompressed bytes, as soon as they are read; None if the file is
-        shorter or damaged."""
-        if not self._wait_for(size):
+        """The first ``size`` decompressed bytes, decompressed now on the calling thread if the
+        whole file is not ready yet; None if the file is shorter or damaged."""
+        if self._finished.is_set():
+            return None if self._whole is None or len(self._whole) < size else self._whole[:size]
+        self._loaded.wait()
+        if self._compressed is None:
             return None
-        with self._progress:
-            pieces, total = [], 0
-            for piece in self._pieces:
-                if total >= size:
-                    break
-                pieces.append(piece)
-                total += len(piece)
-        return b"".join(pieces)[:size]
+        try:
+            return _decompressed_beginning(memoryview(self._compressed), size)
+        except Exception:
+            return None
 
     def whole(self) -> bytes | None:
         """All the decompressed bytes, once read; None if the file is damaged."""
-        if not self._wait_for(None):
+        self._finished.wait()
+        return self._whole
+
+
+def _decompressed_beginning(compressed: bytes, size: int) -> bytes | None:
+    """The first ``size`` bytes of gzip data (several members read as one); None if it is shorter."""
+    from isal import isal_zlib
+
+    view, position = memoryview(compressed), 0
+    decoder, left_over = isal_zlib.decompressobj(wbits=31), b""
+    pieces, have = [], 0
+    while have < size:
+        if left_over:  # the beginning of the next gzip member
+            data, left_over = left_over, b""
+        elif position < len(view):
+            data = view[position : position + PREFIX_INPUT_BYTES]
+            position += len(data)
+        else:
             return None
-        return b"".join(self._pieces)
+        piece = decoder.decompress(data)
+        pieces.append(piece)
+        have += len(piece)
+        if decoder.eof:
+            decoder, left_over = isal_zlib.decompressobj(wbits=31), decoder.unused_data
+    return b"".join(pieces)[:size]
 
 
 def read_ahead(path: str | os.PathLike) -> None:

@@ -16,14 +16,16 @@ from functools import cached_property
 
 import numpy as np
 
+from glymph.dti.eigen import symmetric_eig3
 from glymph.errors import GlymphError
-from glymph.parallel import WORKERS, thread_map
+from glymph.parallel import thread_map
 
 FSL_ORDER = ("xx", "xy", "xz", "yy", "yz", "zz")
 MRTRIX_ORDER = ("xx", "yy", "zz", "xy", "xz", "yz")
 _INDEX = {"xx": (0, 0), "xy": (0, 1), "xz": (0, 2), "yy": (1, 1), "yz": (1, 2), "zz": (2, 2)}
 _B_UNIT = 1e-3  # fit in ms/um^2 and um^2/ms so that all design columns are of order one
 _CHUNK = 32768  # voxels per block: bounds memory at ~20 MB per block for 65 volumes
+_EIG_CHUNK = 65536  # tensors per eigen-decomposition block (each block's arrays stay in cache)
 
 
 def reorder(tensor6: np.ndarray, source: tuple[str, ...], target: tuple[str, ...]) -> np.ndarray:
@@ -77,11 +79,15 @@ class TensorFit:
     def _eig(self) -> tuple[np.ndarray, np.ndarray]:
         evals = np.zeros((*self.mask.shape, 3))
         evecs = np.zeros((*self.mask.shape, 3, 3))
-        matrices = to_matrix(self.tensor[self.mask].astype(np.float64))
-        pieces = thread_map(np.linalg.eigh, np.array_split(matrices, WORKERS))
+        elements = self.tensor[self.mask].astype(np.float64).T  # (6, V): one contiguous row per element
+
+        def decompose(start: int) -> tuple[np.ndarray, np.ndarray]:
+            return symmetric_eig3(*elements[:, start : start + _EIG_CHUNK])
+
+        pieces = thread_map(decompose, range(0, elements.shape[1], _EIG_CHUNK))
         w, v = np.concatenate([p[0] for p in pieces]), np.concatenate([p[1] for p in pieces])
-        evals[self.mask] = np.clip(w[:, ::-1], 0.0, None)  # descending; negative ones clipped as in dipy
-        evecs[self.mask] = v[:, :, ::-1]
+        evals[self.mask] = np.clip(w, 0.0, None)  # negative ones clipped as in dipy
+        evecs[self.mask] = v
         return evals, evecs
 
     @property

@@ -20,6 +20,7 @@ from glymph.dti.pipeline import DTIResult
 from glymph.errors import GlymphError
 from glymph.image_io import read_volume, write_nifti
 from glymph.outputs import result_folder, write_csv, write_sidecar
+from glymph.parallel import thread_map
 from glymph.registration import Registration
 from glymph.templates import template_provenance
 from glymph.volume import axis_codes
@@ -60,10 +61,15 @@ def write_alps(
     with result_folder(out, ALPS_FILES, force) as tmp:
         write_csv(tmp / "alps.csv", [alps_table_row(result)])
         write_markups(result.rois, tmp / "rois.mrk.json")
-        write_nifti(result.dti.mask.with_data(roi_label_map(result.roi_masks)), tmp / "rois.nii.gz", np.uint8)
-        write_nifti(result.dti.tensor, tmp / "tensor.nii.gz")
-        write_nifti(result.dti.fa(), tmp / "fa.nii.gz")
-        alps_qc_figure(result, tmp / "qc_alps.png")
+        writes = [
+            lambda: alps_qc_figure(result, tmp / "qc_alps.png"),  # the longest first
+            lambda: write_nifti(result.dti.tensor, tmp / "tensor.nii.gz"),
+            lambda: write_nifti(result.dti.fa(), tmp / "fa.nii.gz"),
+            lambda: write_nifti(
+                result.dti.mask.with_data(roi_label_map(result.roi_masks)), tmp / "rois.nii.gz", np.uint8
+            ),
+        ]
+        thread_map(lambda write: write(), writes)  # ISA-L compresses without the GIL, beside the picture
         results = {
             "subject": result.subject,
             "alps": {

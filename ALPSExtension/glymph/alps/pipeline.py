@@ -8,7 +8,7 @@ result folder.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
@@ -257,15 +257,20 @@ def run_alps(
     sensitivity_mm: Sequence[float] = (),
     preprocessing: Preprocessing | None = None,
     gradient_check: str = GRADIENT_CHECK,
+    on_fitted: Callable[[], object] | None = None,
 ) -> AlpsResult:
     """DTI-ALPS from a DWI: ``preprocessing``, the tensor fit and the gradient-table check
     (``fit_dti``), then ``alps_from_dti``. The registration starts as soon as the tensors are
-    fitted, on a thread, while the gradient-table check runs (SimpleITK releases the GIL)."""
+    fitted, on a thread, while the gradient-table check runs (SimpleITK releases the GIL).
+    ``on_fitted`` runs on a thread of its own at that moment too, beside the registration, which
+    leaves a core free (the ``glymph alps`` command loads matplotlib there)."""
     check_frame(frame)
     registrations: list[Future[Registration]] = []  # one per fit; the last is of the tensors returned
 
     def start_registration(fitted: DTIResult) -> None:
         registrations.append(in_background(register_dti, fitted, contrast, fitted.mean_b0))
+        if on_fitted is not None and len(registrations) == 1:
+            in_background(on_fitted)
 
     dti = fit_dti(
         dwi,

@@ -54,9 +54,6 @@ def run_dti(args: argparse.Namespace) -> None:
 
 def run_alps(args: argparse.Namespace) -> None:
     _read_dwi_ahead(args)
-    from glymph.plotting import pyplot
-
-    pyplot()  # matplotlib, for the QC picture: it loads while the DWI is still being decompressed
     from glymph.alps import run_alps as compute
     from glymph.alps.pipeline import sensitivity_diameters
     from glymph.cli.requests import (
@@ -67,6 +64,7 @@ def run_alps(args: argparse.Namespace) -> None:
         preprocessing_options,
         read_alps_request,
     )
+    from glymph.plotting import pyplot
 
     started = time.perf_counter()
     inputs = describe_dwi_inputs(args)  # checksums, on a thread: started first, they overlap the reading
@@ -90,6 +88,7 @@ def run_alps(args: argparse.Namespace) -> None:
         model_dir=args.model_dir,
         device=args.device,
         threads=args.threads,
+        on_fitted=pyplot,  # matplotlib, for the QC picture, loads beside the registration
     )
     finish_alps(args, result, started, inputs)
 

@@ -19,6 +19,10 @@ from glymph.volume import Volume, nearest_rotation, reoriented
 
 LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
 SEED = 20170101  # metric sampling is random; a fixed seed makes every run give the same numbers
+SAMPLING = 0.25  # share of the template's brain voxels sampled by the metric
+# The affine stage's full-resolution level samples 10 % (about 23,000 voxels of the 2 mm template's
+# brain): on four posed 2 mm phantoms the transform moved 0.03-0.04 mm against 25 %, the spread over
+# sampling seeds grew from 0.02-0.035 to 0.03-0.047 mm, and the registration took about 1 s less.
 MIN_DICE = 0.80  # brain-mask overlap below this means the registration failed
 MIN_CORRELATION = 0.30  # correlation with the template contrast below this means it failed
 SCALE_LIMITS = (0.67, 1.5)  # a head more than 1.5x larger or smaller than MNI152 is a failure
@@ -182,7 +186,9 @@ def register_to_mni(image: Volume, brain_mask: Volume, contrast: str = "fa") -> 
         )
         _run(fixed, fixed_mask, moving, rigid, shrink=[4, 2], smooth=[2.0, 1.0])
         affine = _affine_from_rigid(rigid)
-        metric = _run(fixed, fixed_mask, moving, affine, shrink=[4, 2, 1], smooth=[2.0, 1.0, 0.0])
+        metric = _run(
+            fixed, fixed_mask, moving, affine, shrink=[4, 2, 1], smooth=[2.0, 1.0, 0.0], sampling=[0.25, 0.25, 0.10]
+        )
 
     transform = AffineMap(_affine_from_sitk(affine))
     registration = Registration(transform, contrast, *_quality(masked, brain_mask, target, transform), metric)
@@ -244,21 +250,24 @@ def sitk_mask(mask: Volume):
     return sitk.Cast(to_sitk(mask.with_data(np.asarray(mask.data, dtype=np.float32))), sitk.sitkUInt8)
 
 
-def _run(fixed, fixed_mask, moving, transform, shrink: list[int], smooth: list[float]) -> float:
-    """Optimise ``transform`` (in place), multi-resolution Mattes MI; return the final metric."""
-    method = _method(fixed_mask, shrink, smooth)
+def _run(
+    fixed, fixed_mask, moving, transform, shrink: list[int], smooth: list[float], sampling: list[float] | None = None
+) -> float:
+    """Optimise ``transform`` (in place), multi-resolution Mattes MI; return the final metric.
+    ``sampling``: the share of the fixed image's voxels sampled at each level (default 25 %)."""
+    method = _method(fixed_mask, shrink, smooth, sampling or [SAMPLING] * len(shrink))
     method.SetInitialTransform(transform, inPlace=True)
     method.Execute(fixed, moving)
     return float(method.GetMetricValue())
 
 
-def _method(fixed_mask, shrink: list[int], smooth: list[float], iterations: int = 100):
+def _method(fixed_mask, shrink: list[int], smooth: list[float], sampling: list[float], iterations: int = 100):
     import SimpleITK as sitk
 
     method = sitk.ImageRegistrationMethod()
     method.SetMetricAsMattesMutualInformation(numberOfHistogramBins=32)
     method.SetMetricSamplingStrategy(method.RANDOM)
-    method.SetMetricSamplingPercentage(0.25, SEED)
+    method.SetMetricSamplingPercentagePerLevel(sampling, SEED)
     if fixed_mask is not None:
         method.SetMetricFixedMask(fixed_mask)
     method.SetInterpolator(sitk.sitkLinear)

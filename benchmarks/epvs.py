@@ -21,11 +21,14 @@ before the 2 mm length filter (1 mm T1 and 1x1x3 mm voxels; with a T2 and a T2 a
 only), and the mean vesselness of the true and the false components.
 ``--flips``: classical, learned and learned with test-time flips, 1 mm T1, whole runs.
 ``--misses``: why the learned method misses lesions, on the calibration heads (seeds 7 and 8), 1 mm
-T1: per inserted lesion, its share inside the search region, the network's highest and mean
+T1: per inserted lesion, the AAL nucleus at its centre (basal ganglia), its centre (MNI mm), the
+angle of its long axis from S-I, its share inside the search region, the network's highest and mean
 probability on it, the share kept at the threshold, its T1 contrast against a one-voxel shell one
 voxel away from it, the shell's tissue classes and its distance to large CSF spaces.
+``--nuclei``: the network (T1 alone) on 150 of its own generator's patches centred in the basal
+ganglia (seeds 9,000,000 on, never used in training), per AAL nucleus: tubes found and covered.
 ``--seeds N ...``: the heads of ``--learned`` and ``--flips`` (default 2 3).
-Run: .venv/bin/python benchmarks/epvs.py [--learned | --calibrate | --flips | --misses] [--seeds N ...] [--model-dir DIR]
+Run: .venv/bin/python benchmarks/epvs.py [--learned | --calibrate | --flips | --misses | --nuclei] [--seeds N ...] [--model-dir DIR]
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ from glymph.preprocess import n4_bias_correction, normalise_intensity
 from glymph.registration import AffineMap
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "Testing"))  # the reference implementations
-from references import aal_placement, scikit_image_vesselness
+from references import AAL, aal_placement, scikit_image_vesselness
 
 COLIN27 = "/usr/share/mricron/templates/ch2.nii.gz"
 LEARNED_SEEDS = (2, 3)  # nine whole runs per seed: two seeds keep the comparison under 20 minutes here
@@ -401,6 +404,62 @@ def flips_at_1mm(seeds: tuple[int, ...], model_dir: str | None = None) -> None:
             )
 
 
+def _aal_nucleus(centre_mm) -> str:
+    """The AAL atlas's deep nucleus at an MNI point (Colin27's grid is MNI's here: the identity
+    registration of the calibration heads), nearest voxel; "other" outside them."""
+    import nibabel as nib
+
+    atlas = nib.load(AAL)
+    voxel = np.rint(np.linalg.inv(atlas.affine) @ [*centre_mm, 1.0])[:3].astype(int)
+    label = int(np.asarray(atlas.dataobj)[tuple(voxel)])
+    names = {71: "caudate", 72: "caudate", 73: "putamen", 74: "putamen", 75: "pallidum", 76: "pallidum"}
+    return names.get(label, "other")
+
+
+def nuclei_on_synthetic_patches(first_seed: int, count: int, model_dir: str | None = None) -> None:
+    """The shipped network (T1 alone) on its own generator's basal-ganglia patches, seeds never
+    used in training: per AAL nucleus at the tube's centre, the share of tubes it finds (highest
+    probability >= 0.5) and covers (mean share of labelled voxels at the method's threshold), on all
+    grids and on grids of at most 1.3 mm; and the tubes drawn partly over CSF (labelled where the
+    image shows CSF: more than 20 % of their labelled voxels were CSF before the tube was painted)."""
+    from glymph.epvs.learned import THRESHOLD
+    from glymph.models.epvs_network import EPVSNetwork
+    from glymph.phantoms.epvs_synth import PatchDrawer
+
+    network = EPVSNetwork.load(model_dir, None, "cpu")
+    rows: dict[str, list[tuple[float, float, bool, bool]]] = {}
+    for seed in range(first_seed, first_seed + count):
+        drawer = PatchDrawer(np.random.default_rng(seed), centre_region=1)
+        drawer.draw_anatomy()
+        drawer.draw_lookalikes()
+        drawer.draw_pvs()
+        if not drawer.tubes:
+            continue
+        brain = drawer.brain()
+        probability = network.probability(drawer.image(t2=False), None, brain)
+        for tube in drawer.tubes:
+            inside = tube.fraction >= 0.5
+            voxels = tube.voxels[inside]
+            labelled = brain[tuple(voxels.T)]
+            where = _aal_nucleus(tube.centre_mni)
+            if labelled.sum() < 3 or where == "other":
+                continue
+            p = probability[tuple(voxels[labelled].T)]
+            over_csf = float((tube.csf_before[inside] > 0.5).mean()) > 0.2
+            rows.setdefault(where, []).append((p.max(), (p >= THRESHOLD).mean(), drawer.spacing.max() <= 1.3, over_csf))
+    print(
+        f"\nlearned network, T1 alone, generator patches centred in the basal ganglia (seeds {first_seed}-{first_seed + count - 1})"
+    )
+    for where, values in sorted(rows.items()):
+        top, covered, fine, over_csf = (np.array(column) for column in zip(*values, strict=True))
+        print(
+            f"  {where:<8} {len(top):3d} tubes: found {np.mean(top >= 0.5):.2f}, covered {covered.mean():.2f}; "
+            f"grids <= 1.3 mm ({fine.sum()}): found {np.mean(top[fine] >= 0.5):.2f}; "
+            f"drawn over CSF {over_csf.mean():.2f} (found {np.mean(top[over_csf] >= 0.5) if over_csf.any() else np.nan:.2f}), "
+            f"the others found {np.mean(top[~over_csf] >= 0.5):.2f}"
+        )
+
+
 def misses(model_dir: str | None = None) -> None:
     """Per lesion of the calibration heads (seeds 7 and 8, 1 mm T1): what the learned method saw."""
     from scipy import ndimage
@@ -432,8 +491,15 @@ def misses(model_dir: str | None = None) -> None:
             tissue = np.bincount(inputs.tissues[box][shell], minlength=4) / shell.sum()
             p = on_grid[box][voxels]
             kept = ((p >= THRESHOLD) & region[box][voxels]).mean()
+            # where and which way: the nucleus at the lesion's centre, and its long axis against S-I
+            where = _aal_nucleus(lesion.centre) if lesion.region == 1 else "-"
+            offset = np.array([s.start for s in box])
+            points = (np.argwhere(voxels) + offset) @ prepared.t1.affine[:3, :3].T
+            axis = np.linalg.svd(points - points.mean(axis=0), full_matrices=False)[2][0]
+            tilt = np.degrees(np.arccos(min(abs(axis[2]), 1.0)))
             print(
                 f"  seed {seed} lesion {lesion.id:2d} {('basal ganglia', 'centrum semiovale')[lesion.region - 1]:<17} "
+                f"{where:<8} at {np.round(lesion.centre).astype(int).tolist()} mm, {tilt:3.0f} deg from S-I  "
                 f"{lesion.diameter_mm:.2f} mm wide  in region {region[box][voxels].mean():.2f}  "
                 f"probability max {p.max():.2f} mean {p.mean():.2f}  kept {kept:.2f}  "
                 f"T1 {inputs.t1[box][voxels].mean():.2f} / shell {inputs.t1[box][shell].mean():.2f}  shell CSF/GM/WM "
@@ -447,6 +513,9 @@ if __name__ == "__main__":
         LEARNED_SEEDS = tuple(int(a) for a in takewhile(str.isdigit, sys.argv[sys.argv.index("--seeds") + 1 :]))
     if "--flips" in sys.argv:
         flips_at_1mm(LEARNED_SEEDS, directory)
+        sys.exit()
+    if "--nuclei" in sys.argv:
+        nuclei_on_synthetic_patches(9_000_000, 150, directory)
         sys.exit()
     if "--misses" in sys.argv:
         misses(directory)

@@ -78,6 +78,16 @@ def anatomy() -> Anatomy:
 
 
 @dataclass(frozen=True)
+class DrawnTube:
+    """One perivascular space as ``PatchDrawer.draw_pvs`` drew it (for checking a network per place)."""
+
+    centre_mni: np.ndarray  # RAS mm
+    voxels: np.ndarray  # (V, 3) patch voxel indices the tube covers
+    fraction: np.ndarray  # (V,) the share of each voxel inside the tube
+    csf_before: np.ndarray  # (V,) each voxel's CSF fraction before the tube was painted over it
+
+
+@dataclass(frozen=True)
 class Patch:
     """One training patch: images (channel 0 T1-like, 1 T2-like), label, and how it was drawn."""
 
@@ -127,6 +137,7 @@ class PatchDrawer:
         self.warp = np.stack([smooth_field(rng, shape, 4, rng.uniform(0, MAX_WARP_MM) / 2) for _ in range(3)], -1)
         self.fraction = np.zeros((9, *shape), np.float32)  # partial volume of each class
         self.label = np.zeros(shape, bool)
+        self.tubes: list[DrawnTube] = []  # the perivascular spaces drawn, in order
 
     # --- anatomy -----------------------------------------------------------------------------
     def voxel_points_mm(self) -> np.ndarray:
@@ -249,6 +260,7 @@ class PatchDrawer:
                 line, voxels, fraction = self.tube(centre, direction, length, radius, rng.uniform(0, 0.15))
                 if not len(voxels):
                     continue
+                self.tubes.append(DrawnTube(mni_centre, voxels, fraction, self.fraction[CSF][tuple(voxels.T)].copy()))
                 self.paint(PVS, voxels, fraction)
                 course = np.unique(np.rint((line - self.affine[:3, 3]) / self.spacing).astype(int), axis=0)
                 course = course[np.all((course >= 0) & (course < PATCH), axis=1)]

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import sys
 import time
+from functools import lru_cache
 from itertools import takewhile
 from pathlib import Path
 
@@ -404,16 +405,25 @@ def flips_at_1mm(seeds: tuple[int, ...], model_dir: str | None = None) -> None:
             )
 
 
-def _aal_nucleus(centre_mm) -> str:
-    """The AAL atlas's deep nucleus at an MNI point (Colin27's grid is MNI's here: the identity
-    registration of the calibration heads), nearest voxel; "other" outside them."""
+AAL_NUCLEI = {71: "caudate", 72: "caudate", 73: "putamen", 74: "putamen", 75: "pallidum", 76: "pallidum"}
+
+
+@lru_cache(maxsize=1)
+def _aal_atlas() -> tuple[np.ndarray, np.ndarray]:
+    """The AAL labels and their RAS mm -> voxel map, read once."""
     import nibabel as nib
 
     atlas = nib.load(AAL)
-    voxel = np.rint(np.linalg.inv(atlas.affine) @ [*centre_mm, 1.0])[:3].astype(int)
-    label = int(np.asarray(atlas.dataobj)[tuple(voxel)])
-    names = {71: "caudate", 72: "caudate", 73: "putamen", 74: "putamen", 75: "pallidum", 76: "pallidum"}
-    return names.get(label, "other")
+    return np.asarray(atlas.dataobj), np.linalg.inv(atlas.affine)
+
+
+def _aal_nucleus(centre_mm) -> str:
+    """The AAL atlas's deep nucleus at an MNI point (Colin27's grid is MNI's here: the identity
+    registration of the calibration heads), nearest voxel; "other" outside them."""
+    labels, to_voxel = _aal_atlas()
+    voxel = np.rint(to_voxel @ [*centre_mm, 1.0])[:3].astype(int)
+    inside = np.all((voxel >= 0) & (voxel < labels.shape))
+    return AAL_NUCLEI.get(int(labels[tuple(voxel)]), "other") if inside else "other"
 
 
 def nuclei_on_synthetic_patches(first_seed: int, count: int, model_dir: str | None = None) -> None:

@@ -41,19 +41,20 @@ class Reading:
         except Exception:  # a damaged file is read again, and reported, the usual way
             self._whole = None
         finally:
+            self._compressed = None  # from now on a beginning is cut from the whole (100 MB less held)
             self._loaded.set()
             self._finished.set()
 
     def prefix(self, size: int) -> bytes | None:
         """The first ``size`` decompressed bytes, decompressed now on the calling thread if the
         whole file is not ready yet; None if the file is shorter or damaged."""
-        if self._finished.is_set():
-            return None if self._whole is None or len(self._whole) < size else self._whole[:size]
         self._loaded.wait()
-        if self._compressed is None:
-            return None
+        compressed = self._compressed
+        if compressed is None:  # decompressed already, or unreadable
+            self._finished.wait()
+            return None if self._whole is None or len(self._whole) < size else self._whole[:size]
         try:
-            return _decompressed_beginning(memoryview(self._compressed), size)
+            return _decompressed_beginning(compressed, size)
         except Exception:
             return None
 

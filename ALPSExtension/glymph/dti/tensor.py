@@ -25,7 +25,7 @@ MRTRIX_ORDER = ("xx", "yy", "zz", "xy", "xz", "yz")
 _INDEX = {"xx": (0, 0), "xy": (0, 1), "xz": (0, 2), "yy": (1, 1), "yz": (1, 2), "zz": (2, 2)}
 _B_UNIT = 1e-3  # fit in ms/um^2 and um^2/ms so that all design columns are of order one
 _CHUNK = 32768  # voxels per block: bounds memory at ~20 MB per block for 65 volumes
-_EIG_CHUNK = 65536  # tensors per eigen-decomposition block (each block's arrays stay in cache)
+_EIG_CHUNK = 65536  # tensors per eigen-decomposition block: blocks shared out among the threads
 
 
 def reorder(tensor6: np.ndarray, source: tuple[str, ...], target: tuple[str, ...]) -> np.ndarray:

@@ -54,17 +54,19 @@ class EPVSNetwork:
         """Probability (0-1) of perivascular space in every voxel of the images' grid (zero outside
         the brain). ``t1``/``t2``: normalised as in the module docstring, or None when not acquired;
         ``flips``: also run on the image flipped along each axis and average (test-time augmentation)."""
+        from scipy.special import expit  # the logistic function without overflow warnings
+
         shape = brain.shape
         channels = [np.zeros(shape, np.float32) if image is None else np.where(brain, image, 0) for image in (t1, t2)]
         box = bounding_box(brain, MARGIN_VOXELS)
         image = np.stack(channels).astype(np.float32)[(slice(None), *box)]
         predictor = onnx_predictor(self.session)
         logits = sliding_window(predictor, image, WINDOW)[0]
-        probability = 1 / (1 + np.exp(-logits))
+        probability = expit(logits)
         if flips:
             for axis in range(3):
                 flipped = sliding_window(predictor, np.flip(image, axis + 1), WINDOW)[0]
-                probability += np.flip(1 / (1 + np.exp(-flipped)), axis)
+                probability += np.flip(expit(flipped), axis)
             probability /= 4
         out = np.zeros(shape, np.float32)
         out[box] = probability

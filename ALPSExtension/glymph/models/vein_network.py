@@ -92,12 +92,13 @@ def vein_probability(
     """Probability (0-1) of vein at every MinIP pixel (zero outside the brain), from ``logits`` (a
     network-grid image (h, w) -> its logits). ``minip``: divided by its brain median; ``flips``:
     also run on the left-right mirrored image and average (test-time augmentation)."""
+    from scipy.special import expit
     from skimage.transform import resize
 
     image = network_input(minip, brain, pixel_mm)
-    probability = 1 / (1 + np.exp(-logits(image)))
+    probability = expit(logits(image))
     if flips:
-        mirrored = 1 / (1 + np.exp(-logits(np.ascontiguousarray(image[::-1]))))
+        mirrored = expit(logits(np.ascontiguousarray(image[::-1])))
         probability = (probability + mirrored[::-1]) / 2
     back = resize(probability, minip.shape, order=1, anti_aliasing=True)
     return (back * brain).astype(np.float32)

@@ -12,7 +12,7 @@ from conftest import require_module
 
 from glymph.cli import main
 from glymph.image_io import write_nifti
-from glymph.phantoms.epvs_synth import CSF, PATCH, PatchDrawer, synthetic_patch
+from glymph.phantoms.epvs_synth import PATCH, synthetic_patch
 from glymph.phantoms.geometry import tube_fraction, voxel_box
 
 
@@ -49,28 +49,6 @@ def test_synthetic_patches_are_reproducible_and_drawn_from_anatomy():
             brighter.append(np.median(patch.image[1][patch.label]) > 1.1)
     assert max(spacings) > 2 and min(spacings) == pytest.approx(1.0)
     assert len(darker) >= 4 and np.mean(darker) >= 0.75 and np.mean(brighter) >= 0.75
-
-
-def test_basal_ganglia_tubes_reach_the_caudate_body_and_are_not_labelled_over_csf():
-    """Half the basal-ganglia tubes go anywhere in the nuclei, so some lie in the caudate's body
-    (MNI z above 10 mm; with all of them crowded at the bottom, 2 of 45 did); no voxel that was
-    mostly CSF before the tubes were drawn (a ventricle beside the caudate) is labelled."""
-    above, basal, over_csf, labelled = 0, 0, 0, 0
-    for seed in range(960_000, 960_012):
-        drawer = PatchDrawer(np.random.default_rng(seed), centre_region=1)
-        drawer.draw_anatomy()
-        drawer.draw_lookalikes()
-        csf = drawer.fraction[CSF].copy()
-        drawer.draw_pvs()
-        over_csf += int((drawer.label & (csf >= 0.5)).sum())
-        labelled += int(drawer.label.sum())
-        for tube in drawer.tubes:
-            voxels = tube.voxels[tube.fraction >= 0.5]
-            if len(voxels) and (drawer.regions[tuple(voxels.T)] == 1).mean() > 0.5:
-                basal += 1
-                above += tube.centre_mni[2] > 10.0
-    assert labelled > 1000 and over_csf == 0
-    assert basal >= 30 and above / basal >= 0.1
 
 
 @pytest.fixture(scope="module")

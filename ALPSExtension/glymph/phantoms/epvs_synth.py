@@ -8,10 +8,9 @@ drawn from anatomy with everything a network should not rely on randomised.
    (rotation up to ``MAX_ROTATION_DEG``, scaling +-15 % per axis) and a smooth random displacement
    (up to ``MAX_WARP_MM``), with sulci and ventricles widened at random (atrophy).
 2. **Perivascular spaces** (labelled): curved tubes, diameter 0.5-3 mm, length 2-20 mm; in the
-   basal ganglia near superior-inferior, half of them clustered towards the anterior perforated
-   substance (the bottom of the nuclei), half anywhere in the nuclei (the caudate's body too); in
-   the centrum semiovale radial from the ventricles; in the midbrain and the rest of the white
-   matter with more spread.
+   basal ganglia near superior-inferior and clustered towards the anterior perforated substance
+   (the bottom of the nuclei); in the centrum semiovale radial from the ventricles; in the
+   midbrain and the rest of the white matter with more spread.
 3. **Look-alikes** (never labelled): lacunes (ellipsoids 3-15 mm, fluid with a gliotic rim),
    widened sulci (CSF sheets reaching into the cortex, a tube on any one slice), vessels with
    flow voids (dark on T2; dark or bright on T1), white-matter hyperintensities.
@@ -22,8 +21,7 @@ drawn from anatomy with everything a network should not rely on randomised.
    volume: each voxel's fraction of every object is measured from sub-voxel samples).
 
 A patch is ``PATCH`` voxels per side on that grid; the label is a voxel at least half inside a
-perivascular space, or on its centreline with at least ``MIN_COURSE_FRACTION`` of it inside, and
-not mostly CSF before the tube was drawn (a tube running into a ventricle is invisible there).
+perivascular space, or on its centreline with at least ``MIN_COURSE_FRACTION`` of it inside.
 Images are divided by their brain median (as ``glymph.epvs.preprocess`` normalises a scan), at
 least 0.001 inside the brain and zero outside it (where nothing is labelled).
 """
@@ -237,7 +235,7 @@ class PatchDrawer:
         """Perivascular spaces by region (see the module docstring); returns how many were drawn."""
         rng = self.rng
         white = self.fraction[WHITE] > 0.5
-        deep = (self.regions == 1) & (self.fraction[CSF] < 0.5)
+        deep = self.regions == 1
         plans = [
             (deep, rng.integers(0, 14), np.array([0.0, 0.0, 1.0]), 20.0),
             (white & (self.regions == 2), rng.integers(0, 18), None, 20.0),
@@ -248,10 +246,7 @@ class PatchDrawer:
         drawn, previous = 0, None
         for index, (where, count, axis, spread) in enumerate(plans):
             for _ in range(int(count) if rng.random() > 0.1 else 0):
-                # basal ganglia: half the tubes crowd towards the anterior perforated substance, half
-                # anywhere in the nuclei (the caudate's body reaches 20 mm above it)
-                crowded = index == 0 and rng.random() < 0.5
-                centre = self.place(where, low if crowded else None)
+                centre = self.place(where, low if index == 0 else None)
                 if centre is None:
                     break
                 if index == 0 and previous is not None and rng.random() < 0.4:  # a cluster
@@ -265,15 +260,14 @@ class PatchDrawer:
                 line, voxels, fraction = self.tube(centre, direction, length, radius, rng.uniform(0, 0.15))
                 if not len(voxels):
                     continue
-                csf_before = self.fraction[CSF][tuple(voxels.T)].copy()
-                self.tubes.append(DrawnTube(mni_centre, voxels, fraction, csf_before))
+                self.tubes.append(DrawnTube(mni_centre, voxels, fraction, self.fraction[CSF][tuple(voxels.T)].copy()))
                 self.paint(PVS, voxels, fraction)
                 course = np.unique(np.rint((line - self.affine[:3, 3]) / self.spacing).astype(int), axis=0)
                 course = course[np.all((course >= 0) & (course < PATCH), axis=1)]
                 on_course = np.zeros(self.label.shape, bool)
                 on_course[tuple(course.T)] = True
                 full = np.zeros(self.label.shape, np.float32)
-                full[tuple(voxels.T)] = fraction * (csf_before < 0.5)  # over CSF a tube is CSF: not labelled
+                full[tuple(voxels.T)] = fraction
                 self.label |= (full >= 0.5) | (on_course & (full >= MIN_COURSE_FRACTION))
                 drawn += 1
         return drawn

@@ -17,6 +17,7 @@ import json
 import os
 import subprocess
 import tempfile
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -106,23 +107,44 @@ def write_labelme(path: str | os.PathLike, polygons: list[np.ndarray], reference
 
 
 AAL = Path("/usr/share/mricron/templates/aal.nii.gz")
-AAL_BASAL_GANGLIA = range(71, 77)  # Caudate, Putamen, Pallidum, left and right (aal.nii.txt)
+# the basal ganglia's AAL labels, left and right (aal.nii.txt)
+AAL_NUCLEI = {71: "caudate", 72: "caudate", 73: "putamen", 74: "putamen", 75: "pallidum", 76: "pallidum"}
 CSO_BOTTOM_MM = 28.0  # centrum semiovale: above the lateral ventricle bodies (MNI z, mm)
+
+
+@lru_cache(maxsize=1)
+def aal_atlas() -> tuple[np.ndarray, np.ndarray]:
+    """The AAL labels and their voxel -> MNI mm affine, read once per process."""
+    import nibabel as nib
+
+    atlas = nib.load(AAL)
+    return np.asarray(atlas.dataobj), atlas.affine
+
+
+def aal_labels_at(points_mm: np.ndarray) -> np.ndarray:
+    """The AAL label (nearest voxel; 0 outside the atlas) at MNI points (..., 3)."""
+    from scipy.ndimage import map_coordinates
+
+    labels, affine = aal_atlas()
+    to_atlas = np.linalg.inv(affine)
+    points = np.asarray(points_mm, dtype=np.float64).reshape(-1, 3)
+    atlas_voxels = (points @ to_atlas[:3, :3].T + to_atlas[:3, 3]).T
+    found = map_coordinates(labels, atlas_voxels, order=0, mode="constant", cval=0)
+    return found.reshape(np.shape(points_mm)[:-1])
+
+
+def aal_nucleus(point_mm) -> str:
+    """The basal-ganglia nucleus the AAL atlas has at an MNI point; "other" outside them."""
+    return AAL_NUCLEI.get(int(aal_labels_at(np.asarray(point_mm))), "other")
 
 
 def aal_placement(grid: Volume, template_to_subject) -> Volume:
     """Regions for ``glymph.phantoms.epvs_phantom`` on ``grid``: 1 where the AAL atlas has the
     caudate, putamen or pallidum, 2 above MNI z = 28 mm (the phantom keeps its own white matter
     there), through ``template_to_subject`` (an ``AffineMap``; nearest neighbour)."""
-    import nibabel as nib
-    from scipy.ndimage import map_coordinates
-
-    atlas = nib.load(AAL)
     template_points = template_to_subject.to_template(grid.voxel_centres().reshape(-1, 3))
-    to_atlas = np.linalg.inv(atlas.affine)
-    atlas_voxels = (template_points @ to_atlas[:3, :3].T + to_atlas[:3, 3]).T
-    labels = map_coordinates(np.asarray(atlas.dataobj), atlas_voxels, order=0, mode="constant", cval=0)
-    regions = np.where(np.isin(labels, AAL_BASAL_GANGLIA), 1, np.where(template_points[:, 2] > CSO_BOTTOM_MM, 2, 0))
+    labels = aal_labels_at(template_points)
+    regions = np.where(np.isin(labels, list(AAL_NUCLEI)), 1, np.where(template_points[:, 2] > CSO_BOTTOM_MM, 2, 0))
     return grid.with_data(regions.reshape(grid.shape).astype(np.uint8))
 
 

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import sys
 import time
-from functools import lru_cache
 from itertools import takewhile
 from pathlib import Path
 
@@ -51,7 +50,7 @@ from glymph.preprocess import n4_bias_correction, normalise_intensity
 from glymph.registration import AffineMap
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "Testing"))  # the reference implementations
-from references import AAL, aal_placement, scikit_image_vesselness
+from references import aal_nucleus, aal_placement, scikit_image_vesselness
 
 COLIN27 = "/usr/share/mricron/templates/ch2.nii.gz"
 LEARNED_SEEDS = (2, 3)  # nine whole runs per seed: two seeds keep the comparison under 20 minutes here
@@ -405,33 +404,13 @@ def flips_at_1mm(seeds: tuple[int, ...], model_dir: str | None = None) -> None:
             )
 
 
-AAL_NUCLEI = {71: "caudate", 72: "caudate", 73: "putamen", 74: "putamen", 75: "pallidum", 76: "pallidum"}
-
-
-@lru_cache(maxsize=1)
-def _aal_atlas() -> tuple[np.ndarray, np.ndarray]:
-    """The AAL labels and their RAS mm -> voxel map, read once."""
-    import nibabel as nib
-
-    atlas = nib.load(AAL)
-    return np.asarray(atlas.dataobj), np.linalg.inv(atlas.affine)
-
-
-def _aal_nucleus(centre_mm) -> str:
-    """The AAL atlas's deep nucleus at an MNI point (Colin27's grid is MNI's here: the identity
-    registration of the calibration heads), nearest voxel; "other" outside them."""
-    labels, to_voxel = _aal_atlas()
-    voxel = np.rint(to_voxel @ [*centre_mm, 1.0])[:3].astype(int)
-    inside = np.all((voxel >= 0) & (voxel < labels.shape))
-    return AAL_NUCLEI.get(int(labels[tuple(voxel)]), "other") if inside else "other"
-
-
 def nuclei_on_synthetic_patches(first_seed: int, count: int, model_dir: str | None = None) -> None:
-    """The shipped network (T1 alone) on its own generator's basal-ganglia patches, seeds never
-    used in training: per AAL nucleus at the tube's centre, the share of tubes it finds (highest
-    probability >= 0.5) and covers (mean share of labelled voxels at the method's threshold), on all
-    grids and on grids of at most 1.3 mm; and the tubes drawn partly over CSF (labelled where the
-    image shows CSF: more than 20 % of their labelled voxels were CSF before the tube was painted)."""
+    """The network (the shipped one, or ``model_dir``'s; T1 alone) on its generator's basal-ganglia
+    patches, seeds never used in training: per AAL nucleus at the tube's centre, the share of tubes
+    it finds (highest probability >= 0.5) and covers (mean share of labelled voxels at the method's
+    threshold), on all grids and on grids of at most 1.3 mm; and the tubes drawn partly over CSF
+    (labelled where the image shows CSF: more than 20 % of their labelled voxels were CSF before the
+    tube was painted)."""
     from glymph.epvs.learned import THRESHOLD
     from glymph.models.epvs_network import EPVSNetwork
     from glymph.phantoms.epvs_synth import PatchDrawer
@@ -451,7 +430,7 @@ def nuclei_on_synthetic_patches(first_seed: int, count: int, model_dir: str | No
             inside = tube.fraction >= 0.5
             voxels = tube.voxels[inside]
             labelled = brain[tuple(voxels.T)]
-            where = _aal_nucleus(tube.centre_mni)
+            where = aal_nucleus(tube.centre_mni)
             if labelled.sum() < 3 or where == "other":
                 continue
             p = probability[tuple(voxels[labelled].T)]
@@ -501,8 +480,9 @@ def misses(model_dir: str | None = None) -> None:
             tissue = np.bincount(inputs.tissues[box][shell], minlength=4) / shell.sum()
             p = on_grid[box][voxels]
             kept = ((p >= THRESHOLD) & region[box][voxels]).mean()
-            # where and which way: the nucleus at the lesion's centre, and its long axis against S-I
-            where = _aal_nucleus(lesion.centre) if lesion.region == 1 else "-"
+            # where and which way: the nucleus at the lesion's centre (Colin27's grid is MNI's here,
+            # the identity registration), and its long axis against S-I
+            where = aal_nucleus(lesion.centre) if lesion.region == 1 else "-"
             offset = np.array([s.start for s in box])
             points = (np.argwhere(voxels) + offset) @ prepared.t1.affine[:3, :3].T
             axis = np.linalg.svd(points - points.mean(axis=0), full_matrices=False)[2][0]

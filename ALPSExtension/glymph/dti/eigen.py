@@ -1,7 +1,8 @@
 """Eigenvalues and eigenvectors of many symmetric 3x3 matrices in closed form, vectorised.
 
 Written here because ``numpy.linalg.eigh`` calls LAPACK once per matrix: for the 225,000 tensors of
-a 2 mm head that took 0.34 s on one core, and this closed form 0.17 s (``benchmarks/tensor_fit.py``).
+a 2 mm head the closed form is 2-3x faster on one core (``benchmarks/tensor_fit.py`` prints both:
+0.34 against 0.17 s and 0.71 against 0.25 s in two runs on this project's machine).
 The eigenvector of the eigenvalue farthest from the other two comes from cross products of the
 rows of A - lambda I, the second from the 2x2 problem in the plane orthogonal to it, the third as
 their cross product (the order of work of Eberly's robust 3x3 eigensolver, 2014), so that the

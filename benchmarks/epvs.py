@@ -58,9 +58,8 @@ from references import aal_nucleus, aal_placement, scikit_image_vesselness
 
 COLIN27 = "/usr/share/mricron/templates/ch2.nii.gz"
 LEARNED_SEEDS = (2, 3)  # nine whole runs per seed: two seeds keep the comparison under 20 minutes here
-HEAD = (
-    "colin27"  # --head mni152: --learned's lesions inserted into the MNI152 2009 T1 instead (another anatomy and look)
-)
+# --head mni152: --learned's lesions inserted into the MNI152 2009 T1 instead (another anatomy and look)
+HEAD = "colin27"
 
 
 def baseline(t1, mask) -> np.ndarray:

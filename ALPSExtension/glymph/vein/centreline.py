@@ -43,7 +43,7 @@ STEP_PX = 0.5  # centreline samples along the vein
 PROFILE_STEP_PX = 0.1  # samples along each profile
 SG_WINDOW = 13
 MIN_HALF_WIDTH_PX = 3.0  # each profile reaches at least this far either side of the centre
-EVERY = (2, 2)  # spline fits on every n-th point (0.5 px apart): 1 px in both passes (see spline_smoothing)
+EVERY = 2  # the smoothing splines are fitted on every n-th centreline point: a pixel apart (see spline_smoothing)
 END_CAP = np.sqrt(3) / 2  # the half-depth point of a tube's rounded end, in radii beyond the centreline's end
 
 
@@ -89,9 +89,8 @@ def spline_smoothing(points: np.ndarray, every: int = 2) -> np.ndarray:
     away (``benchmarks/vein.py``)."""
     from scipy.interpolate import make_smoothing_spline
 
-    if len(points) < 12:
+    if len(points) < 6 * every:  # too few points to fit
         return points.astype(float)
-    every = max(min(every, len(points) // 6), 1)  # at least 6 points to fit
     s = np.arange(len(points), dtype=float)
     knots = s[::every]
     return np.column_stack([make_smoothing_spline(knots, points[::every, k])(s) for k in range(points.shape[1])])
@@ -301,8 +300,8 @@ def refine(
     path = resample_polyline(smooth_along(pixel_path.astype(float), 1.0), STEP_PX)
     if len(path) < 3:
         return Refined(path, float("nan"))
-    path = resample_polyline(spline_smoothing(centred(image, path, half_width), EVERY[0]), STEP_PX)
-    path = resample_polyline(spline_smoothing(centred(image, path, half_width), EVERY[1]), STEP_PX)
+    for _ in range(2):  # each pass's normals from the points the last one moved
+        path = resample_polyline(spline_smoothing(centred(image, path, half_width), EVERY), STEP_PX)
     if len(path) < 3:
         return Refined(path, float("nan"))
     _, _, background = profiles(image, path, unit_normals(path), half_width)

@@ -205,6 +205,45 @@ def test_noise_does_not_lengthen_a_straight_vein(pixel):
     assert np.median(excess) < 0.006 and max(excess) < 0.03
 
 
+def test_a_centreline_end_that_folds_back_is_dropped():
+    """A path that turns back at an end and runs along itself (0.6 pixel beside it) loses that
+    end, at either end; a sinusoid's apex turning by more than 90 degrees in one step, which goes
+    on away from itself, is kept, and so is a straight path."""
+    from glymph.vein.centreline import without_end_folds
+
+    straight = np.column_stack([np.arange(0.0, 10.0, 0.5), np.zeros(20)])
+    hook = np.column_stack([9.5 - np.arange(1, 7) * 0.5, np.full(6, 0.6)])
+    assert np.array_equal(without_end_folds(straight), straight)
+    assert np.array_equal(without_end_folds(np.vstack([straight, hook])), straight)
+    assert np.array_equal(without_end_folds(np.vstack([hook[::-1], straight[::-1]])), straight[::-1])
+    arm = np.column_stack([np.arange(-3.0, 1.6, 0.5), np.zeros(10)])
+    away = np.array([[1.3, 0.45], [0.9, 0.8], [0.5, 1.15], [0.1, 1.5], [-0.3, 1.85]])  # 120 degrees on, then away
+    arms = np.vstack([arm, away])
+    assert (np.diff(arms, axis=0)[1:] * np.diff(arms, axis=0)[:-1]).sum(axis=1).min() < 0  # it turns by > 90 degrees
+    assert np.array_equal(without_end_folds(arms), arms)
+
+
+def test_fragments_of_tortuous_veins_keep_a_plausible_tortuosity():
+    """Strongly tortuous veins at SNR 10 on 0.8 mm pixels break into pieces, some ending in a tight
+    bend (``benchmarks/vein.py --learned``, seed 215): an 11 mm piece's centreline folded back along
+    itself there, its end was then extended backwards, and it measured tortuosity 5.1 (true veins
+    1.44-1.90). Every piece's centreline now goes one way at its ends and measures at most 2.2."""
+    from glymph.phantoms import VeinShapes
+
+    phantom = swi_phantom(
+        voxel_mm=(0.8, 0.8, 2.0),
+        noise=0.08,
+        seed=215,
+        shapes=VeinShapes(amplitude_mm=(2.0, 3.0), wavelength_mm=(7.0, 10.0)),
+    )
+    veins = run_vein(phantom.swi).veins
+    assert len(veins) >= 10 and max(v.tortuosity for v in phantom.veins) < 2.0
+    for vein in veins:
+        step = np.diff(np.array(vein.centreline), axis=0)
+        assert (step[1] @ step[0]) > 0 and (step[-1] @ step[-2]) > 0
+    assert max(v.tortuosity for v in veins) < 2.2
+
+
 def test_skeleton_branches_match_skan():
     """glymph's branch split (written to avoid skan's per-process numba compilation) against skan
     itself, on the skeletons of random blobs: branches, loops and clustered junctions."""

@@ -67,6 +67,27 @@ def resample_polyline(points: np.ndarray, step: float) -> np.ndarray:
     return np.column_stack([np.interp(s, arc, points[:, k]) for k in range(points.shape[1])])
 
 
+def without_end_folds(points: np.ndarray, reach: float = 1.0) -> np.ndarray:
+    """The path without the ends that fold back along it: where the path turns by more than 90
+    degrees from one step to the next and everything after that turn lies within ``reach``
+    (pixels) of the path before it, the part after is dropped (at either end, when it is the
+    shorter part). Where a vein bends tightly at the end of a segmented piece, the profiles
+    across the bend read the piece's own arm, centring moves the bend's points back onto it and
+    the path doubles back; left in, the chord is short (tortuosity 2-5 on 8-11 mm fragments at
+    SNR 10) and the end's tangent points backwards. A tight bend inside the path (a sinusoid's
+    apex can turn by more than 90 degrees in one 0.5-pixel step) goes on away from itself and is
+    kept."""
+    for _ in range(2):  # the last end, then (reversed) the first
+        step = np.diff(points, axis=0)
+        for k in np.flatnonzero((step[1:] * step[:-1]).sum(axis=1) < 0) + 1:  # the path turns back at point k
+            head, tail = points[: k + 1], points[k + 1 :]
+            if len(tail) < len(head) and np.linalg.norm(tail[:, None] - head[None], axis=2).min(axis=1).max() <= reach:
+                points = head
+                break
+        points = points[::-1]
+    return points
+
+
 def smooth_along(points: np.ndarray, sd_samples: float) -> np.ndarray:
     """Gaussian smoothing of a path's coordinates along it; both end points kept."""
     from scipy.ndimage import gaussian_filter1d
@@ -302,6 +323,7 @@ def refine(
         return Refined(path, float("nan"))
     for _ in range(2):  # each pass's normals from the points the last one moved
         path = resample_polyline(spline_smoothing(centred(image, path, half_width), EVERY), STEP_PX)
+    path = without_end_folds(path)
     if len(path) < 3:
         return Refined(path, float("nan"))
     _, _, background = profiles(image, path, unit_normals(path), half_width)

@@ -12,7 +12,8 @@ path only starts the search; the measures come from the image itself:
    passes, each with normals from the moved points and followed by a cubic smoothing spline whose
    smoothing generalised cross-validation chooses from the points' own jitter (fitted on points a
    pixel apart, ``EVERY``), so a 5 mm wiggle keeps its amplitude and noise does not lengthen the
-   vein.
+   vein. An end that then folds back along the path (a tight bend at the end of a segmented
+   piece, read from its own arm) is dropped (``without_end_folds``).
 2. **Ends**: along the vein and beyond each end (straight on along the end tangent), the dip's
    depth is followed until it falls to half the vein's median depth. A tube's rounded end is a
    half sphere: at a distance d beyond the centreline's end its depth is 2 sqrt(r^2 - d^2),

@@ -124,7 +124,8 @@ def bridge_gaps(segmentation: np.ndarray, inputs: VeinInputs) -> np.ndarray:
     apart, with the MinIP along the straight line between them at least ``GAP_CONTRAST`` darker
     than beside it (a dark ridge continues across the gap) and inside the brain, are joined by that
     line. Tortuous veins, whose ends point anywhere, are why no direction is required. A vein
-    broken in two would otherwise count as two shorter, straighter veins."""
+    broken in two would otherwise count as two shorter, straighter veins. Longer faint stretches
+    are then crossed along dark routes (``join_along_dark_routes``)."""
     from skimage.draw import line
     from skimage.measure import label
     from skimage.morphology import skeletonize

@@ -118,6 +118,48 @@ def gap_contrast(image: np.ndarray, a: np.ndarray, b: np.ndarray, side_px: float
     return 1 - mean_along(0.0) / beside if beside > 0 else 0.0
 
 
+@dataclass(frozen=True)
+class PieceEnds:
+    """A segmentation's pieces (8-connected components), their skeleton and its end points."""
+
+    pieces: np.ndarray  # component labels
+    skeleton: np.ndarray
+    ends: np.ndarray  # (N, 2) pixel indices of the skeleton's end points
+    piece: np.ndarray  # (N,) the label of each end's piece
+
+    @classmethod
+    def of(cls, segmentation: np.ndarray) -> PieceEnds:
+        from skimage.measure import label
+        from skimage.morphology import skeletonize
+
+        pieces = label(segmentation, connectivity=2)
+        skeleton = skeletonize(segmentation)
+        ends = skeleton_ends(skeleton)
+        return cls(pieces, skeleton, ends, pieces[tuple(ends.T)])
+
+    def mutual_nearest(self, max_mm: float, spacing_mm: float) -> list[tuple[int, int, float]]:
+        """(a, b, distance in pixels) for ends of different pieces, each the other's nearest end of
+        another piece, at most ``max_mm`` apart: where one vein may have been broken."""
+        if len(self.ends) < 2:
+            return []
+        distance = np.linalg.norm(self.ends[:, None] - self.ends[None], axis=-1)
+        distance[self.piece[:, None] == self.piece[None]] = np.inf
+        nearest = distance.argmin(axis=1)
+        return [
+            (a, int(b), float(distance[a, b]))
+            for a, b in enumerate(nearest)
+            if a < b and nearest[b] == a and distance[a, b] * spacing_mm <= max_mm
+        ]
+
+    def direction(self, end: int, reach_px: float) -> np.ndarray:
+        """Unit direction (pixels) in which end ``end``'s piece leaves through it: from the mean of
+        the piece's skeleton within ``reach_px`` of it."""
+        points = np.argwhere(self.skeleton & (self.pieces == self.piece[end]))
+        near = points[np.linalg.norm(points - self.ends[end], axis=1) <= reach_px]
+        direction = self.ends[end] - near.mean(axis=0)
+        return direction / max(float(np.linalg.norm(direction)), 1e-9)
+
+
 def bridge_gaps(segmentation: np.ndarray, inputs: VeinInputs) -> np.ndarray:
     """The segmentation with each vein's pieces joined where a faint stretch broke it: two skeleton
     ends of different pieces, each the other's nearest end of another piece, at most ``GAP_MM``
@@ -127,22 +169,12 @@ def bridge_gaps(segmentation: np.ndarray, inputs: VeinInputs) -> np.ndarray:
     broken in two would otherwise count as two shorter, straighter veins. Longer faint stretches
     are then crossed along dark routes (``join_along_dark_routes``)."""
     from skimage.draw import line
-    from skimage.measure import label
-    from skimage.morphology import skeletonize
 
-    pieces = label(segmentation, connectivity=2)
-    ends = skeleton_ends(skeletonize(segmentation))
-    if len(ends) < 2:
-        return segmentation
-    piece = pieces[tuple(ends.T)]
-    distance = np.linalg.norm(ends[:, None] - ends[None], axis=-1)
-    distance[piece[:, None] == piece[None]] = np.inf
-    nearest = distance.argmin(axis=1)
+    found = PieceEnds.of(segmentation)
+    ends = found.ends
     bridged = segmentation.copy()
     side_px = SIDE_MM / inputs.spacing_mm
-    for a, b in enumerate(nearest):
-        if a > b or nearest[b] != a or distance[a, b] * inputs.spacing_mm > GAP_MM:
-            continue
+    for a, b, _ in found.mutual_nearest(GAP_MM, inputs.spacing_mm):
         rows, columns = line(*ends[a], *ends[b])
         if inputs.brain[rows, columns].all() and gap_contrast(inputs.minip, ends[a], ends[b], side_px) >= GAP_CONTRAST:
             bridged[rows, columns] = True
@@ -157,14 +189,6 @@ TANGENT_MM = 3.0  # an end's direction: from the mean of its skeleton within thi
 BACKGROUND_MM = 5.0  # median filter that stands for the brain around a route
 
 
-def end_direction(skeleton_piece: np.ndarray, end: np.ndarray, reach_px: float) -> np.ndarray:
-    """Unit direction (pixels) in which a skeleton piece leaves through its end ``end``."""
-    points = np.argwhere(skeleton_piece)
-    near = points[np.linalg.norm(points - end, axis=1) <= reach_px]
-    direction = end - near.mean(axis=0)
-    return direction / max(float(np.linalg.norm(direction)), 1e-9)
-
-
 def join_along_dark_routes(segmentation: np.ndarray, inputs: VeinInputs) -> np.ndarray:
     """The segmentation with pieces of one vein joined across longer faint stretches, along the
     least-cost route through dark pixels (scikit-image ``route_through_array``; cost: the smoothed
@@ -177,32 +201,23 @@ def join_along_dark_routes(segmentation: np.ndarray, inputs: VeinInputs) -> np.n
     test 27 and 12)."""
     from scipy import ndimage
     from skimage.graph import route_through_array
-    from skimage.measure import label
-    from skimage.morphology import skeletonize
 
-    pieces = label(segmentation, connectivity=2)
-    skeleton = skeletonize(segmentation)
-    ends = skeleton_ends(skeleton)
-    if len(ends) < 2 or inputs.noise_sd <= 0:
+    found = PieceEnds.of(segmentation)
+    ends, pieces, piece = found.ends, found.pieces, found.piece
+    reach = TANGENT_MM / inputs.spacing_mm
+    facing = [
+        (a, b, distance)
+        for a, b, distance in found.mutual_nearest(ROUTE_MM, inputs.spacing_mm)
+        if found.direction(a, reach) @ (ends[b] - ends[a]) / distance >= ROUTE_FACING
+        and found.direction(b, reach) @ (ends[a] - ends[b]) / distance >= ROUTE_FACING
+    ]
+    if not facing or inputs.noise_sd <= 0:
         return segmentation
-    piece = pieces[tuple(ends.T)]
-    distance = np.linalg.norm(ends[:, None] - ends[None], axis=-1)
-    distance[piece[:, None] == piece[None]] = np.inf
-    nearest = distance.argmin(axis=1)
     image = inputs.minip.astype(float)
     smoothed = ndimage.gaussian_filter(image, 0.5)
     background = ndimage.median_filter(image, size=round(BACKGROUND_MM / inputs.spacing_mm) | 1)
-    reach = TANGENT_MM / inputs.spacing_mm
     joined = segmentation.copy()
-    for a, b in enumerate(nearest):
-        if a > b or nearest[b] != a or distance[a, b] * inputs.spacing_mm > ROUTE_MM:
-            continue
-        towards = (ends[b] - ends[a]) / distance[a, b]
-        if (
-            end_direction(skeleton & (pieces == piece[a]), ends[a], reach) @ towards < ROUTE_FACING
-            or end_direction(skeleton & (pieces == piece[b]), ends[b], reach) @ -towards < ROUTE_FACING
-        ):
-            continue
+    for a, b, distance in facing:
         lo = np.maximum(np.minimum(ends[a], ends[b]) - 8, 0)
         hi = np.minimum(np.maximum(ends[a], ends[b]) + 9, segmentation.shape)
         box = tuple(slice(low, high) for low, high in zip(lo, hi, strict=True))
@@ -211,12 +226,14 @@ def join_along_dark_routes(segmentation: np.ndarray, inputs: VeinInputs) -> np.n
         route, _ = route_through_array(
             cost, tuple(ends[a] - lo), tuple(ends[b] - lo), fully_connected=True, geometric=True
         )
-        route = np.array(route) + lo
-        gap = route[~segmentation[tuple(route.T)]]
-        if not len(gap) or not inputs.brain[tuple(route.T)].all():
+        path = np.array(route) + lo
+        on_path = tuple(path.T)
+        gap = tuple(path[~segmentation[on_path]].T)
+        if not len(gap[0]) or not inputs.brain[on_path].all():
             continue
-        length = float(np.linalg.norm(np.diff(route, axis=0), axis=1).sum())
-        darker = (background[tuple(gap.T)].mean() - image[tuple(gap.T)].mean()) / background[tuple(gap.T)].mean()
-        if length <= ROUTE_DETOUR * distance[a, b] and ROUTE_NOISE[0] <= darker / inputs.noise_sd < ROUTE_NOISE[1]:
-            joined[tuple(route.T)] = True
+        length = float(np.linalg.norm(np.diff(path, axis=0), axis=1).sum())
+        around = background[gap].mean()
+        darker = (around - image[gap].mean()) / around
+        if length <= ROUTE_DETOUR * distance and ROUTE_NOISE[0] <= darker / inputs.noise_sd < ROUTE_NOISE[1]:
+            joined[on_path] = True
     return joined

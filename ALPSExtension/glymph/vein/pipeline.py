@@ -141,14 +141,36 @@ def check_head(minip: np.ndarray, brain_plane: np.ndarray, spacing_mm: float) ->
 
 
 def brain_mask_swi(axial: Volume) -> np.ndarray:
-    """Brain mask of an axial SWI: ``median_otsu`` on a 2 mm copy (fast), shrunk by
-    ``BRAIN_MARGIN_MM`` there, brought back to the SWI grid by linear interpolation (smooth edges)."""
+    """Brain mask of an axial SWI: ``median_otsu`` on a 2 mm copy (fast), cut off from the scalp
+    (``without_scalp``), shrunk by ``BRAIN_MARGIN_MM`` there, brought back to the SWI grid by
+    linear interpolation (smooth edges)."""
     from scipy import ndimage
 
     coarse = resample(axial, isotropic_grid(axial, 2.0), order=1)
     mask = brain_mask_from_b0(coarse)
+    mask = mask.with_data(without_scalp(np.asarray(mask.data, bool), np.asarray(coarse.data, np.float32)))
     shrunk = ndimage.distance_transform_edt(mask.data, sampling=mask.spacing) > BRAIN_MARGIN_MM
     return resample(mask.with_data(shrunk.astype(np.float32)), axial, order=1).data > 0.5
+
+
+def without_scalp(mask: np.ndarray, image: np.ndarray) -> np.ndarray:
+    """``mask`` (``median_otsu`` on a 2 mm ``image``) without the scalp it caught. The median filter
+    (a 10 mm cube) blurs the dark skull away where it is thin, so the mask runs on into the bright
+    scalp: on SWI phantoms up to 11 mm outside the brain, 3-12 thousand pixels of the analysis plane
+    (scalp veins then counted as veins). The skull is dark on the image itself: the mask's voxels
+    above the image's Otsu threshold, opened by one voxel (bridges through the skull are thin), the
+    largest component; then closed by two voxels within the first mask and its holes filled, so that
+    dark veins on the brain's surface (and inside it) stay in."""
+    from scipy import ndimage
+    from skimage.filters import threshold_otsu
+    from skimage.morphology import ball
+
+    bright = mask & (image > threshold_otsu(image))
+    core = ndimage.binary_opening(bright, structure=ball(1))
+    if not core.any():
+        return mask
+    brain = ndimage.binary_closing(largest_component(core), structure=ball(2)) & mask
+    return ndimage.binary_fill_holes(brain)
 
 
 def axial_brain_mask(swi: Volume, axial: Volume, mask: Volume | None) -> np.ndarray:

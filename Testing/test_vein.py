@@ -284,6 +284,32 @@ def test_a_wide_straight_vein_of_uneven_darkness_stays_straight():
     assert veins[0].tortuosity < 1.02 and abs(veins[0].length_mm - chord) < 0.1 * chord
 
 
+def test_loops_in_a_fitted_axis_are_cut_out():
+    """Where a vein bends with a radius of curvature below its own radius, the tube model's axis can
+    swing round the bend's all-dark inside and cross itself; each loop is cut out at its crossing."""
+    from glymph.vein.centreline import first_crossing, without_loops
+    from glymph.vein.tube_model import arc_length
+
+    x = np.arange(0.0, 40.0, 0.5)
+    wave = np.column_stack([x, 3.0 * np.sin(2 * np.pi * x / 12.0)])
+    assert first_crossing(wave) is None
+    np.testing.assert_array_equal(without_loops(wave), wave)  # nothing to cut: unchanged
+    # two small loops (circles of radius 0.8 and 1.2 px) inserted at two points of the wave
+    looped = []
+    for k, point in enumerate(wave):
+        looped.append(point)
+        if k in (20, 50):
+            radius = 0.8 if k == 20 else 1.2
+            angle = np.linspace(0, 2 * np.pi, 24, endpoint=False)[1:]
+            looped.extend(point + radius * np.column_stack([np.sin(angle), 1 - np.cos(angle)]))
+    looped = np.array(looped)
+    assert arc_length(looped)[-1] > arc_length(wave)[-1] + 2 * np.pi * 1.5
+    cut = without_loops(looped)
+    assert first_crossing(cut) is None
+    assert abs(arc_length(cut)[-1] - arc_length(wave)[-1]) < 0.5  # pixels, of about 53
+    np.testing.assert_allclose(cut[[0, -1]], wave[[0, -1]])
+
+
 def test_skeleton_branches_match_skan():
     """glymph's branch split (written to avoid skan's per-process numba compilation) against skan
     itself, on the skeletons of random blobs: branches, loops and clustered junctions."""

@@ -135,6 +135,38 @@ def unit_normals(points: np.ndarray) -> np.ndarray:
     return np.column_stack([-tangent[:, 1], tangent[:, 0]])
 
 
+def first_crossing(points: np.ndarray) -> tuple[int, int, np.ndarray] | None:
+    """The first place a polyline crosses itself: segments a < b (b > a + 1) and the crossing point,
+    the loop between them the shortest of those starting at the smallest a; None if it never does."""
+    p, q = points[:-1], points[1:]
+    r = q - p
+    for a in range(len(r) - 2):
+        others = slice(a + 2, len(r))
+        s, start = r[others], p[others] - p[a]
+        den = r[a, 0] * s[:, 1] - r[a, 1] * s[:, 0]
+        valid = np.abs(den) > 1e-12
+        den = np.where(valid, den, 1.0)
+        t = (start[:, 0] * s[:, 1] - start[:, 1] * s[:, 0]) / den
+        u = (start[:, 0] * r[a, 1] - start[:, 1] * r[a, 0]) / den
+        hit = np.flatnonzero(valid & (t >= 0) & (t <= 1) & (u >= 0) & (u <= 1))
+        if hit.size:
+            return a, a + 2 + int(hit[0]), p[a] + t[hit[0]] * r[a]
+    return None
+
+
+def without_loops(points: np.ndarray) -> np.ndarray:
+    """The polyline with every loop it makes cut out at its crossing. A vein's axis never crosses
+    itself; the tube model's can, where a vein bends with a radius of curvature below its own radius
+    (the bend's inside is then all vein, and the axis may swing round it): on a 1.7 mm vein of
+    wavelength 5-8 mm at 0.5 mm pixels six such loops of 1.6-5 mm took its tortuosity from 1.69 to
+    1.97 (a script outside the repository)."""
+    points = np.asarray(points, float)
+    while (crossing := first_crossing(points)) is not None:
+        a, b, at = crossing
+        points = np.vstack([points[: a + 1], at[None], points[b + 1 :]])
+    return points
+
+
 def largest_turn(points: np.ndarray, arc: float) -> float:
     """The largest change of direction (radians) of a path of evenly spaced points over any stretch
     of ``arc`` (the points' units): a bend's, not a kink's (a wiggle of noise turns the path by a
@@ -371,7 +403,7 @@ def refine(
     tight = tube_axis and largest_turn(path, TIGHT_BEND_RADII * radius) > 1.0
     fitted = fit_tube_axis(image, path, unit_normals(path), radius, noise) if tight else None
     if fitted is not None:
-        path = resample_polyline(fitted[0], STEP_PX)
+        path = resample_polyline(without_loops(fitted[0]), STEP_PX)
     path = with_end(path, ends[0])
     if len(path) >= 2:
         path = with_end(path[::-1], ends[1])[::-1]

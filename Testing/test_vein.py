@@ -390,6 +390,23 @@ def test_a_vein_broken_by_a_longer_faint_stretch_is_joined_along_it():
     assert label(bridge_gaps(broken, VeinInputs(brain_only, brain, 0.8)), connectivity=2).max() == 2
 
 
+def test_two_veins_whose_ends_line_up_are_not_joined_along_grey_matter():
+    """Two tightly wiggling veins of a phantom (1 mm pixels, SNR 40, wavelengths 5-8 mm) whose ends
+    face each other 8 mm apart along the cortex: the route between them is grey matter, a few noise
+    sd darker than the brain around it at this SNR but nothing like the veins themselves. They were
+    joined into one vein (70 mm, tortuosity 1.30 for true veins of 28 and 42 mm, 1.37 and 1.31); the
+    route must also be a fair part (``ROUTE_DEPTH``) as dark as the pieces it joins."""
+    from glymph.phantoms import VeinShapes
+
+    shapes = VeinShapes(radius_mm=(0.4, 1.25), amplitude_mm=(1.0, 2.0), wavelength_mm=(5.0, 8.0))
+    phantom = swi_phantom(voxel_mm=(1.0, 1.0, 2.0), noise=0.02, seed=512, shapes=shapes)
+    result = run_vein(phantom.swi)
+    for vein in result.veins:
+        hits = phantom.truth_2d[result.labels == vein.id]
+        overlapped = [i for i in np.unique(hits[hits > 0]) if (hits == i).sum() >= 10]
+        assert len(overlapped) <= 1, f"vein {vein.id} spans true veins {overlapped}"
+
+
 def test_noise_estimate_is_the_standard_deviation_of_white_noise_beside_structures():
     """noise_sd against the known sd of Gaussian noise added to an image with dark tubes and a
     brightness step (structures must not inflate it), within 5 %."""

@@ -187,6 +187,7 @@ ROUTE_DETOUR = 1.5  # the route at most this many times the ends' distance
 ROUTE_FACING = 0.5  # cosine: each end points within 60 degrees of the other
 TANGENT_MM = 3.0  # an end's direction: from the mean of its skeleton within this distance
 BACKGROUND_MM = 5.0  # median filter that stands for the brain around a route
+ROUTE_DEPTH = 0.15  # ... and at least this fraction of the two pieces' own darkness (not mere grey matter)
 
 
 def join_along_dark_routes(segmentation: np.ndarray, inputs: VeinInputs) -> np.ndarray:
@@ -195,10 +196,13 @@ def join_along_dark_routes(segmentation: np.ndarray, inputs: VeinInputs) -> np.n
     MinIP over its ``BACKGROUND_MM`` median, to the 8th power): two skeleton ends of different
     pieces, each the other's nearest, at most ``ROUTE_MM`` apart, each pointing at the other
     (``ROUTE_FACING``), joined by a route no longer than ``ROUTE_DETOUR`` times their distance whose
-    missing stretch is ``ROUTE_NOISE`` noise sd darker than its surroundings. Set on seeds 301-318
-    (a script outside the repository): of 127 mutual-nearest pairs of ends there, 35 were pieces of
-    one vein; these limits join 13 of those and 1 pair of different veins (without the facing
-    test 27 and 12)."""
+    missing stretch is ``ROUTE_NOISE`` noise sd darker than its surroundings and at least
+    ``ROUTE_DEPTH`` as dark (relative to them) as the two pieces. Set on seeds 301-318 (a script
+    outside the repository): of 127 mutual-nearest pairs of ends there, 35 were pieces of one vein;
+    these limits join 13 of those and 1 pair of different veins (without the facing test 27 and
+    12). The depth limit came later: at SNR 40 a few noise sd is no more than grey matter, and two
+    veins whose ends lined up along the cortex were joined
+    (``test_two_veins_whose_ends_line_up_are_not_joined_along_grey_matter``)."""
     from scipy import ndimage
     from skimage.graph import route_through_array
 
@@ -234,6 +238,12 @@ def join_along_dark_routes(segmentation: np.ndarray, inputs: VeinInputs) -> np.n
         length = float(np.linalg.norm(np.diff(path, axis=0), axis=1).sum())
         around = background[gap].mean()
         darker = (around - image[gap].mean()) / around
-        if length <= ROUTE_DETOUR * distance and ROUTE_NOISE[0] <= darker / inputs.noise_sd < ROUTE_NOISE[1]:
+        ends_of = np.isin(pieces[box], (piece[a], piece[b]))
+        depth = float(np.median(1 - image[box][ends_of] / np.maximum(background[box][ends_of], 1e-6)))
+        if (
+            length <= ROUTE_DETOUR * distance
+            and ROUTE_NOISE[0] <= darker / inputs.noise_sd < ROUTE_NOISE[1]
+            and darker >= ROUTE_DEPTH * depth
+        ):
             joined[on_path] = True
     return joined

@@ -146,6 +146,33 @@ def test_the_automatic_brain_mask_stops_at_the_skull(phantom):
     assert mask[:, :, slab][cortex].mean() > 0.99
 
 
+def test_the_second_vein_generator_draws_what_its_truth_says():
+    """``curving_swi_phantom`` (the benchmark's check on veins glymph was not tuned on): each true
+    vein is labelled on the plane, lies in its hemisphere, is as wide as its truth says (the dark
+    pixels across it on the noise-free MinIP) and more curl makes more tortuous veins."""
+    from scipy import ndimage
+
+    from glymph.phantoms import curving_swi_phantom, rotation_matrix
+    from glymph.vein.minip import axial_ras, minip_slice, slice_at
+
+    gentle = curving_swi_phantom(voxel_mm=(1.0, 1.0, 2.0), noise=0.0, seed=11, curl=0.3)
+    curly = curving_swi_phantom(voxel_mm=(1.0, 1.0, 2.0), noise=0.0, seed=11, curl=0.9)
+    assert np.mean([v.tortuosity for v in curly.veins]) > np.mean([v.tortuosity for v in gentle.veins]) + 0.1
+    for phantom in (gentle, curly):
+        assert [phantom.count("left"), phantom.count("right")] == [5, 5]
+        axial = axial_ras(phantom.swi)
+        minip = minip_slice(axial, slice_at(axial, phantom.level_z_mm), 20.0)
+        for vein in phantom.veins:
+            pixels = phantom.truth_2d == vein.id
+            assert pixels.sum() >= 0.7 * vein.length_mm  # a thin vein: about a pixel per mm along it
+            # in the head's own frame (turned 4 degrees and shifted by (3, -2) mm): right is x > 0
+            head_xy = (np.array(vein.centreline) - (3.0, -2.0)) @ rotation_matrix((0.0, 0.0, 4.0))[:2, :2]
+            assert np.all((head_xy[:, 0] > 0) == (vein.hemisphere == "right"))
+            # the noise-free MinIP is darker on the pixels its truth marks than 2-3 pixels beside them
+            beside = ndimage.binary_dilation(pixels, iterations=3) & ~ndimage.binary_dilation(pixels, iterations=1)
+            assert np.median(minip[pixels]) < np.median(minip[beside & (phantom.truth_2d == 0)])
+
+
 def test_bad_slabs(phantom):
     with pytest.raises(GlymphError, match=r"needs .* slices but the image has"):
         run_vein(phantom.swi, slab_mm=500.0)

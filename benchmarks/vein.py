@@ -14,9 +14,13 @@ moderately and strongly tortuous veins, on 0.5, 0.8 and 1.0 mm pixels, at SNR 10
 201-218, never used in training): Dice, per-hemisphere count error, the per-hemisphere mean
 tortuosity and diameter errors (what a study compares), per-vein errors, time per SWI;
 ``--methods classical`` runs one method only, ``--first-seed 300`` the calibration phantoms instead.
+With ``--curving``: the same side by side on 9 phantoms of a second, unlike vein generator
+(``glymph.phantoms.curving_swi_phantom``: curvature-driven curves, calibre varying along each vein,
+veins crossing the slab obliquely, other contrast; curl 0.3 / 0.6 / 0.9 x 0.5 / 0.8 / 1.0 mm pixels,
+SNR 15-40; seeds 701-709): veins glymph was not tuned on.
 With ``--calibrate``: the classical method's hysteresis thresholds (floors and multiples of pure
 noise's vesselness) on 18 more such phantoms, seeds 301-318, used for nothing else.
-Run: .venv/bin/python benchmarks/vein.py [--learned [--model-dir DIR] [--methods M ...] [--first-seed N] | --calibrate]
+Run: .venv/bin/python benchmarks/vein.py [--learned [--model-dir DIR] [--methods M ...] [--first-seed N] | --curving [--methods M ...] | --calibrate]
 """
 
 from __future__ import annotations
@@ -274,15 +278,30 @@ def calibrate() -> None:
     segmentation.LOW, segmentation.HIGH, segmentation.NOISE_LOW, segmentation.NOISE_HIGH = defaults
 
 
+def curving_phantoms(first_seed: int = 700):
+    """(case, phantom) from the second vein generator (``glymph.phantoms.curving_swi_phantom``):
+    curl 0.3, 0.6 and 0.9 on 0.5, 0.8 and 1.0 mm pixels, each at SNR 15, 25 or 40: 9 phantoms,
+    seeds ``first_seed`` + 1 ... + 9."""
+    from glymph.phantoms import curving_swi_phantom
+
+    seed = first_seed
+    for i, curl in enumerate((0.3, 0.6, 0.9)):
+        for j, pixel in enumerate((0.5, 0.8, 1.0)):
+            seed += 1
+            snr = (15.0, 25.0, 40.0)[(i + j) % 3]  # a Latin square: each SNR once per curl and per pixel size
+            phantom = curving_swi_phantom(voxel_mm=(pixel, pixel, 2.0), noise=0.8 / snr, seed=seed, curl=curl)
+            yield (f"curl {curl}", pixel, snr, seed), phantom
+
+
 def side_by_side(
-    model_dir: str | None, methods: tuple[str, ...] = ("classical", "learned"), first_seed: int = 200
+    model_dir: str | None, methods: tuple[str, ...] = ("classical", "learned"), first_seed: int = 200, phantoms=None
 ) -> None:
     """The methods side by side on varied phantoms (see the module docstring; seeds
-    ``first_seed`` + 1 ... + 18)."""
+    ``first_seed`` + 1 ... + 18), or on ``phantoms`` ((case, phantom) pairs) when given."""
     for method in methods:  # warm-up
         run_vein(swi_phantom(seed=1).swi, method=method, model_dir=model_dir)
     rows: dict[str, list[dict]] = {method: [] for method in methods}
-    for (name, pixel, snr, seed), phantom in varied_phantoms(first_seed):
+    for (name, pixel, snr, seed), phantom in phantoms if phantoms is not None else varied_phantoms(first_seed):
         line = f"{name:8s} {pixel} mm SNR {snr:2.0f} (seed {seed}):"
         for method in rows:
             start = time.perf_counter()
@@ -298,11 +317,11 @@ def side_by_side(
 
     for method, selected in rows.items():
         print(f"\n{method}: {summary(selected)}")
-        for name in TORTUOSITY:
+        for name in dict.fromkeys(r["case"][0] for r in selected):
             print(f"  {name:8s}: {summary([r for r in selected if r['case'][0] == name])}")
-        for pixel in (0.5, 0.8, 1.0):
+        for pixel in sorted({r["case"][1] for r in selected}):
             print(f"  {pixel} mm   : {summary([r for r in selected if r['case'][1] == pixel])}")
-        for snr in (10.0, 40.0):
+        for snr in sorted({r["case"][2] for r in selected}):
             print(f"  SNR {snr:.0f}   : {summary([r for r in selected if r['case'][2] == snr])}")
 
 
@@ -321,9 +340,14 @@ if __name__ == "__main__":
         help="with --learned: which",
     )
     parser.add_argument("--first-seed", type=int, default=200, help="with --learned: seeds N+1 ... N+18 (default 200)")
+    parser.add_argument(
+        "--curving", action="store_true", help="the methods (--methods) on the second vein generator, seeds 701-709"
+    )
     arguments = parser.parse_args()
     if arguments.calibrate:
         calibrate()
+    elif arguments.curving:
+        side_by_side(arguments.model_dir, tuple(arguments.methods), phantoms=curving_phantoms())
     elif arguments.learned:
         side_by_side(arguments.model_dir, tuple(arguments.methods), arguments.first_seed)
     else:

@@ -22,11 +22,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from glymph.phantoms.geometry import rotation_matrix
-from glymph.phantoms.swi import SWIPhantom, TrueVein, _analysis_plane, swi_phantom
+from glymph.phantoms.geometry import rotation_matrix, voxel_box
+from glymph.phantoms.swi import SUBSAMPLES, SWIPhantom, TrueVein, _analysis_plane, swi_phantom
 
 STEP_MM = 0.2  # the curves' sampling
-SUBSAMPLES = 3  # per voxel axis, for the tubes' partial volume
 
 
 def curvature_curve(
@@ -54,14 +53,14 @@ def _self_approaches(curve: np.ndarray, radius: np.ndarray) -> bool:
     return bool(np.any(np.abs(pairs[:, 0] - pairs[:, 1]) * STEP_MM > 4.0))
 
 
-def _draw(grid, image_shape, tube: np.ndarray, radius: np.ndarray, vein_map: np.ndarray) -> None:
-    """The tube (3D centreline, per-point radius) into ``vein_map`` as partial volumes."""
+def _draw(grid, tube: np.ndarray, radius: np.ndarray, vein_map: np.ndarray) -> None:
+    """The tube (3D centreline, per-point radius: ``geometry.tube_fraction`` takes one radius) into
+    ``vein_map`` (on ``grid``) as partial volumes."""
     from scipy.spatial import cKDTree
 
-    lo = np.maximum(np.floor(grid.world_to_voxel(tube.min(0) - 3)).astype(int), 0)
-    hi = np.minimum(np.ceil(grid.world_to_voxel(tube.max(0) + 3)).astype(int) + 1, image_shape)
-    voxels = np.stack(np.meshgrid(*(np.arange(a, b) for a, b in zip(lo, hi, strict=True)), indexing="ij"), -1)
-    voxels = voxels.reshape(-1, 3)
+    lo = np.floor(grid.world_to_voxel(tube.min(0) - 3)).astype(int)
+    hi = np.ceil(grid.world_to_voxel(tube.max(0) + 3)).astype(int) + 1
+    voxels = voxel_box(lo, hi, vein_map.shape)
     offsets = (np.arange(SUBSAMPLES) + 0.5) / SUBSAMPLES - 0.5
     corners = np.stack(np.meshgrid(offsets, offsets, offsets, indexing="ij"), -1).reshape(-1, 3)
     points = (voxels[:, None, :] + corners[None]).reshape(-1, 3) @ grid.affine[:3, :3].T + grid.affine[:3, 3]
@@ -91,8 +90,9 @@ def curving_swi_phantom(
     head = swi_phantom((0, 0), voxel_mm, yaw_deg, shift_mm, noise=0.0, seed=seed)
     grid, level_z = head.swi, head.level_z_mm
     image = np.asarray(grid.data, np.float32) / 1000.0
-    brain = np.asarray(head.brain_mask.data, bool)
-    plane = _analysis_plane(brain, grid, round(grid.world_to_voxel(np.array([0.0, 0.0, level_z]))[2]))
+    plane = _analysis_plane(
+        np.asarray(head.brain_mask.data, bool), grid, round(grid.world_to_voxel(np.array([0.0, 0.0, level_z]))[2])
+    )
     rotation = rotation_matrix((0.0, 0.0, yaw_deg))[:2, :2]
     template_x = ((plane.xy - np.array(shift_mm)) @ rotation)[:, 0]
     vein_map = np.zeros(image.shape, np.float32)
@@ -124,9 +124,7 @@ def curving_swi_phantom(
             lines.append(curve)
             made += 1
             height = level_z + rng.uniform(-3, 3) + rng.uniform(-0.15, 0.15) * (arc_mm - arc_mm[-1] / 2)
-            _draw(
-                grid, image.shape, np.column_stack([curve, np.clip(height, level_z - 6, level_z + 6)]), radius, vein_map
-            )
+            _draw(grid, np.column_stack([curve, np.clip(height, level_z - 6, level_z + 6)]), radius, vein_map)
             distance, nearest = cKDTree(curve).query(plane.xy, distance_upper_bound=4.0)
             near = np.isfinite(distance)
             inside = np.zeros(len(distance), bool)

@@ -135,12 +135,13 @@ def unit_normals(points: np.ndarray) -> np.ndarray:
     return np.column_stack([-tangent[:, 1], tangent[:, 0]])
 
 
-def first_crossing(points: np.ndarray) -> tuple[int, int, np.ndarray] | None:
-    """The first place a polyline crosses itself: segments a < b (b > a + 1) and the crossing point,
-    the loop between them the shortest of those starting at the smallest a; None if it never does."""
+def first_crossing(points: np.ndarray, start: int = 0) -> tuple[int, int, np.ndarray] | None:
+    """The first place a polyline crosses itself: segments a < b (b > a + 1, a >= ``start``) and the
+    crossing point, the loop between them the shortest of those starting at the smallest a; None
+    if it never does."""
     p, q = points[:-1], points[1:]
     r = q - p
-    for a in range(len(r) - 2):
+    for a in range(start, len(r) - 2):
         others = slice(a + 2, len(r))
         s, start = r[others], p[others] - p[a]
         den = r[a, 0] * s[:, 1] - r[a, 1] * s[:, 0]
@@ -161,7 +162,9 @@ def without_loops(points: np.ndarray) -> np.ndarray:
     wavelength 5-8 mm at 0.5 mm pixels six such loops of 1.6-5 mm took its tortuosity from 1.69 to
     1.97 (a script outside the repository)."""
     points = np.asarray(points, float)
-    while (crossing := first_crossing(points)) is not None:
+    a = 0
+    # cutting a loop leaves parts of segments a and b, so no segment before a can cross anew
+    while (crossing := first_crossing(points, a)) is not None:
         a, b, at = crossing
         points = np.vstack([points[: a + 1], at[None], points[b + 1 :]])
     return points

@@ -1,7 +1,7 @@
 """Superficial cerebral veins on SWI: MinIP, hemispheres, segmentation and morphometry.
 
 Pipeline (after the SCV study): the SWI resliced to axial RAS; a brain mask (given, or dipy's
-``median_otsu`` on a 2 mm copy, brought back to the SWI grid); the analysis level (the lateral
+``median_otsu`` on a 2 mm copy cut off from the scalp, brought back to the SWI grid); the analysis level (the lateral
 ventricle bodies' slice with the largest brain cross-section, or ``slab_center_mm``); the
 brain-only MinIP over a ``slab_mm`` slab there (voxels outside the brain count as the brain's
 median intensity, so skull and scalp veins never enter; the analysis region is the brain in any

@@ -268,7 +268,12 @@ def calibrate() -> None:
             inputs = result.inputs
             mask = bridge_gaps(segmentation.segment_classical(inputs), inputs)
             labels, veins = measure_veins(
-                mask, result.plane_affine, result.midline.side, image=inputs.minip, noise=inputs.noise_sd
+                mask,
+                result.plane_affine,
+                result.midline.side,
+                image=inputs.minip,
+                noise=inputs.noise_sd,
+                slab=inputs.slab,
             )
             rows.append(score(labels, veins, phantom))
         print(

@@ -138,12 +138,14 @@ def analysis_level(axial: Volume, brain: np.ndarray, slab_mm: float) -> tuple[in
 @dataclass(frozen=True)
 class AnalysisPlane:
     """The brain-only MinIP at the analysis level, as a one-slice volume on the axial grid, with
-    the brain in its plane, why this level, and the sliding MinIP of every slice (3D inputs)."""
+    the brain in its plane, why this level, the sliding MinIP of every slice and the slab's slices
+    it was taken over (3D inputs)."""
 
     minip: Volume
     brain: np.ndarray = field(repr=False)
     reason: str
     sliding: Volume | None = field(repr=False)
+    slab: np.ndarray | None = field(repr=False, default=None)  # (X, Y, K), brain only, as the MinIP saw them
 
 
 def analysis_plane(axial: Volume, brain: np.ndarray, slab_mm: float, slab_center_mm: float | None) -> AnalysisPlane:
@@ -152,7 +154,7 @@ def analysis_plane(axial: Volume, brain: np.ndarray, slab_mm: float, slab_center
     scalp (and their veins) never darken it; the plane's brain is the brain in any slab slice.
     A one-slice (2D MinIP) input is the plane itself."""
     if axial.shape[2] == 1:
-        k, reason, sliding = 0, "2D MinIP input", None
+        k, reason, sliding, slab = 0, "2D MinIP input", None, None
         minip, brain_plane = np.asarray(axial.data[:, :, 0], np.float32), brain[:, :, 0]
     else:
         half = slab_slices(axial, slab_mm) // 2
@@ -163,9 +165,10 @@ def analysis_plane(axial: Volume, brain: np.ndarray, slab_mm: float, slab_center
         )
         filled = axial.with_data(np.where(brain, axial.data, np.float32(np.median(np.asarray(axial.data)[brain]))))
         minip = minip_slice(filled, k, slab_mm)
+        slab = np.asarray(filled.data[:, :, k - half : k + half + 1], np.float32)
         brain_plane = brain[:, :, k - half : k + half + 1].any(axis=2)
         sliding = sliding_minip(axial, slab_mm)
     at_k = np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, k], [0, 0, 0, 1.0]])
     return AnalysisPlane(
-        Volume(minip[:, :, None].astype(np.float32), axial.affine @ at_k), brain_plane, reason, sliding
+        Volume(minip[:, :, None].astype(np.float32), axial.affine @ at_k), brain_plane, reason, sliding, slab
     )

@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from glymph.vein.centreline import refine, smooth_along
+from glymph.vein.centreline import SlabSlices, refine, smooth_along
 
 MIN_LENGTH_MM = 5.0
 SMOOTHING_PIXELS = 1.5
@@ -184,13 +184,16 @@ def measure_veins(
     min_length_mm: float = MIN_LENGTH_MM,
     image: np.ndarray | None = None,
     noise: float | None = None,
+    slab: np.ndarray | None = None,
 ) -> tuple[np.ndarray, list[Vein]]:
     """Label map (vein ids 1..n on the slice) and measures of each vein.
 
     ``affine2d``: 3x3 pixel (i, j) -> RAS (x, y) mm; ``side_of(points (N, 2))`` gives a signed
     distance, > 0 on the subject's right (``glymph.vein.midline.Midline.side``); ``image``: the
     MinIP the segmentation was made from (veins dark), on the same pixels; ``noise``: its noise
-    standard deviation (``noise_sd``), for the contrast test (none when not given).
+    standard deviation (``noise_sd``), for the contrast test (none when not given); ``slab``: the
+    slices (X, Y, K; the image's units) the image is the MinIP of, where the diameters are read
+    (``glymph.vein.centreline.SlabSlices``; on the image itself when not given).
     """
     from skimage.measure import label
     from skimage.morphology import skeletonize
@@ -198,6 +201,7 @@ def measure_veins(
     spacing = float(np.sqrt(abs(np.linalg.det(affine2d[:2, :2]))))
     profile_diameter = image is not None
     image = 1.0 - segmentation.astype(np.float32) if image is None else np.asarray(image, np.float32)
+    slices = SlabSlices(np.asarray(slab, np.float32)) if slab is not None and profile_diameter else None
     components = label(segmentation, connectivity=2)
     skeleton = skeletonize(segmentation) & (components > 0)
     labels = np.zeros(segmentation.shape, np.int32)
@@ -218,7 +222,7 @@ def measure_veins(
         area = len(pixels) * spacing**2
         diameter_area = area / total if total > 0 else float("nan")
         width_px = diameter_area / spacing if np.isfinite(diameter_area) else 1.0
-        refined = refine(image, trunk_pixels, width_px, noise, tube_axis=profile_diameter)
+        refined = refine(image, trunk_pixels, width_px, noise, tube_axis=profile_diameter, slab=slices)
         centreline = world(refined.centreline)
         length = path_length(centreline)
         if profile_diameter and not refined.diameter_px >= MIN_PROFILE_DIAMETER_PX:  # nan too: no tube fitted

@@ -48,6 +48,7 @@ class VeinResult:
     slab_mm: float
     method: str
     network: dict | None = None  # the learned method's network: provenance and threshold
+    slab: np.ndarray | None = field(repr=False, default=None)  # the slices the MinIP was taken over (X, Y, K)
 
     @property
     def plane_affine(self) -> np.ndarray:
@@ -56,10 +57,13 @@ class VeinResult:
 
     @property
     def inputs(self) -> VeinInputs:
-        """What the segmentation read: the analysis MinIP divided by its brain median, the brain and
-        the pixel size (for re-running the segmentation and morphometry without the MinIP step)."""
+        """What the segmentation read: the analysis MinIP divided by its brain median, the brain, the
+        pixel size and the slab's slices on the same scale (for re-running the segmentation and
+        morphometry without the MinIP step)."""
         minip = self.minip.data[:, :, 0]
-        return VeinInputs(minip / float(np.median(minip[self.brain])), self.brain, pixel_mm(self.plane_affine))
+        median = float(np.median(minip[self.brain]))
+        slab = None if self.slab is None else self.slab / median
+        return VeinInputs(minip / median, self.brain, pixel_mm(self.plane_affine), slab)
 
     def hemisphere_rows(self) -> list[dict[str, object]]:
         """One row per hemisphere: count, mean and median diameter (profile fit) and tortuosity, the
@@ -225,7 +229,8 @@ def run_vein(
         raise GlymphError("the MinIP is empty inside the brain; check the image and the mask")
     with step(f"mid-line and vein segmentation ({method})"):
         midline = find_midline(minip, brain_plane, plane)
-        inputs = VeinInputs(minip / median, brain_plane, spacing)
+        slab = None if analysis.slab is None else analysis.slab / median
+        inputs = VeinInputs(minip / median, brain_plane, spacing, slab)
         network = None
         if VEIN_METHODS.runs_network(method):
             segmentation, network = segmenter(inputs, model_dir, device, threads, flips)
@@ -233,7 +238,9 @@ def run_vein(
             segmentation = segmenter(inputs)
         segmentation = bridge_gaps(segmentation, inputs)
     with step("vein morphometry"):
-        labels, veins = measure_veins(segmentation, plane, midline.side, image=inputs.minip, noise=inputs.noise_sd)
+        labels, veins = measure_veins(
+            segmentation, plane, midline.side, image=inputs.minip, noise=inputs.noise_sd, slab=inputs.slab
+        )
     return VeinResult(
         subject,
         analysis.minip,
@@ -247,4 +254,5 @@ def run_vein(
         slab_mm,
         method,
         network,
+        analysis.slab,
     )

@@ -31,11 +31,13 @@ RIM_MM = 2.0
 
 @dataclass(frozen=True)
 class VeinInputs:
-    """The analysis slice: MinIP (divided by its brain median), brain mask, pixel size (mm)."""
+    """The analysis slice: MinIP (divided by its brain median), brain mask, pixel size (mm), and the
+    slab's slices the MinIP was taken over (X, Y, K, in the MinIP's units; None for a 2D MinIP)."""
 
     minip: np.ndarray
     brain: np.ndarray
     spacing_mm: float
+    slab: np.ndarray | None = None
 
     @cached_property
     def noise_sd(self) -> float:

@@ -7,7 +7,8 @@ brain-only MinIP over a ``slab_mm`` slab there (voxels outside the brain count a
 median intensity, so skull and scalp veins never enter; the analysis region is the brain in any
 slab slice; ``glymph.vein.minip``); the mid-sagittal line from left-right symmetry; segmentation
 (``method``, from ``glymph.defaults.VEIN_METHODS``), a vein's pieces joined across faint stretches
-(``glymph.vein.segmentation.bridge_gaps``); per-vein morphometry (``glymph.vein.morphometry``);
+(``glymph.vein.segmentation.bridge_gaps``); per-vein morphometry (``glymph.vein.morphometry``; the
+diameters read on the slab's own slices, ``glymph.vein.centreline.SlabSlices``);
 per-hemisphere summaries. A 2D MinIP (one slice) can be the input instead of the SWI: it is
 analysed as is. ``glymph.vein.files`` writes the result folder.
 """

@@ -338,29 +338,39 @@ def test_loops_in_a_fitted_axis_are_cut_out():
 
 
 def test_a_minip_vein_is_measured_on_its_own_slices():
-    """A 1.5 mm vein in one slice of an 11-slice slab, with darker tissue (0.8) in another slice:
-    the MinIP's background is that tissue, which hides the edges of the vein's dip there. Drawn
-    here with partial volume (5 x 5 sub-samples per pixel column of the vein's 2 mm slice)."""
+    """A 1.5 mm vein that climbs 10 mm (five 2 mm slices) along its 47 mm in an 11-slice slab, with
+    darker tissue (0.8) in another slice: the MinIP's background is that tissue, which hides the
+    edges of the vein's dip there. Drawn here with partial volume (4 sub-samples per voxel axis)."""
+    from glymph.vein.centreline import SlabSlices
     from glymph.vein.morphometry import noise_sd
 
-    diameter, pixel, n, sub = 1.5, 0.8, 60, 5
+    diameter, pixel, n, sub, slices = 1.5, 0.8, 60, 4, 11
     offsets = (np.arange(sub) + 0.5) / sub - 0.5
-    across = (np.arange(n)[:, None] + offsets[None, :]).ravel() * pixel
-    height = (offsets + 0.5) * 2.0
-    inside = (across[:, None] - (n / 2 * pixel + 0.13)) ** 2 + (height[None, :] - 0.7) ** 2 <= (diameter / 2) ** 2
-    fraction = inside.reshape(n, sub, sub).mean(axis=(1, 2))[:, None]
+    across = (np.arange(n)[:, None] + offsets).ravel() * pixel
+    along = across.copy()
+    z = (np.arange(slices)[:, None] + offsets).ravel() * 2.0
+    height = 6.0 + 10.0 * (along - along[0]) / (along[-1] - along[0])
+    inside = (across[:, None, None] - 24.1) ** 2 + (z[None, None, :] - height[None, :, None]) ** 2 <= (
+        diameter / 2
+    ) ** 2
+    fraction = inside.reshape(n, sub, n, sub, slices, sub).mean(axis=(1, 3, 5))
     affine = np.array([[pixel, 0, 0], [0, pixel, 0], [0, 0, 1.0]])
+    centre = np.column_stack([np.full(n - 10, 24.1 / pixel - 0.5), np.arange(5, n - 5, dtype=float)])
+    centre_height = 6.0 + 10.0 * ((centre[:, 1] + 0.5) * pixel - along[0]) / (along[-1] - along[0])
     for seed in (1, 2):
-        slab = np.ones((n, n, 11))
-        slab[:, :, 2] = 0.8
-        slab[:, 5:-5, 6] = 1 - fraction + 0.12 * fraction
+        slab = 1 - fraction + 0.12 * fraction
+        slab[:, :, 0] = 0.8
         slab += np.random.default_rng(seed).normal(0, 0.02, slab.shape)
         minip = slab.min(axis=2)
+        vein = minip < 0.7
+        vein[:, :3] = vein[:, -3:] = False
         noise = noise_sd(minip, np.ones(minip.shape, bool))
-        (on_slices,) = measure_veins(minip < 0.7, affine, lambda p: p[:, 0], image=minip, noise=noise, slab=slab)[1]
-        (on_minip,) = measure_veins(minip < 0.7, affine, lambda p: p[:, 0], image=minip, noise=noise)[1]
+        (on_slices,) = measure_veins(vein, affine, lambda p: p[:, 0], image=minip, noise=noise, slab=slab)[1]
+        (on_minip,) = measure_veins(vein, affine, lambda p: p[:, 0], image=minip, noise=noise)[1]
         assert abs(on_slices.diameter_mm / diameter - 1) < 0.1
         assert on_minip.diameter_mm / diameter < 0.8  # what the MinIP alone reads
+        darkest = SlabSlices(slab).darkest(centre)
+        assert np.all(np.abs(darkest - np.floor(centre_height / 2.0)) <= 1)  # point by point, as it climbs
 
 
 def test_skeleton_branches_match_skan():

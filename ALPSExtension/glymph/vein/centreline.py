@@ -151,12 +151,12 @@ def first_crossing(points: np.ndarray, start: int = 0) -> tuple[int, int, np.nda
     r = q - p
     for a in range(start, len(r) - 2):
         others = slice(a + 2, len(r))
-        s, start = r[others], p[others] - p[a]
+        s, offset = r[others], p[others] - p[a]
         den = r[a, 0] * s[:, 1] - r[a, 1] * s[:, 0]
         valid = np.abs(den) > 1e-12
         den = np.where(valid, den, 1.0)
-        t = (start[:, 0] * s[:, 1] - start[:, 1] * s[:, 0]) / den
-        u = (start[:, 0] * r[a, 1] - start[:, 1] * r[a, 0]) / den
+        t = (offset[:, 0] * s[:, 1] - offset[:, 1] * s[:, 0]) / den
+        u = (offset[:, 0] * r[a, 1] - offset[:, 1] * r[a, 0]) / den
         hit = np.flatnonzero(valid & (t >= 0) & (t <= 1) & (u >= 0) & (u <= 1))
         if hit.size:
             return a, a + 2 + int(hit[0]), p[a] + t[hit[0]] * r[a]
@@ -445,12 +445,10 @@ def refine(
     reference = float(np.median((background - sample(image, path))[interior]))
     inner = centred(image, path[interior] if len(path[interior]) >= 3 else path, half_width, by="centroid")
     every = max(len(inner) // 30, 1)
-    diameter = (
-        fit_diameter(profile_samples(image, inner, half_width, every, slab), width_px)
-        if slab is not None
-        else float("nan")
-    )
-    if not np.isfinite(diameter):
+    diameter = float("nan")
+    if slab is not None:
+        diameter = fit_diameter(profile_samples(image, inner, half_width, every, slab), width_px)
+    if not np.isfinite(diameter):  # no slab, or no tube on it
         diameter = fit_diameter(profile_samples(image, inner, half_width, every), width_px)
     radius = diameter / 2 if np.isfinite(diameter) else width_px / 2
     if reference <= 0:

@@ -61,10 +61,7 @@ class VeinResult:
         """What the segmentation read: the analysis MinIP divided by its brain median, the brain, the
         pixel size and the slab's slices on the same scale (for re-running the segmentation and
         morphometry without the MinIP step)."""
-        minip = self.minip.data[:, :, 0]
-        median = float(np.median(minip[self.brain]))
-        slab = None if self.slab is None else self.slab / median
-        return VeinInputs(minip / median, self.brain, pixel_mm(self.plane_affine), slab)
+        return VeinInputs.scaled(self.minip.data[:, :, 0], self.brain, pixel_mm(self.plane_affine), self.slab)
 
     def hemisphere_rows(self) -> list[dict[str, object]]:
         """One row per hemisphere: count, mean and median diameter (profile fit) and tortuosity, the
@@ -225,13 +222,9 @@ def run_vein(
     plane = plane_affine(analysis.minip.affine)
     spacing = pixel_mm(plane)
     check_head(minip, brain_plane, spacing)
-    median = float(np.median(minip[brain_plane])) if brain_plane.any() else 0.0
-    if median <= 0:
-        raise GlymphError("the MinIP is empty inside the brain; check the image and the mask")
     with step(f"mid-line and vein segmentation ({method})"):
+        inputs = VeinInputs.scaled(minip, brain_plane, spacing, analysis.slab)
         midline = find_midline(minip, brain_plane, plane)
-        slab = None if analysis.slab is None else analysis.slab / median
-        inputs = VeinInputs(minip / median, brain_plane, spacing, slab)
         network = None
         if VEIN_METHODS.runs_network(method):
             segmentation, network = segmenter(inputs, model_dir, device, threads, flips)

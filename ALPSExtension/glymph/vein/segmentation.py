@@ -39,6 +39,18 @@ class VeinInputs:
     spacing_mm: float
     slab: np.ndarray | None = None
 
+    @classmethod
+    def scaled(
+        cls, minip: np.ndarray, brain: np.ndarray, spacing_mm: float, slab: np.ndarray | None = None
+    ) -> VeinInputs:
+        """The inputs with the MinIP (and its slab's slices) divided by the MinIP's brain median."""
+        from glymph.errors import GlymphError
+
+        median = float(np.median(minip[brain])) if brain.any() else 0.0
+        if median <= 0:
+            raise GlymphError("the MinIP is empty inside the brain; check the image and the mask")
+        return cls(minip / median, brain, spacing_mm, None if slab is None else slab / median)
+
     @cached_property
     def noise_sd(self) -> float:
         """The MinIP's noise standard deviation inside the brain (``glymph.vein.morphometry.noise_sd``),

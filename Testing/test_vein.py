@@ -270,6 +270,27 @@ def test_a_centreline_end_that_folds_back_is_dropped():
     arms = np.vstack([arm, away])
     assert (np.diff(arms, axis=0)[1:] * np.diff(arms, axis=0)[:-1]).sum(axis=1).min() < 0  # it turns by > 90 degrees
     assert np.array_equal(without_end_folds(arms), arms)
+    # a U-turn spread over several steps (38 degrees each) whose arms lie 1.5 pixels apart, inside a
+    # 2-pixel-wide vein: the part heading back is dropped when the reach is the vein's width, kept at 1 pixel
+    angles = np.arange(1, 5) * 0.5 / 0.75
+    bend = np.column_stack([9.5 + 0.75 * np.sin(angles), 0.75 - 0.75 * np.cos(angles)])
+    back = np.column_stack([bend[-1, 0] - np.arange(1, 7) * 0.5, np.full(6, 1.5)])
+    u_turn = np.vstack([straight, bend, back])
+    assert (np.diff(u_turn, axis=0)[1:] * np.diff(u_turn, axis=0)[:-1]).sum(axis=1).min() > 0  # no step turns by 90
+    kept = without_end_folds(u_turn, reach=2.0)  # the bend up to where it heads back
+    assert np.array_equal(kept, u_turn[: len(kept)]) and len(straight) <= len(kept) < len(straight) + len(bend)
+    assert np.array_equal(without_end_folds(u_turn, reach=1.0), u_turn)
+
+
+def test_an_end_is_extended_along_the_path_not_its_last_tiny_step():
+    """Resampling leaves a last step a few hundredths of a pixel long that can point anywhere
+    (seed 408 of ``benchmarks/vein.py --learned --first-seed 400``: an end extended 3 mm sideways):
+    the end goes on along the chord from the last point before it."""
+    from glymph.vein.centreline import with_end
+
+    path = np.vstack([np.column_stack([np.arange(0.0, 10.0, 0.5), np.zeros(20)]), [[9.51, 0.02]]])
+    extended = with_end(path, 3.0)
+    assert abs(extended[-1, 0] - 12.5) < 0.05 and abs(extended[-1, 1]) < 0.15
 
 
 def test_fragments_of_tortuous_veins_keep_a_plausible_tortuosity():

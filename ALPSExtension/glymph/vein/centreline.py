@@ -12,13 +12,14 @@ path only starts the search; the measures come from the image itself:
    passes, each with normals from the moved points and followed by a cubic smoothing spline whose
    smoothing generalised cross-validation chooses from the points' own jitter (fitted on points a
    pixel apart, ``EVERY``), so a 5 mm wiggle keeps its amplitude and noise does not lengthen the
-   vein. An end that then folds back along the path (a tight bend at the end of a segmented
-   piece, read from its own arm) is dropped (``without_end_folds``).
-2. **Ends**: along the vein and beyond each end (straight on along the end tangent), the dip's
-   depth is followed until it falls to half the vein's median depth. A tube's rounded end is a
-   half sphere: at a distance d beyond the centreline's end its depth is 2 sqrt(r^2 - d^2),
-   half the tube's 2 r at d = r sqrt(3) / 2, so the centreline ends that far before the
-   half-depth point (trimmed or extended).
+   vein. An end that then folds back along the path, sharply or in a U-turn, and stays within the
+   vein's width of it (a tight bend at the end of a segmented piece read from its own arm, or a
+   skeleton's hooked end centred into the vein) is dropped (``without_end_folds``).
+2. **Ends**: along the vein and beyond each end (straight on along the end's direction over its
+   last quarter pixel or more, ``end_tangent``), the dip's depth is followed until it falls to half the vein's
+   median depth. A tube's rounded end is a half sphere: at a distance d beyond the centreline's
+   end its depth is 2 sqrt(r^2 - d^2), half the tube's 2 r at d = r sqrt(3) / 2, so the
+   centreline ends that far before the half-depth point (trimmed or extended).
 3. **Axis at tight bends**: where a vein bends more tightly than about its diameter, the dip's
    middle is not its axis (the bend's inside is darkened from both sides); the centreline is
    then moved to the axis of a tube model fitted to the image in 2D (``glymph.vein.tube_model``),
@@ -53,6 +54,11 @@ SG_WINDOW = 13
 MIN_HALF_WIDTH_PX = 3.0  # each profile reaches at least this far either side of the centre
 EVERY = 2  # the smoothing splines are fitted on every n-th centreline point: a pixel apart (see spline_smoothing)
 END_CAP = np.sqrt(3) / 2  # the half-depth point of a tube's rounded end, in radii beyond the centreline's end
+END_TANGENT_PX = STEP_PX / 2  # a path's end direction: the chord to its last point at least this far back (pixels)
+FOLD_REACH_WIDTHS = (
+    1.0  # a folded end stays within this many (rough) vein widths of the path: two arms of one tube cannot
+)
+FOLD_CHORD_PX = 2.0  # a path turns back where its next step opposes its chord over this many pixels before
 # The tube model's axis is fitted only where the dip's middle can be off the axis: where the centred
 # path bends with a radius of curvature below this many tube radii somewhere (turns by more than a
 # radian over an arc of this many radii; ``largest_turn``). Elsewhere the model has nothing
@@ -87,18 +93,25 @@ def resample_polyline(points: np.ndarray, step: float) -> np.ndarray:
 
 
 def without_end_folds(points: np.ndarray, reach: float = 1.0) -> np.ndarray:
-    """The path without the ends that fold back along it: where the path turns by more than 90
-    degrees from one step to the next and everything after that turn lies within ``reach``
-    (pixels) of the path before it, the part after is dropped (at either end, when it is the
-    shorter part). Where a vein bends tightly at the end of a segmented piece, the profiles
-    across the bend read the piece's own arm, centring moves the bend's points back onto it and
-    the path doubles back; left in, the chord is short (tortuosity 2-5 on 8-11 mm fragments at
-    SNR 10) and the end's tangent points backwards. A tight bend inside the path (a sinusoid's
-    apex can turn by more than 90 degrees in one 0.5-pixel step) goes on away from itself and is
-    kept."""
+    """The path without the ends that fold back along it: where the path turns back (a step
+    against its direction over the ``FOLD_CHORD_PX`` before it: a sharp turn or a U-turn spread
+    over several steps) and everything after that turn lies within ``reach`` (pixels) of the path
+    before it, the part after is dropped (at either end, when it is the shorter part). Where a vein
+    bends tightly at the end of a segmented piece, the profiles across the bend read the piece's own
+    arm, centring moves the bend's points back onto it and the path doubles back; left in, the chord
+    is short (tortuosity 2-5 on 8-11 mm fragments at SNR 10) and the end's tangent points backwards
+    (the end was then extended 3 mm along the vein's own arm: seed 408 of ``benchmarks/vein.py
+    --learned --first-seed 400``, tortuosity 1.47 for a true 1.07). A tight bend inside the path (a
+    sinusoid's apex can turn by more than 90 degrees in one 0.5-pixel step) goes on away from itself
+    and is kept."""
+    back = max(round(FOLD_CHORD_PX / STEP_PX), 1)
     for _ in range(2):  # the last end, then (reversed) the first
         step = np.diff(points, axis=0)
-        for k in np.flatnonzero((step[1:] * step[:-1]).sum(axis=1) < 0) + 1:  # the path turns back at point k
+        turns = set()
+        for m in range(1, back + 1):  # step k against the chord from point k - m to point k
+            chord = points[m:-1] - points[: -1 - m]
+            turns.update((np.flatnonzero((step[m:] * chord).sum(axis=1) < 0) + m).tolist())
+        for k in sorted(turns):  # the path turns back at point k
             head, tail = points[: k + 1], points[k + 1 :]
             if len(tail) < len(head) and np.linalg.norm(tail[:, None] - head[None], axis=2).min(axis=1).max() <= reach:
                 points = head
@@ -306,8 +319,7 @@ def centred(image: np.ndarray, path: np.ndarray, half_width: float, by: str = "h
 def end_offset(image: np.ndarray, path: np.ndarray, half_width: float, reference: float, radius: float) -> float:
     """How far (pixels, along the path's end tangent; < 0: inwards) the centreline's end lies from
     ``path[-1]``: the half-depth point of the vein's end, minus ``END_CAP`` radii."""
-    tangent = path[-1] - path[-2]
-    tangent /= max(np.linalg.norm(tangent), 1e-12)
+    tangent = end_tangent(path)
     normal = np.array([-tangent[1], tangent[0]])
     inside = path[-int(4 / STEP_PX) :]  # the last 4 pixels of the vein
     beyond = path[-1] + np.arange(STEP_PX, half_width + radius + 2, STEP_PX)[:, None] * tangent
@@ -327,11 +339,20 @@ def end_offset(image: np.ndarray, path: np.ndarray, half_width: float, reference
     return float(crossing - END_CAP * radius)
 
 
+def end_tangent(path: np.ndarray) -> np.ndarray:
+    """The unit direction in which ``path`` ends: the chord from its last point at least
+    ``END_TANGENT_PX`` back (the last step, unless it is the few hundredths of a pixel that
+    resampling can leave, which point anywhere; a longer chord would cut a tight bend's end)."""
+    arc = arc_length(path)
+    start = min(int(np.searchsorted(arc, arc[-1] - END_TANGENT_PX, side="right")) - 1, len(path) - 2)
+    chord = path[-1] - path[max(start, 0)]
+    return chord / max(np.linalg.norm(chord), 1e-12)
+
+
 def with_end(path: np.ndarray, offset: float) -> np.ndarray:
     """``path`` trimmed (offset < 0) or extended straight on (offset > 0) at its last point."""
     if offset >= 0:
-        tangent = (path[-1] - path[-2]) / max(np.linalg.norm(path[-1] - path[-2]), 1e-12)
-        return np.vstack([path, path[-1] + offset * tangent]) if offset > 1e-6 else path
+        return np.vstack([path, path[-1] + offset * end_tangent(path)]) if offset > 1e-6 else path
     arc = arc_length(path)
     keep = max(arc[-1] + offset, 0.0)
     last = int(np.searchsorted(arc, keep))
@@ -436,7 +457,7 @@ def refine(
         return Refined(path, float("nan"))
     for _ in range(2):  # each pass's normals from the points the last one moved
         path = resample_polyline(spline_smoothing(centred(image, path, half_width), EVERY), STEP_PX)
-    path = without_end_folds(path)
+    path = without_end_folds(path, reach=max(1.0, FOLD_REACH_WIDTHS * width_px))
     if len(path) < 3:
         return Refined(path, float("nan"))
     _, _, background = profiles(image, path, unit_normals(path), half_width)

@@ -204,3 +204,36 @@ def test_thick_slices_get_their_own_thresholds():
     assert thresholds_for(np.array([0.9, 0.9, THICK_MM - 0.01])) == (THRESHOLD, MIN_TUBE_RESPONSE)
     thick = (THRESHOLD_THICK, MIN_TUBE_RESPONSE_THICK)
     assert thresholds_for(np.array([3.0, 1.0, 1.0])) == thresholds_for(np.array([1, 1, THICK_MM])) == thick
+
+
+@pytest.mark.parametrize("fluid", [0.2, 3.0])  # a T1 (dark fluid) and a T2 (bright fluid)
+def test_thick_slice_spaces_are_shaped_by_their_partial_volume(fluid):
+    """A space 2 mm tall (z 13-14) inside one 3 mm slice (z 12-14), read back to 1 mm linearly
+    between slice centres: its share of fluid is 2/3 at z 13, 4/9 at z 12 and 14, 2/9 at z 11 and
+    15 (hand-computed). A detection smeared over three slices (z 9-17) is cut to z 12-14, the
+    voxels whose share reaches 0.35; none found stays none."""
+    from scipy.ndimage import zoom
+
+    from glymph.epvs.learned import THICK_MIN_FLUID_SHARE, shaped_by_fluid_share
+    from glymph.epvs.segmentation import SegmentationInputs
+
+    shape = (40, 40, 30)
+    fine = np.ones(shape, np.float32)
+    tissues = np.full(shape, 3, np.uint8)
+    fine[:4], tissues[:4] = fluid, 1  # ventricle-like fluid, far from the space
+    fine[10:30, 20, 13:15] = fluid
+    thick = fine.reshape(40, 40, 10, 3).mean(axis=3)  # slices z 0-2, 3-5, ...: centres 1, 4, ...
+    image = np.empty(shape, np.float32)
+    image[:, :, 1:29] = zoom(thick, (1, 1, 28 / 10), order=1, grid_mode=False)[:, :, :28]  # centre to centre
+    image[:, :, 0], image[:, :, 29] = image[:, :, 1], image[:, :, 28]
+    expected_share = {13: 2 / 3, 12: 4 / 9, 14: 4 / 9, 11: 2 / 9, 15: 2 / 9}
+    for z, share in expected_share.items():
+        assert (image[20, 20, z] - 1) / (fluid - 1) == pytest.approx(share, abs=0.02)
+    inputs = SegmentationInputs(image, tissues, np.ones(shape, np.uint8), np.ones(shape, bool))
+    found = np.zeros(shape, bool)
+    found[10:30, 20, 9:18] = True
+    shaped = shaped_by_fluid_share(found, inputs, np.ones(shape, bool))
+    assert THICK_MIN_FLUID_SHARE == 0.35
+    assert np.array_equal(np.unique(np.nonzero(shaped)[2]), [12, 13, 14])
+    assert np.array_equal(np.unique(np.nonzero(shaped)[1]), [20])  # not grown sideways into plain tissue
+    assert not shaped_by_fluid_share(np.zeros(shape, bool), inputs, np.ones(shape, bool)).any()

@@ -192,6 +192,8 @@ def test_the_shipped_network_finds_the_phantoms_lesions(colin_phantom, learned_f
 
 def test_thick_slices_get_their_own_thresholds():
     from glymph.epvs.learned import (
+        MIN_FLUID_SHARE,
+        MIN_FLUID_SHARE_THICK,
         MIN_TUBE_RESPONSE,
         MIN_TUBE_RESPONSE_THICK,
         THICK_MM,
@@ -200,9 +202,10 @@ def test_thick_slices_get_their_own_thresholds():
         thresholds_for,
     )
 
-    assert thresholds_for(np.array([1.0, 1.0, 1.0])) == (THRESHOLD, MIN_TUBE_RESPONSE) == (0.95, 0.22)
-    assert thresholds_for(np.array([0.9, 0.9, THICK_MM - 0.01])) == (THRESHOLD, MIN_TUBE_RESPONSE)
-    thick = (THRESHOLD_THICK, MIN_TUBE_RESPONSE_THICK)
+    fine = (THRESHOLD, MIN_TUBE_RESPONSE, MIN_FLUID_SHARE)
+    assert thresholds_for(np.array([1.0, 1.0, 1.0])) == fine == (0.95, 0.22, 0.5)
+    assert thresholds_for(np.array([0.9, 0.9, THICK_MM - 0.01])) == fine
+    thick = (THRESHOLD_THICK, MIN_TUBE_RESPONSE_THICK, MIN_FLUID_SHARE_THICK)
     assert thresholds_for(np.array([3.0, 1.0, 1.0])) == thresholds_for(np.array([1, 1, THICK_MM])) == thick
 
 
@@ -214,7 +217,7 @@ def test_thick_slice_spaces_are_shaped_by_their_partial_volume(fluid):
     voxels whose share reaches 0.35; none found stays none."""
     from scipy.ndimage import zoom
 
-    from glymph.epvs.learned import THICK_MIN_FLUID_SHARE, shaped_by_fluid_share
+    from glymph.epvs.learned import MIN_FLUID_SHARE_THICK, shaped_by_fluid_share
     from glymph.epvs.segmentation import SegmentationInputs
 
     shape = (40, 40, 30)
@@ -232,8 +235,32 @@ def test_thick_slice_spaces_are_shaped_by_their_partial_volume(fluid):
     inputs = SegmentationInputs(image, tissues, np.ones(shape, np.uint8), np.ones(shape, bool))
     found = np.zeros(shape, bool)
     found[10:30, 20, 9:18] = True
-    shaped = shaped_by_fluid_share(found, inputs, np.ones(shape, bool))
-    assert THICK_MIN_FLUID_SHARE == 0.35
+    shaped = shaped_by_fluid_share(found, inputs, np.ones(shape, bool), MIN_FLUID_SHARE_THICK)
+    assert MIN_FLUID_SHARE_THICK == 0.35
     assert np.array_equal(np.unique(np.nonzero(shaped)[2]), [12, 13, 14])
     assert np.array_equal(np.unique(np.nonzero(shaped)[1]), [20])  # not grown sideways into plain tissue
-    assert not shaped_by_fluid_share(np.zeros(shape, bool), inputs, np.ones(shape, bool)).any()
+    assert not shaped_by_fluid_share(np.zeros(shape, bool), inputs, np.ones(shape, bool), 0.35).any()
+
+
+def test_spaces_at_1mm_keep_the_voxels_they_at_least_half_fill():
+    """At 1 mm a found space's core is grown to the voxels whose share of fluid reaches 0.5 (the
+    training label's rule): a space filling a row of voxels wholly and the rows beside it by 0.6
+    and 0.4 (hand-set partial volumes), found only on its core, is grown by the 0.6 row and not by
+    the 0.4 one; plain tissue around it is not taken."""
+    from glymph.epvs.learned import MIN_FLUID_SHARE, shaped_by_fluid_share
+    from glymph.epvs.segmentation import SegmentationInputs
+
+    shape = (30, 30, 30)
+    image = np.ones(shape, np.float32)
+    tissues = np.full(shape, 3, np.uint8)
+    image[:4], tissues[:4] = 0.2, 1
+    image[8:22, 15, 15] = 0.2  # wholly fluid
+    image[8:22, 15, 16] = 1 - 0.6 * 0.8  # share 0.6
+    image[8:22, 15, 14] = 1 - 0.4 * 0.8  # share 0.4
+    inputs = SegmentationInputs(image, tissues, np.ones(shape, np.uint8), np.ones(shape, bool))
+    found = np.zeros(shape, bool)
+    found[8:22, 15, 15] = True
+    shaped = shaped_by_fluid_share(found, inputs, np.ones(shape, bool), MIN_FLUID_SHARE)
+    expected = found.copy()
+    expected[8:22, 15, 16] = True
+    assert np.array_equal(shaped, expected)

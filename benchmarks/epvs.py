@@ -16,9 +16,10 @@ voxels (averaged from the 1 mm phantom: partial volume); the ITK head at its own
 counted as false positives; the unmodified Colin27 and MNI152; the time of each whole run.
 ``--calibrate``: how the learned method's thresholds, search region and tube check were chosen, on
 Colin27 phantoms of seeds 7 and 8 (not the benchmark's): the network's probability once per
-phantom, then each threshold on the whole brain, in the search region and with the tube check,
-before the 2 mm length filter (1 mm T1 and 1x1x3 mm voxels; with a T2 and a T2 alone the tube check
-only), and the mean vesselness of the true and the false components.
+phantom, then each threshold on the whole brain, in the search region, with the tube check and
+shaped by the image's share of fluid (``shaped_by_fluid_share``), before the 2 mm length filter
+(1 mm T1 and 1x1x3 mm voxels; with a T2 and a T2 alone the last two only), and the mean
+vesselness of the true and the false components.
 ``--flips``: classical, learned and learned with test-time flips, 1 mm T1, whole runs.
 ``--misses``: why the learned method misses lesions, on the calibration heads (seeds 7 and 8), 1 mm
 T1: per inserted lesion, the AAL nucleus at its centre (basal ganglia), its centre (MNI mm), the
@@ -351,7 +352,7 @@ def calibrate_learned(model_dir: str | None = None) -> None:
     from scipy import ndimage
 
     from glymph.components import label_components
-    from glymph.epvs.learned import thresholds_for
+    from glymph.epvs.learned import shaped_by_fluid_share, thresholds_for
     from glymph.epvs.segmentation import keep_tubes, search_region, tube_response
     from glymph.models.epvs_network import EPVSNetwork
     from glymph.preprocess import resample
@@ -374,11 +375,15 @@ def calibrate_learned(model_dir: str | None = None) -> None:
             prepared, on_grid, inputs = learned_pass(network, image, t2, image_mask, contrast)
             region = search_region(inputs)
             response = tube_response(inputs, region)
-            threshold_here, minimum = thresholds_for(prepared.native.grid.spacing)
+            threshold_here, minimum, share = thresholds_for(prepared.native.grid.spacing)
             all_variants = case in ("1 mm T1", "1x1x3 mm T1")  # with a T2 and a T2 alone: the tube check only
             for threshold in (0.3, 0.5, 0.7, 0.85, 0.95):
                 found_here = (on_grid >= threshold) & region
-                variants = {"and tubes": keep_tubes(found_here, response, minimum)}
+                tubes_kept = keep_tubes(found_here, response, minimum)
+                variants = {
+                    "and tubes": tubes_kept,
+                    "and shaped": shaped_by_fluid_share(tubes_kept, inputs, region, share),
+                }
                 if all_variants:
                     variants = {"whole brain": on_grid >= threshold, "in the search region": found_here, **variants}
                 for name, kept in variants.items():

@@ -246,7 +246,7 @@ def test_spaces_at_1mm_keep_the_voxels_they_at_least_half_fill():
     """At 1 mm a found space's core is grown to the voxels whose share of fluid reaches 0.5 (the
     training label's rule): a space filling a row of voxels wholly and the rows beside it by 0.6
     and 0.4 (hand-set partial volumes), found only on its core, is grown by the 0.6 row and not by
-    the 0.4 one; plain tissue around it is not taken."""
+    the 0.4 one; plain tissue around it is not taken; a single voxel found is not grown."""
     from glymph.epvs.learned import MIN_FLUID_SHARE, shaped_by_fluid_share
     from glymph.epvs.segmentation import SegmentationInputs
 
@@ -264,3 +264,6 @@ def test_spaces_at_1mm_keep_the_voxels_they_at_least_half_fill():
     expected = found.copy()
     expected[8:22, 15, 16] = True
     assert np.array_equal(shaped, expected)
+    dot = np.zeros(shape, bool)  # one voxel of the space: left alone, not lengthened past the length filter
+    dot[15, 15, 15] = True
+    assert np.array_equal(shaped_by_fluid_share(dot, inputs, np.ones(shape, bool), MIN_FLUID_SHARE), dot)

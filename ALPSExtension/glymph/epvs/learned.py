@@ -58,6 +58,10 @@ MIN_TUBE_RESPONSE_THICK = 0.08
 # 1x1x3 mm voxels 0.35 / 0.43 before, shares 0.25 / 0.3 / 0.35: 0.38-0.42 / 0.47-0.49 grown by 1,
 # 0.40-0.43 / 0.48-0.51 by 2 (0.43 / 0.50 at 0.35).
 GROWTH_VOXELS = 2
+# A single voxel above the threshold is not grown: a space's partial volume would lengthen it past
+# the 2 mm length filter that drops it (on the unmodified Colin27, 2 such dots became 3-4 voxel
+# detections; ``benchmarks/epvs.py --learned``).
+MIN_CORE_VOXELS = 2
 BACKGROUND_MM = 7
 MIN_FLUID_SHARE = 0.5
 MIN_FLUID_SHARE_THICK = 0.35
@@ -95,12 +99,18 @@ def shaped_by_fluid_share(
     """``found`` (bool, the 1 mm grid) grown by ``GROWTH_VOXELS`` and kept, inside ``region``, where
     the image's share of fluid reaches ``minimum_share``: (image - background) / (fluid -
     background), the background the image's median over ``BACKGROUND_MM``, fluid the median of its
-    CSF (for a T1 and a T2 alike: the sign cancels)."""
+    CSF (for a T1 and a T2 alike: the sign cancels). Components of fewer than ``MIN_CORE_VOXELS``
+    are left as they are."""
     from scipy import ndimage
 
-    if not found.any():
+    from glymph.components import label_components
+
+    labels, n = label_components(found)
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)
+    cores = found & (sizes[labels] >= MIN_CORE_VOXELS)
+    if not cores.any():
         return found
-    grown = ndimage.binary_dilation(found, iterations=GROWTH_VOXELS) & region
+    grown = ndimage.binary_dilation(cores, iterations=GROWTH_VOXELS) & region
     image = inputs.t1
     fluid = float(np.median(image[(inputs.tissues == 1) & inputs.brain]))
     reach = int(np.ceil(BACKGROUND_MM / 2 / inputs.spacing_mm))
@@ -113,7 +123,7 @@ def shaped_by_fluid_share(
     share = np.where(np.abs(contrast) > 1e-6, (image[box] - background) / np.where(contrast == 0, 1, contrast), 0)
     shaped = np.zeros_like(found)
     shaped[box] = grown[box] & (share >= minimum_share)
-    return shaped
+    return shaped | (found & ~cores)
 
 
 def probability_on_grid(network, native: NativeImages, grid: Volume, flips: bool = False) -> np.ndarray:

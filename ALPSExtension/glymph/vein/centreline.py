@@ -16,10 +16,10 @@ path only starts the search; the measures come from the image itself:
    vein's width of it (a tight bend at the end of a segmented piece read from its own arm, or a
    skeleton's hooked end centred into the vein) is dropped (``without_end_folds``).
 2. **Ends**: along the vein and beyond each end (straight on along the end's direction over its
-   last quarter pixel or more, ``end_tangent``), the dip's depth is followed until it falls to half the vein's
-   median depth. A tube's rounded end is a half sphere: at a distance d beyond the centreline's
-   end its depth is 2 sqrt(r^2 - d^2), half the tube's 2 r at d = r sqrt(3) / 2, so the
-   centreline ends that far before the half-depth point (trimmed or extended).
+   last quarter pixel or more, ``end_tangent``), the dip's depth is followed until it falls to
+   half the vein's median depth. A tube's rounded end is a half sphere: at a distance d beyond the
+   centreline's end its depth is 2 sqrt(r^2 - d^2), half the tube's 2 r at d = r sqrt(3) / 2, so
+   the centreline ends that far before the half-depth point (trimmed or extended).
 3. **Axis at tight bends**: where a vein bends more tightly than about its diameter, the dip's
    middle is not its axis (the bend's inside is darkened from both sides); the centreline is
    then moved to the axis of a tube model fitted to the image in 2D (``glymph.vein.tube_model``),
@@ -55,9 +55,7 @@ MIN_HALF_WIDTH_PX = 3.0  # each profile reaches at least this far either side of
 EVERY = 2  # the smoothing splines are fitted on every n-th centreline point: a pixel apart (see spline_smoothing)
 END_CAP = np.sqrt(3) / 2  # the half-depth point of a tube's rounded end, in radii beyond the centreline's end
 END_TANGENT_PX = STEP_PX / 2  # a path's end direction: the chord to its last point at least this far back (pixels)
-FOLD_REACH_WIDTHS = (
-    1.0  # a folded end stays within this many (rough) vein widths of the path: two arms of one tube cannot
-)
+FOLD_REACH_WIDTHS = 1.0  # a folded end lies within this many vein widths of the path (two arms could not)
 FOLD_CHORD_PX = 2.0  # a path turns back where its next step opposes its chord over this many pixels before
 # The tube model's axis is fitted only where the dip's middle can be off the axis: where the centred
 # path bends with a radius of curvature below this many tube radii somewhere (turns by more than a

@@ -122,7 +122,7 @@ def shaped_by_fluid_share(
     window = 2 * reach + 1
     background = ndimage.median_filter(image[box], size=window)
     contrast = fluid - background
-    share = np.where(np.abs(contrast) > 1e-6, (image[box] - background) / np.where(contrast == 0, 1, contrast), 0)
+    share = (image[box] - background) / np.where(np.abs(contrast) > 1e-6, contrast, np.inf)  # 0 where no contrast
     shaped = np.zeros_like(found)
     shaped[box] = grown[box] & (share >= minimum_share)
     return shaped | (found & ~cores)

@@ -376,7 +376,7 @@ def calibrate_learned(model_dir: str | None = None) -> None:
             region = search_region(inputs)
             response = tube_response(inputs, region)
             threshold_here, minimum, share = thresholds_for(prepared.native.grid.spacing)
-            all_variants = case in ("1 mm T1", "1x1x3 mm T1")  # with a T2 and a T2 alone: the tube check only
+            all_variants = case in ("1 mm T1", "1x1x3 mm T1")  # with a T2 and a T2 alone: tube check and shaping only
             for threshold in (0.3, 0.5, 0.7, 0.85, 0.95):
                 found_here = (on_grid >= threshold) & region
                 tubes_kept = keep_tubes(found_here, response, minimum)

@@ -61,8 +61,8 @@ MIN_TUBE_RESPONSE_THICK = 0.08
 # 0.85, T2 alone 0.73 / 0.74 -> 0.84 / 0.83, 1x1x3 mm 0.43 / 0.49; higher at every threshold.
 GROWTH_VOXELS = 2
 # A single voxel above the threshold is not grown: a space's partial volume would lengthen it past
-# the 2 mm length filter that drops it (on the unmodified Colin27, 2 such dots became 3-4 voxel
-# detections; ``benchmarks/epvs.py --learned``).
+# the 2 mm length filter that drops it (on the unmodified Colin27 two such dots became detections,
+# ``benchmarks/epvs.py --learned``; of 3 and 4 voxels, a script outside the repository).
 MIN_CORE_VOXELS = 2
 BACKGROUND_MM = 7
 MIN_FLUID_SHARE = 0.5
@@ -139,11 +139,6 @@ def thresholds_for(spacing_mm: np.ndarray) -> tuple[float, float, float]:
     """The probability threshold, the least mean vesselness of a component and the least share of
     fluid of a voxel for a scan with these voxel sides (mm): see ``THRESHOLD``, ``MIN_TUBE_RESPONSE``
     and ``MIN_FLUID_SHARE``."""
-    if is_thick(spacing_mm):
+    if float(np.max(spacing_mm)) >= THICK_MM:
         return THRESHOLD_THICK, MIN_TUBE_RESPONSE_THICK, MIN_FLUID_SHARE_THICK
     return THRESHOLD, MIN_TUBE_RESPONSE, MIN_FLUID_SHARE
-
-
-def is_thick(spacing_mm: np.ndarray) -> bool:
-    """Whether a scan with these voxel sides (mm) has thick slices: its thickest side at least ``THICK_MM``."""
-    return float(np.max(spacing_mm)) >= THICK_MM

@@ -55,7 +55,6 @@ MIN_HALF_WIDTH_PX = 3.0  # each profile reaches at least this far either side of
 EVERY = 2  # the smoothing splines are fitted on every n-th centreline point: a pixel apart (see spline_smoothing)
 END_CAP = np.sqrt(3) / 2  # the half-depth point of a tube's rounded end, in radii beyond the centreline's end
 END_TANGENT_PX = STEP_PX / 2  # a path's end direction: the chord to its last point at least this far back (pixels)
-FOLD_REACH_WIDTHS = 1.0  # a folded end lies within this many vein widths of the path (two arms could not)
 FOLD_CHORD_PX = 2.0  # a path turns back where its next step opposes its chord over this many pixels before
 # The tube model's axis is fitted only where the dip's middle can be off the axis: where the centred
 # path bends with a radius of curvature below this many tube radii somewhere (turns by more than a
@@ -105,11 +104,10 @@ def without_end_folds(points: np.ndarray, reach: float = 1.0) -> np.ndarray:
     back = max(round(FOLD_CHORD_PX / STEP_PX), 1)
     for _ in range(2):  # the last end, then (reversed) the first
         step = np.diff(points, axis=0)
-        turns = set()
+        turns_back = np.zeros(len(step), bool)
         for m in range(1, back + 1):  # step k against the chord from point k - m to point k
-            chord = points[m:-1] - points[: -1 - m]
-            turns.update((np.flatnonzero((step[m:] * chord).sum(axis=1) < 0) + m).tolist())
-        for k in sorted(turns):  # the path turns back at point k
+            turns_back[m:] |= (step[m:] * (points[m:-1] - points[: -1 - m])).sum(axis=1) < 0
+        for k in np.flatnonzero(turns_back):  # the path turns back at point k
             head, tail = points[: k + 1], points[k + 1 :]
             if len(tail) < len(head) and np.linalg.norm(tail[:, None] - head[None], axis=2).min(axis=1).max() <= reach:
                 points = head
@@ -455,7 +453,7 @@ def refine(
         return Refined(path, float("nan"))
     for _ in range(2):  # each pass's normals from the points the last one moved
         path = resample_polyline(spline_smoothing(centred(image, path, half_width), EVERY), STEP_PX)
-    path = without_end_folds(path, reach=max(1.0, FOLD_REACH_WIDTHS * width_px))
+    path = without_end_folds(path, reach=max(1.0, width_px))  # two arms of one tube lie at least its width apart
     if len(path) < 3:
         return Refined(path, float("nan"))
     _, _, background = profiles(image, path, unit_normals(path), half_width)

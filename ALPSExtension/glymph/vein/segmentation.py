@@ -19,6 +19,8 @@ from functools import cached_property
 
 import numpy as np
 
+from glymph.errors import GlymphError
+
 SIGMAS_MM = (0.5, 1.0, 1.5)
 FRANGI_BETA, FRANGI_GAMMA = 0.5, 0.15
 HIGH, LOW = 0.05, 0.02  # floors of the hysteresis thresholds on the vesselness
@@ -44,8 +46,6 @@ class VeinInputs:
         cls, minip: np.ndarray, brain: np.ndarray, spacing_mm: float, slab: np.ndarray | None = None
     ) -> VeinInputs:
         """The inputs with the MinIP (and its slab's slices) divided by the MinIP's brain median."""
-        from glymph.errors import GlymphError
-
         median = float(np.median(minip[brain])) if brain.any() else 0.0
         if median <= 0:
             raise GlymphError("the MinIP is empty inside the brain; check the image and the mask")

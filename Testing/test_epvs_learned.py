@@ -192,15 +192,13 @@ def test_the_shipped_network_finds_the_phantoms_lesions(colin_phantom, learned_f
 
 def test_thick_slices_get_their_own_thresholds():
     from glymph.epvs.learned import (
-        MIN_FLUID_SHARE,
-        MIN_FLUID_SHARE_THICK,
         MIN_TUBE_RESPONSE,
         MIN_TUBE_RESPONSE_THICK,
-        THICK_MM,
         THRESHOLD,
         THRESHOLD_THICK,
         thresholds_for,
     )
+    from glymph.epvs.shaping import MIN_FLUID_SHARE, MIN_FLUID_SHARE_THICK, THICK_MM
 
     fine = (THRESHOLD, MIN_TUBE_RESPONSE, MIN_FLUID_SHARE)
     assert thresholds_for(np.array([1.0, 1.0, 1.0])) == fine == (0.95, 0.22, 0.5)
@@ -217,7 +215,7 @@ def test_thick_slice_spaces_are_shaped_by_their_partial_volume(fluid):
     voxels whose share reaches 0.35; none found stays none."""
     from scipy.ndimage import zoom
 
-    from glymph.epvs.learned import MIN_FLUID_SHARE_THICK, shaped_by_fluid_share
+    from glymph.epvs.shaping import MIN_FLUID_SHARE_THICK, shaped_by_fluid_share
     from glymph.epvs.segmentation import SegmentationInputs
 
     shape = (40, 40, 30)
@@ -247,7 +245,7 @@ def test_spaces_at_1mm_keep_the_voxels_they_at_least_half_fill():
     training label's rule): a space filling a row of voxels wholly and the rows beside it by 0.6
     and 0.4 (hand-set partial volumes), found only on its core, is grown by the 0.6 row and not by
     the 0.4 one; plain tissue around it is not taken; a single voxel found is not grown."""
-    from glymph.epvs.learned import MIN_FLUID_SHARE, shaped_by_fluid_share
+    from glymph.epvs.shaping import MIN_FLUID_SHARE, shaped_by_fluid_share
     from glymph.epvs.segmentation import SegmentationInputs
 
     shape = (30, 30, 30)

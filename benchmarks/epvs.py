@@ -29,11 +29,12 @@ voxel away from it, the shell's tissue classes and its distance to large CSF spa
 ``--nuclei``: the network (T1 alone) on 150 of its own generator's patches centred in the basal
 ganglia (seeds 9,000,000 on, never used in training), per AAL nucleus: tubes found and covered.
 ``--seeds N ...``: the heads of ``--learned`` and ``--flips`` (default 2 3).
+``--methods classical``: ``--learned`` with one method only.
 ``--head mni152``: ``--learned`` on lesions inserted into the MNI152 2009 T1 instead of Colin27
 (another anatomy and another look: an average of 152 brains, smoother); its brain mask is the
 template's.
 Run: .venv/bin/python benchmarks/epvs.py [--learned | --calibrate | --flips | --misses | --nuclei] [--seeds N ...]
-[--head colin27 | mni152] [--model-dir DIR]
+[--head colin27 | mni152] [--methods M ...] [--model-dir DIR]
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ COLIN27 = "/usr/share/mricron/templates/ch2.nii.gz"
 LEARNED_SEEDS = (2, 3)  # nine whole runs per seed: two seeds keep the comparison under 20 minutes here
 # --head mni152: --learned's lesions inserted into the MNI152 2009 T1 instead (another anatomy and look)
 HEAD = "colin27"
+METHODS = ("classical", "learned")  # --methods classical: --learned with one method only
 
 
 def baseline(t1, mask) -> np.ndarray:
@@ -266,7 +268,7 @@ def learned_against_classical(model_dir: str | None) -> None:
     from glymph.preprocess import resample
 
     t1, mask = lesion_head()
-    methods = ("classical", "learned")
+    methods = METHODS
     table: dict[str, dict[str, list]] = {}
 
     def run(case: str, method: str, image, truth, grid=None, **options) -> None:
@@ -352,7 +354,8 @@ def calibrate_learned(model_dir: str | None = None) -> None:
     from scipy import ndimage
 
     from glymph.components import label_components
-    from glymph.epvs.learned import shaped_by_fluid_share, thresholds_for
+    from glymph.epvs.learned import thresholds_for
+    from glymph.epvs.shaping import shaped_by_fluid_share
     from glymph.epvs.segmentation import keep_tubes, search_region, tube_response
     from glymph.models.epvs_network import EPVSNetwork
     from glymph.preprocess import resample
@@ -533,6 +536,10 @@ if __name__ == "__main__":
     directory = sys.argv[sys.argv.index("--model-dir") + 1] if "--model-dir" in sys.argv else None
     if "--seeds" in sys.argv:  # --seeds 5 6: other heads for --learned and --flips
         LEARNED_SEEDS = tuple(int(a) for a in takewhile(str.isdigit, sys.argv[sys.argv.index("--seeds") + 1 :]))
+    if "--methods" in sys.argv:
+        METHODS = tuple(takewhile(lambda a: not a.startswith("--"), sys.argv[sys.argv.index("--methods") + 1 :]))
+        if not METHODS or set(METHODS) - {"classical", "learned"}:
+            sys.exit("--methods: classical, learned or both")
     if "--head" in sys.argv:
         HEAD = sys.argv[sys.argv.index("--head") + 1]
         if HEAD not in ("colin27", "mni152"):

@@ -8,7 +8,7 @@ thresholded. Of the components found, those that are not tubes on the image itse
 vesselness below ``MIN_TUBE_RESPONSE``) are dropped: on Colin27 phantoms the network's false
 components had means <= 0.20, its true ones >= 0.25 (``benchmarks/epvs.py --calibrate``).
 The spaces found are then shaped on the 1 mm grid by the image's own partial volume
-(``shaped_by_fluid_share``). Components, the length filter, regions and measures are then
+(``glymph.epvs.shaping``). Components, the length filter, regions and measures are then
 exactly those of the classical method.
 """
 
@@ -21,6 +21,7 @@ import numpy as np
 from glymph.defaults import DEVICE, THREADS
 from glymph.epvs.preprocess import NativeImages
 from glymph.epvs.segmentation import SegmentationInputs, keep_tubes, search_region, tube_response
+from glymph.epvs.shaping import MIN_FLUID_SHARE, MIN_FLUID_SHARE_THICK, is_thick, shaped_by_fluid_share
 from glymph.preprocess import resample
 from glymph.volume import Volume
 
@@ -30,11 +31,10 @@ from glymph.volume import Volume
 # 0.64/0.68, 0.67/0.72, 0.70/0.74 (precision 0.21 to 0.55, the same sensitivity). 1x1x3 mm: Dice
 # 0.26/0.36, 0.29/0.39, 0.25/0.36, 0.22/0.34, 0.20/0.29 (sensitivity 0.50 at 0.3, 0.40-0.50 above;
 # precision 0.20-0.25 at 0.3, 0.29-0.34 at 0.5, 0.68-0.77 at 0.95): thick slices blur a space's
-# contrast and the network is less sure of it, so a scan whose thickest voxel side reaches THICK_MM
+# contrast and the network is less sure of it, so a thick-slice scan (``glymph.epvs.shaping.THICK_MM``)
 # is thresholded lower.
 THRESHOLD = 0.95
 THRESHOLD_THICK = 0.5
-THICK_MM = 2.0
 # A component the network finds is kept only if it is also a tube on the image: its mean vesselness
 # (``glymph.epvs.segmentation.tube_response``, the response the classical method thresholds) at
 # least this. Chosen on the same seeds 7 and 8 (``benchmarks/epvs.py --calibrate``, components of
@@ -45,28 +45,6 @@ THICK_MM = 2.0
 # the true means were >= 0.08 and the false ones' <= 0.09 (21 of 22 below 0.08).
 MIN_TUBE_RESPONSE = 0.22
 MIN_TUBE_RESPONSE_THICK = 0.08
-# The network's probability, carried to 1 mm, is not where a space's partial volume puts its
-# edge: on thick slices it marks the space's thick voxels, not where in them it lies, and at 1 mm
-# it keeps the space's core. The image says where: a voxel a space half fills is half as dark (T1)
-# or bright (T2) as fluid against its tissue. So the spaces found are grown by GROWTH_VOXELS (1 mm)
-# and kept where the 1 mm image's share of fluid against its local background (the median over
-# BACKGROUND_MM) reaches MIN_FLUID_SHARE: 0.5 at 1 mm (a voxel at least half inside a space, the
-# training label's own rule), 0.35 on thick slices (the best share for the benchmark's thick-slice
-# oracle, 0.34). Chosen on Colin27 phantoms of seeds 7 and 8 (a script outside the repository, at
-# the shipped thresholds and tube check; lesions found the same throughout): 1 mm Dice 0.77 / 0.80
-# before, grown by 1 or 2 and kept at 0.35 / 0.5 / 0.65: 0.79-0.81 / 0.83-0.86 / 0.68-0.75; with
-# 1x1x3 mm voxels 0.35 / 0.43 before, shares 0.25 / 0.3 / 0.35: 0.38-0.42 / 0.47-0.49 grown by 1,
-# 0.40-0.43 / 0.48-0.51 by 2 (0.43 / 0.50 at 0.35). ``benchmarks/epvs.py --calibrate`` prints it
-# ("and shaped"): at the shipped thresholds 1 mm T1 0.84 / 0.86, T1 + T2 0.81 / 0.81 -> 0.85 /
-# 0.85, T2 alone 0.73 / 0.74 -> 0.84 / 0.83, 1x1x3 mm 0.43 / 0.49; higher at every threshold.
-GROWTH_VOXELS = 2
-# A single voxel above the threshold is not grown: a space's partial volume would lengthen it past
-# the 2 mm length filter that drops it (on the unmodified Colin27 two such dots became detections,
-# ``benchmarks/epvs.py --learned``; of 3 and 4 voxels, a script outside the repository).
-MIN_CORE_VOXELS = 2
-BACKGROUND_MM = 7
-MIN_FLUID_SHARE = 0.5
-MIN_FLUID_SHARE_THICK = 0.35
 
 
 def segment_learned(
@@ -87,45 +65,12 @@ def segment_learned(
     network = EPVSNetwork.load(model_dir, threads, device)
     on_grid = probability_on_grid(network, native, grid, flips)
     region = search_region(inputs)
-    threshold, minimum, share = thresholds_for(native.grid.spacing)
+    threshold, minimum, share = thresholds_for(inputs.scan_spacing_mm)
     found = keep_tubes((np.asarray(on_grid) >= threshold) & region, tube_response(inputs, region), minimum)
     found = shaped_by_fluid_share(found, inputs, region, share)
     return found, {
         **network.provenance, "threshold": threshold, "min_tube_response": minimum, "min_fluid_share": share
     }  # fmt: skip
-
-
-def shaped_by_fluid_share(
-    found: np.ndarray, inputs: SegmentationInputs, region: np.ndarray, minimum_share: float
-) -> np.ndarray:
-    """``found`` (bool, the 1 mm grid) grown by ``GROWTH_VOXELS`` and kept, inside ``region``, where
-    the image's share of fluid reaches ``minimum_share``: (image - background) / (fluid -
-    background), the background the image's median over ``BACKGROUND_MM``, fluid the median of its
-    CSF (for a T1 and a T2 alike: the sign cancels). Components of fewer than ``MIN_CORE_VOXELS``
-    are left as they are."""
-    from scipy import ndimage
-
-    from glymph.components import label_components
-
-    labels, n = label_components(found)
-    sizes = np.bincount(labels.ravel(), minlength=n + 1)
-    cores = found & (sizes[labels] >= MIN_CORE_VOXELS)
-    if not cores.any():
-        return found
-    grown = ndimage.binary_dilation(cores, iterations=GROWTH_VOXELS) & region
-    image = inputs.t1
-    fluid = float(np.median(image[(inputs.tissues == 1) & inputs.brain]))
-    reach = int(np.ceil(BACKGROUND_MM / 2 / inputs.spacing_mm))
-    box = tuple(  # the grown spaces' bounding box with room for the background's window
-        slice(max(int(i.min()) - reach, 0), int(i.max()) + reach + 1) for i in np.nonzero(grown)
-    )
-    window = 2 * reach + 1
-    background = ndimage.median_filter(image[box], size=window)
-    contrast = fluid - background
-    share = (image[box] - background) / np.where(np.abs(contrast) > 1e-6, contrast, np.inf)  # 0 where no contrast
-    shaped = np.zeros_like(found)
-    shaped[box] = grown[box] & (share >= minimum_share)
-    return shaped | (found & ~cores)
 
 
 def probability_on_grid(network, native: NativeImages, grid: Volume, flips: bool = False) -> np.ndarray:
@@ -138,7 +83,7 @@ def probability_on_grid(network, native: NativeImages, grid: Volume, flips: bool
 def thresholds_for(spacing_mm: np.ndarray) -> tuple[float, float, float]:
     """The probability threshold, the least mean vesselness of a component and the least share of
     fluid of a voxel for a scan with these voxel sides (mm): see ``THRESHOLD``, ``MIN_TUBE_RESPONSE``
-    and ``MIN_FLUID_SHARE``."""
-    if float(np.max(spacing_mm)) >= THICK_MM:
+    and ``glymph.epvs.shaping``."""
+    if is_thick(spacing_mm):
         return THRESHOLD_THICK, MIN_TUBE_RESPONSE_THICK, MIN_FLUID_SHARE_THICK
     return THRESHOLD, MIN_TUBE_RESPONSE, MIN_FLUID_SHARE

@@ -59,12 +59,20 @@ class Prepared:
     registration: Registration  # MNI152 -> subject, which placed the regions
     brain_source: dict  # how the brain mask was made (network files and checksums, or "given")
     native: NativeImages | None = field(default=None, repr=False)  # made when asked for (networks)
+    scan_spacing_mm: tuple[float, float, float] = (1.0, 1.0, 1.0)  # the main image's voxel sides as acquired
 
     def segmentation_inputs(self, contrast: str) -> SegmentationInputs:
         """What the segmentation methods read: these images' arrays on the analysis grid."""
         t2 = None if self.t2 is None else self.t2.data
         return SegmentationInputs(
-            self.t1.data, self.tissues.data, self.regions.data, self.brain.data, t2, ANALYSIS_SPACING_MM, contrast
+            self.t1.data,
+            self.tissues.data,
+            self.regions.data,
+            self.brain.data,
+            t2,
+            ANALYSIS_SPACING_MM,
+            contrast,
+            self.scan_spacing_mm,
         )
 
 
@@ -203,4 +211,5 @@ def prepare(
         main = normalise_intensity(corrected, mask).data
         inside = np.asarray(mask.data, dtype=bool)
         images = NativeImages(main if contrast == "t1" else None, main if contrast == "t2" else native_t2, inside, t1)
-    return Prepared(grid_t1, grid_t2, brain, tissues, regions, registration, source, images)
+    spacing = tuple(float(side) for side in t1.spacing)
+    return Prepared(grid_t1, grid_t2, brain, tissues, regions, registration, source, images, spacing)

@@ -5,7 +5,8 @@ registry of methods is ``glymph.defaults.EPVS_METHODS``.
 on the T1 and, when given, bright tubes on the T2, combined by the geometric mean, thresholded
 with hysteresis, and kept only where the voxel is CSF-like (darker than white matter on the T1)
 inside the search region (``search_region``): white matter, basal ganglia and midbrain, away
-from the brain's surface and from large CSF spaces. Parameters below; they were
+from the brain's surface and from large CSF spaces; then, unless the scan has thick slices, shaped
+by the image's partial volume (``glymph.epvs.shaping``). Parameters below; they were
 set on one Colin27 phantom (seed 1) and are reported on other phantoms (README, tests).
 
 A learned method will be registered beside it with the same signature.
@@ -37,6 +38,7 @@ class SegmentationInputs:
     t2: np.ndarray | None = None  # registered and normalised like t1
     spacing_mm: float = 1.0
     contrast: str = "t1"  # of ``t1``, the main image: "t2" when a T2 alone is given (CSF bright)
+    scan_spacing_mm: tuple[float, float, float] = (1.0, 1.0, 1.0)  # the voxel sides of the scan as acquired
 
 
 LARGE_CSF_VOXELS = 150  # CSF components at least this big are ventricles, cisterns or sulci, not PVS
@@ -187,9 +189,13 @@ def segment_classical(inputs: SegmentationInputs) -> np.ndarray:
     """The classical EPVS segmentation (see the module docstring)."""
     from skimage.filters import apply_hysteresis_threshold
 
+    from glymph.epvs.shaping import classical_fluid_share, shaped_by_fluid_share
+
     region = search_region(inputs)
     response = tube_response(inputs, region)
     wm_median = float(np.median(inputs.t1[inputs.tissues == 3])) if np.any(inputs.tissues == 3) else 1.0
     dark_enough = inputs.t1 < MAX_T1_RATIO * wm_median
     low, high = (LOW, HIGH) if inputs.t2 is None else (LOW_WITH_T2, HIGH_WITH_T2)
-    return apply_hysteresis_threshold(response, low, high) & dark_enough & region
+    found = apply_hysteresis_threshold(response, low, high) & dark_enough & region
+    share = classical_fluid_share(inputs.scan_spacing_mm)
+    return found if share is None else shaped_by_fluid_share(found, inputs, region, share)

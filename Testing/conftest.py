@@ -190,10 +190,10 @@ def colin_phantom(colin):
 
 @pytest.fixture(scope="session")
 def colin_result(colin_phantom):
-    """The EPVS pipeline on the Colin27 phantom with its brain mask (run once for the session)."""
+    """The classical EPVS pipeline on the Colin27 phantom with its brain mask (run once for the session)."""
     from glymph.epvs import run_epvs
 
-    return run_epvs(colin_phantom.t1, mask=colin_phantom.brain_mask, subject="colin-2")
+    return run_epvs(colin_phantom.t1, mask=colin_phantom.brain_mask, subject="colin-2", method="classical")
 
 
 @pytest.fixture(scope="session")

@@ -42,11 +42,11 @@ def matched_regions(result, phantom) -> list[tuple[int, int]]:
 def test_colin27_phantom_t1(colin_phantom, colin_result):
     result = colin_result
     score = agreement(result.labels_on_input_grid(), long_truth(colin_phantom))
-    # measured (seed 2, lesions placed by the AAL atlas and the generator's own white matter): Dice
-    # 0.68, lesion sensitivity 0.70, precision 1.00, 14 lesions for 20 true; all 12 found in the
-    # centrum semiovale, 2 of 8 in the basal ganglia (those next to the ventricles lie outside the
-    # method's search region)
-    assert score.dice > 0.6
+    # measured (seed 2, lesions placed by the AAL atlas and the generator's own white matter; the
+    # classical method): Dice 0.77, lesion sensitivity 0.75, precision 1.00, 15 lesions for 20 true;
+    # all 12 found in the centrum semiovale, 3 of 8 in the basal ganglia (those next to the
+    # ventricles lie outside the method's search region). Before the partial-volume shaping: Dice 0.68
+    assert score.dice > 0.72
     assert score.lesion_sensitivity >= 0.65 and score.lesion_precision >= 0.9
     assert abs(score.predicted_lesions - score.reference_lesions) <= 0.35 * score.reference_lesions
     assert all(lesion.length_mm >= 2.0 for lesion in result.lesions)
@@ -68,11 +68,11 @@ def test_region_map_agrees_with_independent_anatomy(colin_phantom, colin_result)
 
 
 def test_colin27_phantom_with_t2(colin_phantom):
-    result = run_epvs(colin_phantom.t1, colin_phantom.t2, mask=colin_phantom.brain_mask)
+    result = run_epvs(colin_phantom.t1, colin_phantom.t2, mask=colin_phantom.brain_mask, method="classical")
     score = agreement(result.labels_on_input_grid(), long_truth(colin_phantom))
     assert result.with_t2
-    # measured (seed 2, AAL placement): Dice 0.71, sensitivity 0.80, precision 0.94
-    assert score.dice > 0.6 and score.lesion_sensitivity >= 0.75 and score.lesion_precision >= 0.85
+    # measured (seed 2, AAL placement, classical): Dice 0.83, sensitivity 0.95, precision 0.95
+    assert score.dice > 0.75 and score.lesion_sensitivity >= 0.75 and score.lesion_precision >= 0.85
 
 
 def test_a_t2_given_as_the_t1_is_refused(colin_phantom, colin_result):
@@ -96,10 +96,11 @@ def test_itk_head_phantom_in_coronal_storage(tmp_path):
     mask, _ = brain_mask_deepbet(t1)
     registration = register_to_mni(normalise_intensity(n4_bias_correction(t1, mask), mask), mask, "t1")
     phantom = epvs_phantom(t1, mask, registration.transform, aal_placement(t1, registration.transform), seed=4)
-    result = run_epvs(phantom.t1, mask=mask)
+    result = run_epvs(phantom.t1, mask=mask, method="classical")
     assert result.labels_on_input_grid().same_grid(t1)
     score = agreement(result.labels_on_input_grid(), long_truth(phantom))
-    # measured (seed 4, AAL placement): Dice 0.80, sensitivity 0.80, precision 1.00
+    # measured (seed 4, AAL placement, classical; 2026-12-06): Dice 0.69, sensitivity 0.70, precision 1.00
+    # (0.67 and 0.70 without the partial-volume shaping)
     assert score.dice > 0.6 and score.lesion_sensitivity >= 0.65 and score.lesion_precision >= 0.9
 
 

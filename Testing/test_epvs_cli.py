@@ -72,6 +72,8 @@ def test_epvs_writes_every_output(epvs_run, phantom_files, colin_phantom):
     assert ((regions == 2) & (colin_phantom.regions.data == 2)).sum() / (regions == 2).sum() > 0.95
     sidecar = json.loads((out / "epvs.json").read_text())
     assert sidecar["models"]["brain_extraction"]["name"] == "deepbet"
+    assert sidecar["parameters"]["method"] == "learned"  # the default
+    assert sidecar["models"]["segmentation"]["name"] == "epvs-unet"
     assert sidecar["summary"]["count"] == len(lesions)
     assert "colin: " in done.stdout
 
@@ -282,19 +284,20 @@ def test_an_image_that_is_not_a_head(tmp_path, capsys):
 
 
 def test_min_length_and_force_through_the_command_line(epvs_run, phantom_files, colin_result, tmp_path):
-    """--min-length-mm 9 (with the mask, so the segmentation is the session's, whose lesions measure
-    5.6 to 14.4 mm): exactly those of 9 mm or more stay, the 8.48 mm one goes and the 9.25 mm one
-    stays; --force replaces the earlier results in place."""
+    """--min-length-mm 9 (with the mask and the classical method, so the segmentation is the
+    session's, whose lesions measure 4.2 to 12.5 mm): exactly those of 9 mm or more stay, the 7.93 mm
+    one goes and the 9.25 mm one stays; --force replaces the earlier results in place."""
     copy = tmp_path / "out"
     shutil.copytree(epvs_run[0], copy)
     t1, mask = str(phantom_files / "t1.nii.gz"), str(phantom_files / "mask.nii.gz")
-    assert main(["-q", "epvs", t1, "--mask", mask, "--min-length-mm", "9", "--out", str(copy), "--force"]) == 0
+    argv = ["-q", "epvs", t1, "--mask", mask, "--method", "classical", "--min-length-mm", "9"]
+    assert main([*argv, "--out", str(copy), "--force"]) == 0
     with open(copy / "lesions.csv") as f:
         lengths = sorted(float(row["length_mm"]) for row in csv.DictReader(f))
     expected = sorted(lesion.length_mm for lesion in colin_result.lesions if lesion.length_mm >= 9.0)
     assert lengths == pytest.approx(expected)
     under = [lesion.length_mm for lesion in colin_result.lesions if lesion.length_mm < 9.0]
-    assert max(under) > 8.0 and min(expected) < 9.5  # lesions on both sides of the limit, close to it
+    assert max(under) > 7.5 and min(expected) < 9.5  # lesions on both sides of the limit, close to it
     sidecar = json.loads((copy / "epvs.json").read_text())
     assert sidecar["parameters"]["min_length_mm"] == 9.0 and sidecar["inputs"]["mask"]
     assert sorted(p.name for p in copy.iterdir()) == sorted(EPVS_OUTPUTS)

@@ -140,7 +140,7 @@ def test_contrast_refusals_are_one_line_errors(quick_epvs_model, learned_files, 
     t1, t2 = str(files / "t1.nii.gz"), str(files / "t2.nii.gz")
     assert main(["epvs", t1, "--out", str(out), *mask, *learned, "--contrast", "t2"]) == 2
     assert "looks T1-weighted" in capsys.readouterr().err
-    assert main(["epvs", t2, "--out", str(out), *mask, "--contrast", "t2"]) == 2  # classical reads a T1
+    assert main(["epvs", t2, "--out", str(out), *mask, "--method", "classical", "--contrast", "t2"]) == 2
     assert "for a T2 alone use --method learned" in capsys.readouterr().err
     assert main(["epvs", t2, "--out", str(out), *mask, *learned, "--contrast", "t2", "--t2", t2]) == 2
     assert "leave out --t2" in capsys.readouterr().err
@@ -215,8 +215,8 @@ def test_thick_slice_spaces_are_shaped_by_their_partial_volume(fluid):
     voxels whose share reaches 0.35; none found stays none."""
     from scipy.ndimage import zoom
 
-    from glymph.epvs.shaping import MIN_FLUID_SHARE_THICK, shaped_by_fluid_share
     from glymph.epvs.segmentation import SegmentationInputs
+    from glymph.epvs.shaping import MIN_FLUID_SHARE_THICK, shaped_by_fluid_share
 
     shape = (40, 40, 30)
     fine = np.ones(shape, np.float32)
@@ -245,8 +245,8 @@ def test_spaces_at_1mm_keep_the_voxels_they_at_least_half_fill():
     training label's rule): a space filling a row of voxels wholly and the rows beside it by 0.6
     and 0.4 (hand-set partial volumes), found only on its core, is grown by the 0.6 row and not by
     the 0.4 one; plain tissue around it is not taken; a single voxel found is not grown."""
-    from glymph.epvs.shaping import MIN_FLUID_SHARE, shaped_by_fluid_share
     from glymph.epvs.segmentation import SegmentationInputs
+    from glymph.epvs.shaping import MIN_FLUID_SHARE, shaped_by_fluid_share
 
     shape = (30, 30, 30)
     image = np.ones(shape, np.float32)

@@ -47,7 +47,7 @@ def module_run(files):
     t1 = volume_to_node(read_volume(files / "t1.nii.gz"), scene, "t1")
     mask = volume_to_node(read_volume(files / "mask.nii.gz"), scene, "mask", class_name="vtkMRMLLabelMapVolumeNode")
     logic = EpvsNodeLogic(scene)
-    result, outputs = logic.run(t1, EpvsOptions(), mask_node=mask)
+    result, outputs = logic.run(t1, EpvsOptions(method="classical"), mask_node=mask)
     return scene, t1, result, outputs
 
 
@@ -93,7 +93,7 @@ def test_panel_runs_the_command_in_its_own_process_and_loads_its_folder(module_r
     """What the panel does when a network runs: progress as it comes, the result folder read back
     into nodes with the numbers of the run in Slicer's process, the scratch folder removed."""
     scene, t1, in_process, _ = module_run
-    logic, options = EpvsNodeLogic(scene), EpvsOptions(subject="t1")
+    logic, options = EpvsNodeLogic(scene), EpvsOptions(subject="t1", method="classical")
     inputs = logic.read_inputs(t1, options, mask_node=scene.GetFirstNodeByName("mask"))
     task = logic.start_process(inputs, options, tmp_path / "work", scratch=True)
     seen = poll_task(task)
@@ -132,15 +132,23 @@ def test_a_network_sends_the_panel_to_a_process():
     from glymph.volume import Volume
 
     t1 = Volume(np.zeros((2, 2, 2), np.float32), np.eye(4))
-    assert runs_network(EpvsInputs(t1), EpvsOptions())
-    assert not runs_network(EpvsInputs(t1, mask=t1), EpvsOptions())
-    assert runs_network(EpvsInputs(t1, mask=t1), EpvsOptions(method="learned"))
+    assert runs_network(EpvsInputs(t1), EpvsOptions(method="classical"))
+    assert not runs_network(EpvsInputs(t1, mask=t1), EpvsOptions(method="classical"))
+    assert runs_network(EpvsInputs(t1, mask=t1), EpvsOptions())  # the default, learned
 
 
 def test_batch_script_writes_the_same_files_as_the_cli(files):
     out = files / "batch"
     done = run_batch_script(
-        BATCH, str(files / "t1.nii.gz"), "--mask", str(files / "mask.nii.gz"), "--out", str(out), "-q"
+        BATCH,
+        str(files / "t1.nii.gz"),
+        "--mask",
+        str(files / "mask.nii.gz"),
+        "--method",
+        "classical",
+        "--out",
+        str(out),
+        "-q",
     )
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in (files / "cli").iterdir())
@@ -165,11 +173,12 @@ def required_packages(plan) -> set[str]:
     }
 
 
-def test_install_plan_takes_torch_from_the_pytorch_extension_first_and_only_for_brain_extraction():
-    with_mask, without = install_plan(mask_given=True), install_plan(mask_given=False)
+def test_install_plan_takes_torch_from_the_pytorch_extension_first_and_only_for_networks():
+    with_mask, without = install_plan(True, "classical"), install_plan(False, "classical")
     assert "torch" not in with_mask and not required_packages(with_mask) & {"torch", "deepbet"}
     assert without[0] == "torch"  # before any file whose packages need it
     assert "deepbet" in required_packages(without) and "torch" not in required_packages(without)
     learned = install_plan(mask_given=True, method="learned")
+    assert install_plan(mask_given=True) == learned  # the default method
     assert learned[0] == "torch" and {"onnxruntime", "monai"} <= required_packages(learned)
     assert "deepbet" not in required_packages(learned)

@@ -156,9 +156,11 @@ def test_a_model_folder_without_its_network_says_how_to_get_one(quick_epvs_model
     out = tmp_path / "out"
     argv = ["epvs", str(learned_files / "t1.nii.gz"), "--out", str(out), "--method", "learned"]
     assert main([*argv, "--mask", str(learned_files / "mask.nii.gz"), "--model-dir", str(broken)]) == 2
-    err = capsys.readouterr().err.strip().splitlines()[-1]
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()[-1]
     assert err.startswith("glymph: error: model folder") and "lacks epvs_unet.onnx" in err
     assert "glymph train epvs" in err
+    assert "bias correction" not in captured.out + captured.err  # before any work
     assert not out.exists()
 
 

@@ -48,8 +48,11 @@ def sliding_window(predictor: Predictor, image: np.ndarray, window: SlidingWindo
     """The network's output over a whole image: ``image`` (C, X, Y, Z) in voxel order -> (K, X, Y, Z)
     on the same voxels. An image smaller than a window is padded with zeros and the output cropped
     back (MONAI does both)."""
-    import torch
-    from monai.inferers import sliding_window_inference
+    try:
+        import torch
+        from monai.inferers import sliding_window_inference
+    except ImportError:
+        raise GlymphError("sliding-window inference needs PyTorch and MONAI: pip install 'glymph[models]'") from None
 
     if image.ndim != 4:
         raise GlymphError(f"sliding-window inference takes a (channels, x, y, z) image, not shape {image.shape}")

@@ -261,3 +261,37 @@ def test_classical_spaces_are_shaped_by_their_partial_volume_at_1mm_only():
     fine, thick = found((1.0, 1.0, 1.0)), found((1.0, 1.0, 3.0))
     assert np.array_equal(fine, truth)
     assert thick[:, :, 14:30].sum(axis=(0, 1)).max() < 9 and dice(thick) < 0.85
+
+
+def test_spaces_in_a_cluster_keep_their_tissue_background():
+    """Nine 3 mm wide spaces along z, 1 mm apart (a 3 x 3 cluster, partial volume from 8 x 8
+    sub-voxels), found only on their centrelines: shaped to the voxels they at least half fill (81
+    per slice). Their background is the tissue around them: a plain 7 mm median there is pulled
+    towards fluid by the cluster itself (0.64 of the tissue's value at its centre) and kept 65 per
+    slice (Dice 0.88); measured now Dice 0.96, 79 per slice."""
+    from glymph.epvs.segmentation import SegmentationInputs
+    from glymph.epvs.shaping import MIN_FLUID_SHARE, shaped_by_fluid_share
+
+    shape, radius, fluid = (48, 48, 40), 1.5, 0.25
+    sub = (np.arange(48 * 8) + 0.5) / 8 - 0.5
+    centres = (20, 24, 28)
+    inside = np.zeros((48 * 8, 48 * 8), bool)
+    for x in centres:
+        for y in centres:
+            inside |= (sub[:, None] - x) ** 2 + (sub[None, :] - y) ** 2 <= radius**2
+    fraction = inside.reshape(48, 8, 48, 8).mean(axis=(1, 3))[:, :, None] * (
+        (np.arange(40) >= 8) & (np.arange(40) < 32)
+    )
+    image = 1 - (1 - fluid) * fraction + np.random.default_rng(0).normal(0, 0.02, shape)
+    tissues = np.full(shape, 3, np.uint8)
+    image[:, :, :3], tissues[:, :, :3] = fluid, 1
+    truth = fraction >= 0.5
+    found = np.zeros(shape, bool)
+    for x in centres:
+        for y in centres:
+            found[x, y, 10:30] = True
+    inputs = SegmentationInputs(image.astype(np.float32), tissues, np.zeros(shape, np.uint8), np.ones(shape, bool))
+    shaped = shaped_by_fluid_share(found, inputs, np.ones(shape, bool), MIN_FLUID_SHARE)[:, :, 12:28]
+    middle = truth[:, :, 12:28]
+    assert middle[:, :, 0].sum() == 81
+    assert 2 * (shaped & middle).sum() / (shaped.sum() + middle.sum()) > 0.95

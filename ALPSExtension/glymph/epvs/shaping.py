@@ -59,9 +59,11 @@ def shaped_by_fluid_share(
 ) -> np.ndarray:
     """``found`` (bool, the 1 mm grid) grown by ``GROWTH_VOXELS`` and kept, inside ``region``, where
     the image's share of fluid reaches ``minimum_share``: (image - background) / (fluid -
-    background), the background the image's median over ``BACKGROUND_MM``, fluid the median of its
-    CSF (for a T1 and a T2 alike: the sign cancels). Components of fewer than ``MIN_CORE_VOXELS``
-    are left as they are."""
+    background), fluid the median of the image's CSF (for a T1 and a T2 alike: the sign cancels),
+    the background the median over ``BACKGROUND_MM`` of the tissue around the spaces: each grown
+    space's voxels take the value of the nearest voxel outside it, so that spaces in a cluster do
+    not darken each other's background. Components of fewer than ``MIN_CORE_VOXELS`` are left as
+    they are."""
     from scipy import ndimage
 
     from glymph.components import label_components
@@ -78,8 +80,8 @@ def shaped_by_fluid_share(
     box = tuple(  # the grown spaces' bounding box with room for the background's window
         slice(max(int(i.min()) - reach, 0), int(i.max()) + reach + 1) for i in np.nonzero(grown)
     )
-    window = 2 * reach + 1
-    background = ndimage.median_filter(image[box], size=window)
+    nearest = ndimage.distance_transform_edt(grown[box], return_distances=False, return_indices=True)
+    background = ndimage.median_filter(image[box][tuple(nearest)], size=2 * reach + 1)
     contrast = fluid - background
     share = (image[box] - background) / np.where(np.abs(contrast) > 1e-6, contrast, np.inf)  # 0 where no contrast
     shaped = np.zeros_like(found)

@@ -23,12 +23,20 @@ classical method is shaped at 1 mm only (``classical_fluid_share``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from glymph.epvs.segmentation import SegmentationInputs
+
+class ImageOnGrid(Protocol):
+    """What the shaping reads of ``glymph.epvs.segmentation.SegmentationInputs`` (named by its
+    fields, so that the segmentation module can import this one)."""
+
+    t1: np.ndarray  # the main image, a T1 or a T2 alone
+    tissues: np.ndarray  # 1 is CSF
+    brain: np.ndarray
+    spacing_mm: float
+
 
 # A scan whose thickest voxel side reaches this (mm) is thick-slice: its spaces' contrast is
 # blurred, so the learned method's thresholds are lower (``glymph.epvs.learned.thresholds_for``).
@@ -55,7 +63,7 @@ def classical_fluid_share(scan_spacing_mm) -> float | None:
 
 
 def shaped_by_fluid_share(
-    found: np.ndarray, inputs: SegmentationInputs, region: np.ndarray, minimum_share: float
+    found: np.ndarray, inputs: ImageOnGrid, region: np.ndarray, minimum_share: float
 ) -> np.ndarray:
     """``found`` (bool, the 1 mm grid) grown by ``GROWTH_VOXELS`` and kept, inside ``region``, where
     the image's share of fluid reaches ``minimum_share``: (image - background) / (fluid -

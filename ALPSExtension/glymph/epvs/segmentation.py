@@ -9,7 +9,7 @@ from the brain's surface and from large CSF spaces; then, unless the scan has th
 by the image's partial volume (``glymph.epvs.shaping``). Parameters below; they were
 set on one Colin27 phantom (seed 1) and are reported on other phantoms (README, tests).
 
-A learned method will be registered beside it with the same signature.
+The learned method (``glymph.epvs.learned``) is registered beside it; it reads these inputs too.
 """
 
 from __future__ import annotations

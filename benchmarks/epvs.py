@@ -30,12 +30,13 @@ voxel away from it, the shell's tissue classes and its distance to large CSF spa
 ``--nuclei``: the network (T1 alone) on 150 of its own generator's patches centred in the basal
 ganglia (seeds 9,000,000 on, never used in training), per AAL nucleus: tubes found and covered.
 ``--seeds N ...``: the heads of ``--learned`` and ``--flips`` (default 2 3).
-``--methods classical``: ``--learned`` with one method only.
+``--methods classical``: ``--learned`` with one method only. ``--noise 0.1``: ``--learned``'s
+phantoms with Gaussian noise of that sd relative to white matter (default 0.02, SNR 50).
 ``--head mni152``: ``--learned`` on lesions inserted into the MNI152 2009 T1 instead of Colin27
 (another anatomy and another look: an average of 152 brains, smoother); its brain mask is the
 template's.
 Run: .venv/bin/python benchmarks/epvs.py [--learned | --calibrate | --flips | --misses | --nuclei] [--seeds N ...]
-[--head colin27 | mni152] [--methods M ...] [--model-dir DIR]
+[--head colin27 | mni152] [--methods M ...] [--noise SD] [--model-dir DIR]
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ LEARNED_SEEDS = (2, 3)  # nine whole runs per seed: two seeds keep the compariso
 # --head mni152: --learned's lesions inserted into the MNI152 2009 T1 instead (another anatomy and look)
 HEAD = "colin27"
 METHODS = ("classical", "learned")  # --methods classical: --learned with one method only
+NOISE = 0.02  # --noise 0.1: --learned's phantoms with noise of that sd (of white matter; SNR 10)
 
 
 def baseline(t1, mask) -> np.ndarray:
@@ -290,7 +292,9 @@ def learned_against_classical(model_dir: str | None) -> None:
 
     thick_mask = resample(mask.with_data(mask.data.astype(np.float32)), thick_slices(mask), order=0)
     for seed in LEARNED_SEEDS:
-        phantom = epvs_phantom(t1, mask, AffineMap(np.eye(4)), aal_placement(t1, AffineMap(np.eye(4))), seed=seed)
+        phantom = epvs_phantom(
+            t1, mask, AffineMap(np.eye(4)), aal_placement(t1, AffineMap(np.eye(4))), seed=seed, noise=NOISE
+        )
         truth = long_truth(phantom)
         lacune_t1, _, lacunes = with_lacunes(phantom, mask, seed)
         for method in methods:
@@ -308,7 +312,7 @@ def learned_against_classical(model_dir: str | None) -> None:
             )
         table["1x1x3 mm T1"].setdefault("oracle", []).append((thick_slice_oracle(truth), 0, 0.0))
     print(
-        f"\nlearned against classical on {HEAD} (means over seeds {LEARNED_SEEDS}; count error: found / true lesions >= 2 mm - 1;"
+        f"\nlearned against classical on {HEAD}, noise {NOISE} (means over seeds {LEARNED_SEEDS}; count error: found / true lesions >= 2 mm - 1;"
         " oracle: the truth's share of each 1x1x3 mm voxel, trilinear to 1 mm, >= 0.34: the best thick slices allow)"
     )
     for case, by_method in table.items():
@@ -547,6 +551,8 @@ if __name__ == "__main__":
         METHODS = tuple(takewhile(lambda a: not a.startswith("--"), sys.argv[sys.argv.index("--methods") + 1 :]))
         if not METHODS or set(METHODS) - {"classical", "learned"}:
             sys.exit("--methods: classical, learned or both")
+    if "--noise" in sys.argv:
+        NOISE = float(sys.argv[sys.argv.index("--noise") + 1])
     if "--head" in sys.argv:
         HEAD = sys.argv[sys.argv.index("--head") + 1]
         if HEAD not in ("colin27", "mni152"):

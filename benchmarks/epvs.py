@@ -277,7 +277,6 @@ def learned_against_classical(model_dir: str | None) -> None:
     from glymph.preprocess import resample
 
     t1, mask = lesion_head()
-    methods = METHODS
     table: dict[str, dict[str, list]] = {}
 
     def run(case: str, method: str, image, truth, grid=None, **options) -> None:
@@ -297,7 +296,7 @@ def learned_against_classical(model_dir: str | None) -> None:
         )
         truth = long_truth(phantom)
         lacune_t1, _, lacunes = with_lacunes(phantom, mask, seed)
-        for method in methods:
+        for method in METHODS:
             run("1 mm T1", method, phantom.t1, truth, mask=mask)
             run("1 mm T1 + T2", method, phantom.t1, truth, mask=mask, t2=phantom.t2)
             if method == "learned":
@@ -337,14 +336,14 @@ def learned_against_classical(model_dir: str | None) -> None:
     registration = register_to_mni(normalise_intensity(n4_bias_correction(raw, head_mask), head_mask), head_mask, "t1")
     phantom = epvs_phantom(raw, head_mask, registration.transform, aal_placement(raw, registration.transform), seed=4,
                            radius_mm=(1.0, 1.5), length_mm=(8.0, 16.0))  # fmt: skip
-    for method in methods:
+    for method in METHODS:
         result = run_epvs(
             phantom.t1, mask=head_mask, method=method, model_dir=model_dir if method == "learned" else None
         )
         score = agreement(result.labels_on_input_grid(), long_truth(phantom))
         print(f"  ITK head at 2x2x3 mm       {method:<10} Dice {score.dice:.2f}  lesion sensitivity {score.lesion_sensitivity:.2f}  "
               f"precision {score.lesion_precision:.2f}  {score.predicted_lesions} found for {score.reference_lesions}")  # fmt: skip
-    for method in methods:
+    for method in METHODS:
         learned = model_dir if method == "learned" else None
         colin = len(run_epvs(t1, mask=mask, method=method, model_dir=learned).lesions)
         mni = len(run_epvs(*mni152_1mm(), method=method, model_dir=learned).lesions)

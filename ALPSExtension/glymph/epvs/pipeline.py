@@ -125,11 +125,9 @@ def run_epvs(
         raise GlymphError(f"the {method} method reads a T1; for a T2 alone use --method learned")
     if network:  # a missing or damaged weight file, or no ONNX Runtime, stops the run before any work
         from glymph.models.epvs_network import MODEL_ID
-        from glymph.models.loader import model_files
-        from glymph.models.runtime import providers
+        from glymph.models.runtime import check_network
 
-        model_files(MODEL_ID, model_dir)
-        providers(device)
+        check_network(MODEL_ID, model_dir, device)
     prepared = prepare(t1, t2, mask, model_dir, device, contrast, native=network)
     regions, brain = prepared.regions.data, prepared.brain.data
     network_source = None

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from glymph.epvs.shaping import classical_fluid_share, shaped_by_fluid_share
+
 SIGMAS_MM = (0.5, 0.75, 1.0)  # Frangi scales: PVS diameters of about 1-3 mm
 FRANGI_ALPHA, FRANGI_BETA = 0.5, 0.5
 FRANGI_GAMMA = 0.15  # structureness scale, for intensities normalised to the brain median (= 1)
@@ -188,8 +190,6 @@ def keep_tubes(mask: np.ndarray, response: np.ndarray, minimum: float) -> np.nda
 def segment_classical(inputs: SegmentationInputs) -> np.ndarray:
     """The classical EPVS segmentation (see the module docstring)."""
     from skimage.filters import apply_hysteresis_threshold
-
-    from glymph.epvs.shaping import classical_fluid_share, shaped_by_fluid_share
 
     region = search_region(inputs)
     response = tube_response(inputs, region)

@@ -8,6 +8,7 @@ per core); ``device`` follows ``--device``.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -33,6 +34,15 @@ def providers(device: str = DEVICE) -> list[str]:
     if device != "cpu" and "CUDAExecutionProvider" in available:
         return ["CUDAExecutionProvider", "CPUExecutionProvider"]
     return ["CPUExecutionProvider"]
+
+
+def check_network(model_id: str, model_dir: str | os.PathLike | None = None, device: str = DEVICE) -> None:
+    """Before a run's work: the files of ``model_id`` are found and intact (``glymph.models.loader``)
+    and ONNX Runtime can run on ``device``; a GlymphError otherwise."""
+    from glymph.models.loader import model_files
+
+    model_files(model_id, model_dir)
+    providers(device)
 
 
 @lru_cache(maxsize=8)

@@ -207,11 +207,11 @@ def run_vein(
     the methods that run a network."""
     segmenter = VEIN_METHODS.get(method)
     check_image(swi, "SWI", "or a 2D MinIP")
-    if VEIN_METHODS.runs_network(method):  # a missing or damaged weight file stops the run before any work
-        from glymph.models.loader import model_files
+    if VEIN_METHODS.runs_network(method):  # a missing or damaged weight file, or no ONNX Runtime, stops it here
+        from glymph.models.runtime import check_network
         from glymph.models.vein_network import MODEL_ID
 
-        model_files(MODEL_ID, model_dir)
+        check_network(MODEL_ID, model_dir, device)
     with step("reslicing to axial and brain mask"):
         axial = axial_ras(swi)
         brain = axial_brain_mask(swi, axial, mask)

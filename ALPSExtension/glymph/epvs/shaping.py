@@ -92,9 +92,14 @@ def shaped_by_fluid_share(
         slice(max(int(i.min()) - reach, 0), int(i.max()) + reach + 1) for i in np.nonzero(grown)
     )
     nearest = ndimage.distance_transform_edt(grown[box], return_distances=False, return_indices=True)
-    background = ndimage.median_filter(image[box][tuple(nearest)], size=2 * reach + 1)
+    tissue = np.pad(image[box][tuple(nearest)], reach, mode="symmetric")  # scipy's "reflect" edges
+    at = np.nonzero(grown[box])
+    # the median of each grown voxel's window only (scipy's median_filter over the whole box, the
+    # same values, took 10 s on a brain-sized box)
+    windows = np.lib.stride_tricks.sliding_window_view(tissue, (2 * reach + 1,) * 3)[at]
+    background = np.median(windows.reshape(len(at[0]), -1), axis=1)
     contrast = fluid - background
-    share = (image[box] - background) / np.where(np.abs(contrast) > 1e-6, contrast, np.inf)  # 0 where no contrast
+    share = (image[box][at] - background) / np.where(np.abs(contrast) > 1e-6, contrast, np.inf)  # 0 where no contrast
     shaped = np.zeros_like(found)
-    shaped[box] = grown[box] & (share >= minimum_share)
+    shaped[tuple(i + s.start for i, s in zip(at, box, strict=True))] = share >= minimum_share
     return shaped | (found & ~cores)

@@ -12,7 +12,7 @@ on the whole volume (time and values); the ITK example head (upsampled to 1 mm, 
 Learned against classical (``--learned``: only this part): the shipped network (or ``--model-dir
 DIR``) and the classical method side by side on the same phantoms (seeds never used in
 training, which draws its own synthetic patches; seeds 2 and 3 by default): 1 mm T1; 1 mm T1 + T2; T2 alone; T1 with 1x1x3 mm
-voxels (averaged from the 1 mm phantom: partial volume); the ITK head at its own 2x2x3 mm; lacunes
+voxels (averaged from the 1 mm phantom: partial volume), with its T2 likewise, and that T2 alone; the ITK head at its own 2x2x3 mm; lacunes
 (3-10 mm CSF-filled cavities with a rim, not labelled) added to the 1 mm T1, detections touching them
 counted as false positives; the unmodified Colin27 and MNI152; the time of each whole run.
 ``--calibrate``: how the learned method's thresholds, search region and tube check were chosen, on
@@ -302,6 +302,18 @@ def learned_against_classical(model_dir: str | None) -> None:
             if method == "learned":
                 run("T2 alone", method, phantom.t2, truth, mask=mask, contrast="t2")
             run("1x1x3 mm T1", method, thick_slices(phantom.t1), truth, grid=phantom.t1, mask=thick_mask)
+            thick_t2 = thick_slices(phantom.t2)
+            run(
+                "1x1x3 mm T1 + T2",
+                method,
+                thick_slices(phantom.t1),
+                truth,
+                grid=phantom.t1,
+                mask=thick_mask,
+                t2=thick_t2,
+            )
+            if method == "learned":
+                run("1x1x3 mm T2 alone", method, thick_t2, truth, grid=phantom.t1, mask=thick_mask, contrast="t2")
             start = time.perf_counter()
             result = run_epvs(lacune_t1, mask=mask, method=method, model_dir=model_dir if method == "learned" else None)
             found = result.labels_on_input_grid().data > 0

@@ -39,15 +39,21 @@ def n4_bias_correction(image: Volume, mask: Volume | None = None) -> Volume:
 
 def isotropic_grid(image: Volume, spacing_mm: float = 1.0) -> Volume:
     """An empty grid with the image's axes and extent and cubic voxels of ``spacing_mm``."""
+    return grid_with_spacing(image, (spacing_mm,) * 3)
+
+
+def grid_with_spacing(image: Volume, spacing_mm) -> Volume:
+    """An empty grid with the image's axes and extent and voxel sides ``spacing_mm`` (mm, one per
+    voxel axis of the image)."""
+    spacing = np.asarray(spacing_mm, dtype=float)
     rotation = image.rotation
-    old_spacing = image.spacing
-    extent = np.array(image.shape) * old_spacing
-    shape = tuple(int(n) for n in np.maximum(np.round(extent / spacing_mm), 1))
+    extent = np.array(image.shape) * image.spacing
+    shape = tuple(int(n) for n in np.maximum(np.round(extent / spacing), 1))
     # keep the field of view centred: the first new voxel centre sits half a new voxel inside
     first_corner = image.voxel_to_world(np.full(3, -0.5))
     affine = np.eye(4)
-    affine[:3, :3] = rotation * spacing_mm
-    affine[:3, 3] = first_corner + rotation @ np.full(3, spacing_mm / 2)
+    affine[:3, :3] = rotation * spacing  # column j (voxel axis j) scaled by its side
+    affine[:3, 3] = first_corner + rotation @ (spacing / 2)
     return Volume(np.zeros(shape, dtype=np.float32), affine)
 
 

@@ -1,10 +1,11 @@
 """The learned EPVS method: glymph's 3D U-Net (``glymph.models.epvs_network``) on the scan's own grid.
 
 The network reads the T1, the T2 or both where they were acquired (no resampling to 1 mm that
-would smear thick slices); its probability is then carried to the 1 mm analysis grid (trilinear),
-kept inside the classical method's search region (white matter, basal ganglia and midbrain, away
-from the ventricles, sulci and the brain's edge: where perivascular spaces are counted) and
-thresholded. Of the components found, those that are not tubes on the image itself (mean
+would smear a fine grid); a thick-slice scan's thick sides are interpolated to 1 mm first, where
+the network finds many more spaces (``glymph.epvs.preprocess.network_grid``). Its probability is
+then carried to the 1 mm analysis grid (trilinear), kept inside the classical method's search
+region (white matter, basal ganglia and midbrain, away from the ventricles, sulci and the brain's
+edge: where perivascular spaces are counted) and thresholded. Of the components found, those that are not tubes on the image itself (mean
 vesselness below ``MIN_TUBE_RESPONSE``) are dropped: on Colin27 phantoms the network's false
 components had means <= 0.20, its true ones >= 0.25 (``benchmarks/epvs.py --calibrate``).
 The spaces found are then shaped on the 1 mm grid by the image's own partial volume
@@ -32,7 +33,11 @@ from glymph.volume import Volume
 # 0.26/0.36, 0.29/0.39, 0.25/0.36, 0.22/0.34, 0.20/0.29 (sensitivity 0.50 at 0.3, 0.40-0.50 above;
 # precision 0.20-0.25 at 0.3, 0.29-0.34 at 0.5, 0.68-0.77 at 0.95): thick slices blur a space's
 # contrast and the network is less sure of it, so a thick-slice scan (``glymph.epvs.shaping.THICK_MM``)
-# is thresholded lower.
+# is thresholded lower. Re-checked when the network began reading thick slices interpolated to 1 mm
+# (``glymph.epvs.preprocess.network_grid``; seeds 7 / 8, with the tube check and the shaping,
+# before the length filter, a script outside the repository): 0.3 / 0.5 / 0.8 / 0.95 gave Dice
+# 0.56 / 0.58, 0.58 / 0.58, 0.57 / 0.58, 0.55 / 0.57, and a tube check of 0.15 instead of 0.08
+# 0.45-0.50: both stay.
 THRESHOLD = 0.95
 THRESHOLD_THICK = 0.5
 # A component the network finds is kept only if it is also a tube on the image: its mean vesselness
@@ -69,7 +74,8 @@ def segment_learned(
     found = keep_tubes((np.asarray(on_grid) >= threshold) & region, tube_response(inputs, region), minimum)
     found = shaped_by_fluid_share(found, inputs, region, share)
     return found, {
-        **network.provenance, "threshold": threshold, "min_tube_response": minimum, "min_fluid_share": share
+        **network.provenance, "grid_mm": [round(float(side), 4) for side in native.grid.spacing],
+        "threshold": threshold, "min_tube_response": minimum, "min_fluid_share": share,
     }  # fmt: skip
 
 

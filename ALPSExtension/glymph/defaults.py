@@ -65,9 +65,10 @@ EPVS_METHODS = MethodRegistry(
 )
 # learned since 2026-12-06: with both methods shaped by the image's partial volume, on the benchmark's
 # six heads (benchmarks/epvs.py --learned: Colin27 seeds 2/3 and 5/6, MNI152 seeds 2/3) its mean Dice
-# is 0.80 against 0.77 at 1 mm with a T1, 0.82 against 0.81 with a T2 beside it, 0.45 against 0.23 on
-# 1x1x3 mm voxels, never below the classical method's at the benchmark's noise (0.01 below on thick
-# slices at SNR 10), and it alone reads a T2 alone (README, "EPVS, learned against classical").
+# is 0.80 against 0.77 at 1 mm with a T1, 0.82 against 0.81 with a T2 beside it, 0.54 against 0.23 on
+# 1x1x3 mm voxels (0.45 before thick slices were read interpolated to 1 mm, the same evening), never
+# below the classical method's (at SNR 10 too: 0.41 against 0.23 on thick slices, seeds 2/3), and it
+# alone reads a T2 alone (README, "EPVS, learned against classical").
 EPVS_METHOD = "learned"
 MIN_LENGTH_MM = 2.0  # EPVS components shorter than this are removed (Chen et al. 2025)
 

@@ -325,3 +325,24 @@ def test_the_shipped_network_reads_thick_slices_on_a_1mm_grid(colin_phantom, lea
     found = resample(labels.with_data(labels.data.astype(np.float32)), truth, order=0)
     score = agreement(found, long)
     assert score.dice >= 0.55 and score.lesion_sensitivity >= 0.6 and score.lesion_precision >= 0.9
+
+
+def test_a_t2_beside_the_t1_is_bias_corrected_on_both_grids(colin_phantom):
+    """The phantom's T2 under a bias field rising 2.3-fold from left to right: after ``prepare`` its
+    white matter reads the same on both sides, on the analysis grid and on the network's, as the
+    T1's does: the halves' medians 1.29 apart before, 0.99 after (1.22 when the T2 was corrected
+    only without a brain mask, on its own grid)."""
+    from glymph.epvs.preprocess import prepare
+
+    t2 = colin_phantom.t2
+    x = np.linspace(-1.0, 1.0, t2.shape[0])[:, None, None]
+    biased = t2.with_data(np.asarray(t2.data, np.float32) * np.exp(0.42 * x).astype(np.float32))
+    prepared = prepare(colin_phantom.t1, biased, colin_phantom.brain_mask, native=True)
+    assert prepared.t2.same_grid(colin_phantom.t1) and prepared.native.grid.same_grid(colin_phantom.t1)
+    white = (np.asarray(colin_phantom.tissues.data) == 3) & np.asarray(prepared.brain.data, bool)
+    middle = t2.shape[0] // 2
+    for image in (prepared.t1.data, prepared.t2.data, prepared.native.t2):
+        left, right = np.median(image[:middle][white[:middle]]), np.median(image[middle:][white[middle:]])
+        assert right / left == pytest.approx(1.0, abs=0.06)
+    raw = np.asarray(biased.data)
+    assert np.median(raw[middle:][white[middle:]]) / np.median(raw[:middle][white[:middle]]) > 1.25

@@ -37,7 +37,7 @@ from glymph.volume import Volume
 # (``glymph.epvs.preprocess.network_grid``; seeds 7 / 8, with the tube check and the shaping,
 # before the length filter, a script outside the repository): 0.3 / 0.5 / 0.8 / 0.95 gave Dice
 # 0.56 / 0.58, 0.58 / 0.58, 0.57 / 0.58, 0.55 / 0.57, and a tube check of 0.15 instead of 0.08
-# 0.45-0.50: both stay.
+# 0.45-0.50: both stay (and the thick-slice shaping: glymph.epvs.shaping, the EPVS card).
 THRESHOLD = 0.95
 THRESHOLD_THICK = 0.5
 # A component the network finds is kept only if it is also a tube on the image: its mean vesselness

@@ -80,8 +80,9 @@ def segment_learned(
 
 
 def probability_on_grid(network, native: NativeImages, grid: Volume, flips: bool = False) -> np.ndarray:
-    """The network's probability of perivascular space on the scan's own grid (``native``),
-    carried to ``grid`` (trilinear): before the search region, threshold and tube check."""
+    """The network's probability of perivascular space on its grid (``native``: the scan's, thick
+    slices interpolated), carried to ``grid`` (trilinear): before the search region, threshold and
+    tube check."""
     probability = network.probability(native.t1, native.t2, native.brain, flips)
     return resample(native.grid.with_data(probability), grid, order=1).data
 

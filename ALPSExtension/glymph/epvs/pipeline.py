@@ -3,8 +3,9 @@
 Pipeline (Chen et al. 2025, adapted): the preprocessing of ``glymph.epvs.preprocess`` (brain mask,
 N4, 1 mm resampling, T2 registration, intensity normalisation, MNI152 regions, tissue classes) ->
 segmentation (``--method``, from ``glymph.defaults.EPVS_METHODS``: ``classical`` on the 1 mm
-grid, ``learned`` on the scan's own grid, ``glymph.epvs.learned``) -> 26-connected components ->
-components shorter than ``min_length_mm`` removed -> measures. ``glymph.epvs.files`` writes them.
+grid, ``learned`` on the scan's own grid, thick slices interpolated to 1 mm, ``glymph.epvs.learned``)
+-> 26-connected components -> components shorter than ``min_length_mm`` removed -> measures.
+``glymph.epvs.files`` writes them.
 
 Measures are made on the 1 mm analysis grid; the label maps are written on the input T1's grid.
 Regional fractions: EPVS volume in a region / that region's volume, and / the brain volume.

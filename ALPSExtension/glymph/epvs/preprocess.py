@@ -199,7 +199,7 @@ def prepare(
     native: bool = False,
 ) -> Prepared:
     """Every preprocessing step (see the module docstring). ``t1`` is the main image (a T2 with
-    ``contrast="t2"``); ``native``: also keep the images on the scan's grid, for a network."""
+    ``contrast="t2"``); ``native``: also keep the images on the network's grid (``network_grid``)."""
     if contrast not in CONTRASTS:
         raise GlymphError(f"unknown contrast '{contrast}'; choose one of: {', '.join(CONTRASTS)}")
     if contrast == "t2" and t2 is not None:

@@ -108,7 +108,7 @@ MODELS: dict[str, ModelInfo] = {
         ModelInfo(
             id="epvs-unet",
             version="1.1.0",
-            task="EPVS segmentation of a T1, a T2 or both, on the scan's own grid (--method learned)",
+            task="EPVS segmentation of a T1, a T2 or both, on the scan's own grid, thick slices interpolated to 1 mm (--method learned)",
             framework="onnx",
             files=(WeightFile("epvs_unet.onnx", "54c4c7b08a9295328539ead77e82664dd2d4fc03194b6adff950d59ac4f02e43"),),
             inputs={

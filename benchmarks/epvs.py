@@ -400,7 +400,7 @@ def calibrate_learned(model_dir: str | None = None) -> None:
             prepared, on_grid, inputs = learned_pass(network, image, t2, image_mask, contrast)
             region = search_region(inputs)
             response = tube_response(inputs, region)
-            threshold_here, minimum, share = thresholds_for(prepared.native.grid.spacing)
+            threshold_here, minimum, share = thresholds_for(prepared.scan_spacing_mm)
             all_variants = case in ("1 mm T1", "1x1x3 mm T1")  # with a T2 and a T2 alone: tube check and shaping only
             for threshold in (0.3, 0.5, 0.7, 0.85, 0.95):
                 found_here = (on_grid >= threshold) & region

@@ -12,7 +12,8 @@ on the whole volume (time and values); the ITK example head (upsampled to 1 mm, 
 Learned against classical (``--learned``: only this part): the shipped network (or ``--model-dir
 DIR``) and the classical method side by side on the same phantoms (seeds never used in
 training, which draws its own synthetic patches; seeds 2 and 3 by default): 1 mm T1; 1 mm T1 + T2; T2 alone; T1 with 1x1x3 mm
-voxels (averaged from the 1 mm phantom: partial volume), with its T2 likewise, and that T2 alone; the ITK head at its own 2x2x3 mm; lacunes
+voxels (averaged from the 1 mm phantom: partial volume), with its T2 likewise, and that T2 alone; the T1
+with 3x1x1 mm voxels (sagittal slices); the ITK head at its own 2x2x3 mm; lacunes
 (3-10 mm CSF-filled cavities with a rim, not labelled) added to the 1 mm T1, detections touching them
 counted as false positives; the unmodified Colin27 and MNI152; the time of each whole run.
 ``--calibrate``: how the learned method's thresholds, search region and tube check were chosen, on
@@ -246,6 +247,19 @@ def thick_slices(volume, factor: int = 3):
     return Volume(thick, affine)
 
 
+def sagittal_slices(volume, factor: int = 3):
+    """The volume averaged over ``factor`` voxels along its first axis (1 mm -> 3 mm sagittal slices)."""
+    from glymph.volume import Volume
+
+    data = np.asarray(volume.data, dtype=np.float32)
+    k = data.shape[0] // factor * factor
+    thick = data[:k].reshape(k // factor, factor, *data.shape[1:]).mean(axis=1)
+    affine = volume.affine.copy()
+    affine[:3, 0] *= factor
+    affine[:3, 3] += volume.affine[:3, 0] * (factor - 1) / 2
+    return Volume(thick, affine)
+
+
 def with_lacunes(phantom, mask, seed: int, count: int = 5):
     """The phantom's T1 (and T2) with ``count`` lacunes: spheres of 3-10 mm diameter, CSF-dark on the T1
     (bright on the T2) with a 1 mm rim halfway to white matter, placed in the white matter and deep
@@ -290,6 +304,7 @@ def learned_against_classical(model_dir: str | None) -> None:
         table.setdefault(case, {}).setdefault(method, []).append((score, len(result.lesions), seconds))
 
     thick_mask = resample(mask.with_data(mask.data.astype(np.float32)), thick_slices(mask), order=0)
+    sagittal_mask = resample(mask.with_data(mask.data.astype(np.float32)), sagittal_slices(mask), order=0)
     for seed in LEARNED_SEEDS:
         phantom = epvs_phantom(
             t1, mask, AffineMap(np.eye(4)), aal_placement(t1, AffineMap(np.eye(4))), seed=seed, noise=NOISE
@@ -314,6 +329,14 @@ def learned_against_classical(model_dir: str | None) -> None:
             )
             if method == "learned":
                 run("1x1x3 mm T2 alone", method, thick_t2, truth, grid=phantom.t1, mask=thick_mask, contrast="t2")
+            run(
+                "3x1x1 mm T1 (sagittal)",
+                method,
+                sagittal_slices(phantom.t1),
+                truth,
+                grid=phantom.t1,
+                mask=sagittal_mask,
+            )
             start = time.perf_counter()
             result = run_epvs(lacune_t1, mask=mask, method=method, model_dir=model_dir if method == "learned" else None)
             found = result.labels_on_input_grid().data > 0

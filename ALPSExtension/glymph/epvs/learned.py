@@ -1,16 +1,16 @@
 """The learned EPVS method: glymph's 3D U-Net (``glymph.models.epvs_network``) on the scan's own grid.
 
-The network reads the T1, the T2 or both where they were acquired (no resampling to 1 mm that
-would smear a fine grid); a thick-slice scan's thick sides are interpolated to 1 mm first, where
-the network finds many more spaces (``glymph.epvs.preprocess.network_grid``). Its probability is
-then carried to the 1 mm analysis grid (trilinear), kept inside the classical method's search
-region (white matter, basal ganglia and midbrain, away from the ventricles, sulci and the brain's
-edge: where perivascular spaces are counted) and thresholded. Of the components found, those that are not tubes on the image itself (mean
-vesselness below ``MIN_TUBE_RESPONSE``) are dropped: on Colin27 phantoms the network's false
-components had means <= 0.20, its true ones >= 0.25 (``benchmarks/epvs.py --calibrate``).
-The spaces found are then shaped on the 1 mm grid by the image's own partial volume
-(``glymph.epvs.shaping``). Components, the length filter, regions and measures are then
-exactly those of the classical method.
+The network reads the T1, the T2 or both where they were acquired (no resampling to 1 mm that would
+smear a fine grid); a thick-slice scan's thick sides are interpolated to 1 mm first, where the
+network finds many more spaces (``glymph.epvs.preprocess.network_grid``). Its probability is then
+carried to the 1 mm analysis grid (trilinear), kept inside the classical method's search region
+(white matter, basal ganglia and midbrain, away from the ventricles, sulci and the brain's edge:
+where perivascular spaces are counted) and thresholded. Of the components found, those that are not
+tubes on the image itself (mean vesselness below ``MIN_TUBE_RESPONSE``) are dropped: on Colin27
+phantoms the network's false components had means <= 0.20, its true ones >= 0.25
+(``benchmarks/epvs.py --calibrate``). The spaces found are then shaped on the 1 mm grid by the
+image's own partial volume (``glymph.epvs.shaping``). Components, the length filter, regions and
+measures are then exactly those of the classical method.
 """
 
 from __future__ import annotations

@@ -63,10 +63,6 @@ def network_grid(scan: Volume) -> Volume:
     return grid_with_spacing(scan, np.minimum(scan.spacing, NETWORK_SIDE_MM))
 
 
-def as_float(mask: Volume) -> Volume:
-    return mask.with_data(np.asarray(mask.data, dtype=np.float32))
-
-
 @dataclass(frozen=True)
 class NativeImages:
     """The scan on the network's grid (``network_grid``: its own, thick slices interpolated), each
@@ -228,9 +224,10 @@ def prepare(
             t1_to_t2 = register_rigid(corrected_t2, corrected, mask)
             registration = registering.result()
             regions = regions_in_subject(grid, registration.transform)
-        # the first pass had no brain mask on the T2's grid; on the T1's grid, inside the T1's brain mask,
-        # N4 removes what it left (a 2.3-fold left-right field, white matter's halves 1.29 apart: 1.22
-        # after the first pass, 0.99 after this one; test_a_t2_beside_the_t1_is_bias_corrected_on_both_grids)
+        # the first pass (for the registration) had no brain mask on the T2's grid; on the T1's grid,
+        # inside the T1's brain mask, N4 removes what it left (a 2.3-fold left-right field, white
+        # matter's halves 1.29 apart: 1.22 after the first pass, 0.99 after this one, printed by
+        # test_a_t2_beside_the_t1_is_bias_corrected_on_both_grids while it was written)
         with step("bias correction of the T2 inside the brain"):
             on_t1 = resample(corrected_t2, t1, order=1, world_to_image=t1_to_t2.matrix)
             t2_on_t1 = n4_bias_correction(on_t1, mask)
@@ -243,15 +240,13 @@ def prepare(
         tissues = tissue_classes(grid_t1, brain, csf_bright=True)
     images = None
     if native:
-        fine = network_grid(t1)
-        inside = mask if fine is t1 else fine.with_data(resample(as_float(mask), fine, order=1).data >= 0.5)
-        main = normalise_intensity(corrected if fine is t1 else resample(corrected, fine, order=1), inside).data
+        fine = network_grid(t1)  # resample() returns an image already on it as it is
+        inside = fine.with_data(resample(mask.with_data(np.asarray(mask.data, np.float32)), fine).data >= 0.5)
+        main = normalise_intensity(resample(corrected, fine), inside).data
         if t2 is not None:
-            on_fine = t2_on_t1 if fine is t1 else resample(t2_on_t1, fine, order=1)
-            native_t2 = normalise_intensity(on_fine, inside).data
-        brain_there = np.asarray(inside.data, dtype=bool)
+            native_t2 = normalise_intensity(resample(t2_on_t1, fine), inside).data
         images = NativeImages(
-            main if contrast == "t1" else None, main if contrast == "t2" else native_t2, brain_there, fine
+            main if contrast == "t1" else None, main if contrast == "t2" else native_t2, inside.data, fine
         )
     spacing = tuple(float(side) for side in t1.spacing)
     return Prepared(grid_t1, grid_t2, brain, tissues, regions, registration, source, images, spacing)

@@ -54,7 +54,7 @@ from glymph.epvs.segmentation import HIGH
 from glymph.evaluation import agreement
 from glymph.image_io import read_volume
 from glymph.models.deepbet import brain_mask_deepbet
-from glymph.phantoms import epvs_phantom
+from glymph.phantoms import epvs_phantom, thick_slices
 from glymph.preprocess import n4_bias_correction, normalise_intensity
 from glymph.registration import AffineMap
 
@@ -234,32 +234,6 @@ def thick_slice_oracle(truth):
     return agreement(truth.with_data(resample(fraction, truth, order=1).data >= 0.34), truth)
 
 
-def thick_slices(volume, factor: int = 3):
-    """The volume averaged over ``factor`` voxels along its third axis (1 mm -> 3 mm slices)."""
-    from glymph.volume import Volume
-
-    data = np.asarray(volume.data, dtype=np.float32)
-    k = data.shape[2] // factor * factor
-    thick = data[:, :, :k].reshape(data.shape[0], data.shape[1], k // factor, factor).mean(axis=3)
-    affine = volume.affine.copy()
-    affine[:3, 2] *= factor
-    affine[:3, 3] += volume.affine[:3, 2] * (factor - 1) / 2
-    return Volume(thick, affine)
-
-
-def sagittal_slices(volume, factor: int = 3):
-    """The volume averaged over ``factor`` voxels along its first axis (1 mm -> 3 mm sagittal slices)."""
-    from glymph.volume import Volume
-
-    data = np.asarray(volume.data, dtype=np.float32)
-    k = data.shape[0] // factor * factor
-    thick = data[:k].reshape(k // factor, factor, *data.shape[1:]).mean(axis=1)
-    affine = volume.affine.copy()
-    affine[:3, 0] *= factor
-    affine[:3, 3] += volume.affine[:3, 0] * (factor - 1) / 2
-    return Volume(thick, affine)
-
-
 def with_lacunes(phantom, mask, seed: int, count: int = 5):
     """The phantom's T1 (and T2) with ``count`` lacunes: spheres of 3-10 mm diameter, CSF-dark on the T1
     (bright on the T2) with a 1 mm rim halfway to white matter, placed in the white matter and deep
@@ -304,7 +278,7 @@ def learned_against_classical(model_dir: str | None) -> None:
         table.setdefault(case, {}).setdefault(method, []).append((score, len(result.lesions), seconds))
 
     thick_mask = resample(mask.with_data(mask.data.astype(np.float32)), thick_slices(mask), order=0)
-    sagittal_mask = resample(mask.with_data(mask.data.astype(np.float32)), sagittal_slices(mask), order=0)
+    sagittal_mask = resample(mask.with_data(mask.data.astype(np.float32)), thick_slices(mask, axis=0), order=0)
     for seed in LEARNED_SEEDS:
         phantom = epvs_phantom(
             t1, mask, AffineMap(np.eye(4)), aal_placement(t1, AffineMap(np.eye(4))), seed=seed, noise=NOISE
@@ -332,7 +306,7 @@ def learned_against_classical(model_dir: str | None) -> None:
             run(
                 "3x1x1 mm T1 (sagittal)",
                 method,
-                sagittal_slices(phantom.t1),
+                thick_slices(phantom.t1, axis=0),
                 truth,
                 grid=phantom.t1,
                 mask=sagittal_mask,

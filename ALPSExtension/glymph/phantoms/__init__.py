@@ -8,7 +8,7 @@ never import this package.
 
 from glymph.phantoms.deformation import Deformation
 from glymph.phantoms.dwi import DWIPhantom, HeadPose, alps_phantom, write_fsl
-from glymph.phantoms.epvs import EPVSPhantom, epvs_phantom
+from glymph.phantoms.epvs import EPVSPhantom, epvs_phantom, thick_slices
 from glymph.phantoms.geometry import rotation_matrix
 from glymph.phantoms.swi import SWIPhantom, VeinImage, VeinShapes, swi_phantom, tortuous_vein_image
 from glymph.phantoms.swi_curves import curving_swi_phantom
@@ -26,6 +26,7 @@ __all__ = [
     "epvs_phantom",
     "rotation_matrix",
     "swi_phantom",
+    "thick_slices",
     "tortuous_vein_image",
     "write_fsl",
 ]

@@ -193,3 +193,15 @@ def epvs_phantom(
         regions,
         tissues,
     )
+
+
+def thick_slices(volume: Volume, factor: int = 3, axis: int = 2) -> Volume:
+    """A thick-slice acquisition of ``volume``: ``factor`` voxels averaged along voxel ``axis`` (1 mm
+    -> 3 mm slices; partial volume), the last incomplete slice dropped, the world position kept."""
+    data = np.moveaxis(np.asarray(volume.data, dtype=np.float32), axis, -1)
+    k = data.shape[-1] // factor * factor
+    thick = data[..., :k].reshape(*data.shape[:-1], k // factor, factor).mean(axis=-1)
+    affine = volume.affine.copy()
+    affine[:3, axis] *= factor
+    affine[:3, 3] += volume.affine[:3, axis] * (factor - 1) / 2
+    return Volume(np.moveaxis(thick, -1, axis), affine)

@@ -320,8 +320,8 @@ def test_thick_slices_average_the_voxels_they_hold_in_place():
 def test_the_shipped_network_reads_thick_slices_on_a_1mm_grid(colin_phantom, learned_files):
     """The seed-2 phantom averaged to 1 x 1 x 3 mm (partial volume): the network reads it with its
     slices interpolated to 1 mm: Dice 0.58, lesion sensitivity 0.65, precision 1.00 for lesions >= 2
-    mm; read on the thick grid itself 0.51, 0.60, 0.86 (benchmarks/epvs.py --learned, seeds 2 and 3:
-    Dice 0.42 -> 0.53)."""
+    mm (printed by this test); read on the thick grid itself 0.51, 0.60, 0.86 (the previous code, by a
+    script outside the repository; benchmarks/epvs.py --learned, seeds 2 and 3: Dice 0.42 -> 0.53)."""
     from glymph.epvs import run_epvs
     from glymph.evaluation import agreement
     from glymph.phantoms import thick_slices

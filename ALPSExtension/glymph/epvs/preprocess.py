@@ -209,7 +209,11 @@ def prepare(
         grid = isotropic_grid(t1, ANALYSIS_SPACING_MM)
         brain = grid.with_data(resample(mask.with_data(mask.data.astype(np.uint8)), grid, order=0).data > 0)
         grid_t1 = normalise_intensity(resample(corrected, grid, order=1), brain)
-    grid_t2 = native_t2 = None
+    # the network's grid, at least as fine as the T1; the T2 is corrected on it, so a T2 finer than
+    # thick T1 slices keeps its own resolution on both grids (it is not read through the T1's slices)
+    fine = network_grid(t1)  # resample() returns an image already on it as it is
+    inside = fine.with_data(resample(mask.with_data(np.asarray(mask.data, np.float32)), fine).data >= 0.5)
+    grid_t2 = None
     to_mni = f"affine registration of the {contrast.upper()} to MNI152 (regions)"
     if t2 is None:
         with step(to_mni):
@@ -224,14 +228,14 @@ def prepare(
             t1_to_t2 = register_rigid(corrected_t2, corrected, mask)
             registration = registering.result()
             regions = regions_in_subject(grid, registration.transform)
-        # the first pass (for the registration) had no brain mask on the T2's grid; on the T1's grid,
-        # inside the T1's brain mask, N4 removes what it left (a 2.3-fold left-right field, white
+        # the first pass (for the registration) had no brain mask on the T2's grid; on the network's
+        # grid, inside the T1's brain mask, N4 removes what it left (a 2.3-fold left-right field, white
         # matter's halves 1.29 apart: 1.22 after the first pass, 0.99 after this one, printed by
         # test_a_t2_beside_the_t1_is_bias_corrected_on_both_grids while it was written)
         with step("bias correction of the T2 inside the brain"):
-            on_t1 = resample(corrected_t2, t1, order=1, world_to_image=t1_to_t2.matrix)
-            t2_on_t1 = n4_bias_correction(on_t1, mask)
-        grid_t2 = normalise_intensity(resample(t2_on_t1, grid, order=1), brain)
+            on_fine = resample(corrected_t2, fine, order=1, world_to_image=t1_to_t2.matrix)
+            t2_on_fine = n4_bias_correction(on_fine, inside)
+        grid_t2 = normalise_intensity(resample(t2_on_fine, grid, order=1), brain)
     if contrast == "t1":
         check_t1_contrast(grid_t1, registration)
         tissues = tissue_classes(grid_t1, brain)
@@ -240,11 +244,8 @@ def prepare(
         tissues = tissue_classes(grid_t1, brain, csf_bright=True)
     images = None
     if native:
-        fine = network_grid(t1)  # resample() returns an image already on it as it is
-        inside = fine.with_data(resample(mask.with_data(np.asarray(mask.data, np.float32)), fine).data >= 0.5)
         main = normalise_intensity(resample(corrected, fine), inside).data
-        if t2 is not None:
-            native_t2 = normalise_intensity(resample(t2_on_t1, fine), inside).data
+        native_t2 = None if t2 is None else normalise_intensity(t2_on_fine, inside).data
         images = NativeImages(
             main if contrast == "t1" else None, main if contrast == "t2" else native_t2, inside.data, fine
         )

@@ -76,6 +76,7 @@ class Refined:
     centreline: np.ndarray  # (M, 2) sub-pixel centre points, in order along the vein
     diameter_px: float  # 2 r of the fitted tube model (nan when the fit failed)
     depth: float = float("nan")  # median darkness along the centreline below its profiles' background (image units)
+    darkness: float = float("nan")  # the fitted tube's darkening per pixel of chord (image units; nan: no fit)
 
 
 def resample_polyline(points: np.ndarray, step: float) -> np.ndarray:
@@ -410,9 +411,9 @@ def profile_samples(
     )
 
 
-def fit_diameter(samples: ProfileSamples, guess: float) -> float:
+def fit_diameter(samples: ProfileSamples, guess: float) -> tuple[float, float]:
     """2 r of the tube model fitted to the profile samples by least squares (free depth and a
-    background offset); nan when the fit fails."""
+    background offset), and its darkening per pixel of chord; nans when the fit fails."""
     from scipy.optimize import least_squares
 
     fine = np.arange(-12.0, 12.0 + 1e-9, 0.02)
@@ -429,8 +430,8 @@ def fit_diameter(samples: ProfileSamples, guess: float) -> float:
             residual, np.array([0.0, depth0 / radius0, radius0]), bounds=([-np.inf, 0.0, 0.05], [np.inf, np.inf, 8.0])
         )
     except ValueError:
-        return float("nan")
-    return float(2 * fit.x[2]) if fit.success else float("nan")
+        return float("nan"), float("nan")
+    return (float(2 * fit.x[2]), float(fit.x[1])) if fit.success else (float("nan"), float("nan"))
 
 
 def refine(
@@ -462,14 +463,14 @@ def refine(
     reference = float(np.median((background - sample(image, path))[interior]))
     inner = centred(image, path[interior] if len(path[interior]) >= 3 else path, half_width, by="centroid")
     every = max(len(inner) // 30, 1)
-    diameter = float("nan")
+    diameter = darkness = float("nan")
     if slab is not None:
-        diameter = fit_diameter(profile_samples(image, inner, half_width, every, slab), width_px)
+        diameter, darkness = fit_diameter(profile_samples(image, inner, half_width, every, slab), width_px)
     if not np.isfinite(diameter):  # no slab, or no tube on it
-        diameter = fit_diameter(profile_samples(image, inner, half_width, every), width_px)
+        diameter, darkness = fit_diameter(profile_samples(image, inner, half_width, every), width_px)
     radius = diameter / 2 if np.isfinite(diameter) else width_px / 2
     if reference <= 0:
-        return Refined(path, diameter, reference)
+        return Refined(path, diameter, reference, darkness)
     # the ends are found on the dip's middle (the tube model's axis is free to wander where it ends)
     # and moved by as much along the axis
     ends = (
@@ -483,4 +484,4 @@ def refine(
     path = with_end(path, ends[0])
     if len(path) >= 2:
         path = with_end(path[::-1], ends[1])[::-1]
-    return Refined(path, diameter, reference)
+    return Refined(path, diameter, reference, darkness)

@@ -15,7 +15,10 @@ Definitions (SCV study; mm on the MinIP plane):
 * ``tortuosity`` = centreline length / straight distance between its end points (1 for a straight
   vein); ``tortuosity_vmtk`` = that minus 1 (VMTK's convention);
 * ``diameter_mm``: 2 r of a tube model fitted to the vein's mean intensity profile across the
-  centreline (sub-pixel: a blurred tube's width, not a count of pixels);
+  centreline (sub-pixel: a blurred tube's width, not a count of pixels); where the fitted tube's
+  darkness per pixel of chord is more than ``DARKNESS_BAND`` times off the median of the image's
+  veins (a thin vein whose width the blur hides), the width of the tube of the image's darkness
+  that darkens its profile as much;
   ``diameter_area_mm`` = area / total skeleton length (the study's definition, every branch
   counted as the area includes them); ``area_mm2`` = the component's pixel area.
 
@@ -35,7 +38,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from glymph.vein.centreline import SlabSlices, refine, smooth_along
+from glymph.vein.centreline import Refined, SlabSlices, refine, smooth_along
 
 MIN_LENGTH_MM = 5.0
 SMOOTHING_PIXELS = 1.5
@@ -46,6 +49,11 @@ SMOOTHING_PIXELS = 1.5
 MIN_ELONGATION = 4.0
 MIN_CONTRAST_TO_NOISE = 1.7
 MIN_PROFILE_DIAMETER_PX = 0.2  # a tube fit that collapses below this has measured no tube
+# An SWI darkens a pixel by the path its line of sight takes through venous blood: one blood, about
+# one darkening per pixel of chord for all of an image's veins. Where a thin vein's profile is more
+# the blur's than its own, a free tube fit trades darkness for width (a wide faint tube, or a narrow
+# deep one); the dip's area is still measured, and is read with the image's darkness instead.
+DARKNESS_BAND = 2.0
 MEDIAN_RESIDUAL_GAIN = 0.8615  # 1.4826 MAD of (x - its 3x3 median) for unit white Gaussian noise (4e6 samples)
 
 
@@ -58,6 +66,23 @@ def noise_sd(image: np.ndarray, inside: np.ndarray) -> float:
     core = binary_erosion(inside, iterations=3)
     residual = (image - median_filter(image, 3))[core if core.any() else inside]
     return float(1.4826 * np.median(np.abs(residual)) / MEDIAN_RESIDUAL_GAIN) if residual.size else 0.0
+
+
+def image_darkness(measured: list[Refined]) -> float:
+    """The darkening per pixel of chord of the image's veins: the median of their fitted tubes'
+    (nan when none was fitted)."""
+    values = [r.darkness for r in measured if np.isfinite(r.darkness) and r.darkness > 0]
+    return float(np.median(values)) if values else float("nan")
+
+
+def with_image_darkness(diameter_px: float, darkness: float, image_darkness: float) -> float:
+    """A vein's diameter (pixels) from its tube fit, or, where the fit's darkness per pixel of chord
+    is more than ``DARKNESS_BAND`` times off the image's, the diameter of the tube of the image's
+    darkness that darkens the profile as much (the same dip area, darkness x pi r^2 / 2)."""
+    ratio = darkness / image_darkness
+    if not np.isfinite(ratio) or ratio <= 0 or 1 / DARKNESS_BAND <= ratio <= DARKNESS_BAND:
+        return diameter_px
+    return diameter_px * float(np.sqrt(ratio))
 
 
 def path_length(points: np.ndarray) -> float:
@@ -214,6 +239,7 @@ def measure_veins(
     def world(ij: np.ndarray) -> np.ndarray:
         return np.asarray(ij, float) @ affine2d[:2, :2].T + affine2d[:2, 2]
 
+    measured = []
     for component, branches in by_component.items():
         if not branches:
             continue
@@ -223,14 +249,23 @@ def measure_veins(
         diameter_area = area / total if total > 0 else float("nan")
         width_px = diameter_area / spacing if np.isfinite(diameter_area) else 1.0
         refined = refine(image, trunk_pixels, width_px, noise, tube_axis=profile_diameter, slab=slices)
-        centreline = world(refined.centreline)
-        length = path_length(centreline)
         if profile_diameter and not refined.diameter_px >= MIN_PROFILE_DIAMETER_PX:  # nan too: no tube fitted
             continue
-        diameter = refined.diameter_px * spacing if profile_diameter else diameter_area
-        if length < min_length_mm or length < MIN_ELONGATION * max(diameter_area, diameter):
-            continue
         if noise is not None and profile_diameter and not refined.depth >= MIN_CONTRAST_TO_NOISE * noise:
+            continue
+        centreline = world(refined.centreline)
+        length = path_length(centreline)
+        if length >= min_length_mm:
+            measured.append((component, branches, pixels, area, total, diameter_area, refined, centreline, length))
+    # the image's own darkness, from the components shaped like tubes on the segmentation
+    darkness = image_darkness(
+        [refined for *_, diameter_area, refined, _, length in measured if length >= MIN_ELONGATION * diameter_area]
+    )
+    for component, branches, pixels, area, total, diameter_area, refined, centreline, length in measured:
+        diameter = diameter_area
+        if profile_diameter:
+            diameter = with_image_darkness(refined.diameter_px, refined.darkness, darkness) * spacing
+        if length < MIN_ELONGATION * max(diameter_area, diameter):
             continue
         distance = float(np.linalg.norm(centreline[-1] - centreline[0]))
         centroid = world(pixels.mean(axis=0))

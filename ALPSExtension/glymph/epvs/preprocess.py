@@ -34,7 +34,7 @@ from glymph.preprocess import (
 )
 from glymph.progress import step
 from glymph.registration import Registration, register_rigid, register_to_mni
-from glymph.volume import Volume, check_image, mask_on_grid
+from glymph.volume import Volume, check_image, mask_on_grid, reoriented
 
 ANALYSIS_SPACING_MM = 1.0
 BRAIN_VOLUME_RANGE_MM3 = (500e3, 2500e3)  # outside this the image is not an adult head (or the mask failed)
@@ -65,9 +65,9 @@ def network_grid(scan: Volume) -> Volume:
 
 @dataclass(frozen=True)
 class NativeImages:
-    """The scan on the network's grid (``network_grid``: its own, thick slices interpolated), each
-    image bias-corrected, divided by its brain median and zero outside the brain; a contrast not
-    acquired is None."""
+    """The scan on the network's grid (``network_grid``: its own, thick slices interpolated, stored
+    RAS), each image bias-corrected, divided by its brain median and zero outside the brain; a
+    contrast not acquired is None."""
 
     t1: np.ndarray | None
     t2: np.ndarray | None
@@ -210,8 +210,13 @@ def prepare(
         brain = grid.with_data(resample(mask.with_data(mask.data.astype(np.uint8)), grid, order=0).data > 0)
         grid_t1 = normalise_intensity(resample(corrected, grid, order=1), brain)
     # the network's grid, at least as fine as the T1; the T2 is corrected on it, so a T2 finer than
-    # thick T1 slices keeps its own resolution on both grids (it is not read through the T1's slices)
-    fine = network_grid(t1)  # resample() returns an image already on it as it is
+    # thick T1 slices keeps its own resolution on both grids (it is not read through the T1's slices).
+    # Stored RAS whatever the scan's storage order: the network is not exactly equivariant to axis
+    # flips and permutations, nor are its sliding windows (they start at the array's corner), and a
+    # head must give the same spaces however its file stores it (seed-2 Colin27 phantom stored RAS,
+    # LPS, SRA, PIL: 18-19 spaces, Dice 0.815-0.834 when the network read the scan's own storage;
+    # a script outside the repository)
+    fine = reoriented(network_grid(t1), "RAS")  # resample() returns an image already on it as it is
     inside = fine.with_data(resample(mask.with_data(np.asarray(mask.data, np.float32)), fine).data >= 0.5)
     grid_t2 = None
     to_mni = f"affine registration of the {contrast.upper()} to MNI152 (regions)"

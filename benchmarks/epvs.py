@@ -234,6 +234,13 @@ def thick_slice_oracle(truth):
     return agreement(truth.with_data(resample(fraction, truth, order=1).data >= 0.34), truth)
 
 
+def mask_on_thick_slices(mask, axis: int = 2):
+    """The 1 mm brain mask carried (nearest) to the grid of ``thick_slices(..., axis=axis)``."""
+    from glymph.preprocess import resample
+
+    return resample(mask.with_data(mask.data.astype(np.float32)), thick_slices(mask, axis=axis), order=0)
+
+
 def with_lacunes(phantom, mask, seed: int, count: int = 5):
     """The phantom's T1 (and T2) with ``count`` lacunes: spheres of 3-10 mm diameter, CSF-dark on the T1
     (bright on the T2) with a 1 mm rim halfway to white matter, placed in the white matter and deep
@@ -277,8 +284,7 @@ def learned_against_classical(model_dir: str | None) -> None:
         score = agreement(labels, truth)
         table.setdefault(case, {}).setdefault(method, []).append((score, len(result.lesions), seconds))
 
-    thick_mask = resample(mask.with_data(mask.data.astype(np.float32)), thick_slices(mask), order=0)
-    sagittal_mask = resample(mask.with_data(mask.data.astype(np.float32)), thick_slices(mask, axis=0), order=0)
+    thick_mask, sagittal_mask = mask_on_thick_slices(mask), mask_on_thick_slices(mask, axis=0)
     for seed in LEARNED_SEEDS:
         phantom = epvs_phantom(
             t1, mask, AffineMap(np.eye(4)), aal_placement(t1, AffineMap(np.eye(4))), seed=seed, noise=NOISE
@@ -383,7 +389,7 @@ def calibrate_learned(model_dir: str | None = None) -> None:
     mask, _ = brain_mask_deepbet(t1)
     network = EPVSNetwork.load(model_dir, None, "cpu")
     print("\nlearned method: threshold, search region and tube check on seeds 7 and 8 (before the length filter)")
-    thick_mask = resample(mask.with_data(mask.data.astype(np.float32)), thick_slices(mask), order=0)
+    thick_mask = mask_on_thick_slices(mask)
     tubes: dict[str, dict[bool, list[float]]] = {}
     for seed in (7, 8):
         phantom = epvs_phantom(t1, mask, AffineMap(np.eye(4)), aal_placement(t1, AffineMap(np.eye(4))), seed=seed)

@@ -68,6 +68,7 @@ def segment_learned(
     from glymph.models.epvs_network import EPVSNetwork
 
     network = EPVSNetwork.load(model_dir, threads, device)
+    native = native.stored_ras()
     on_grid = probability_on_grid(network, native, grid, flips)
     region = search_region(inputs)
     threshold, minimum, share = thresholds_for(inputs.scan_spacing_mm)
@@ -82,7 +83,14 @@ def segment_learned(
 def probability_on_grid(network, native: NativeImages, grid: Volume, flips: bool = False) -> np.ndarray:
     """The network's probability of perivascular space on its grid (``native``: the scan's, thick
     slices interpolated), carried to ``grid`` (trilinear): before the search region, threshold and
-    tube check."""
+    tube check.
+
+    The network reads its grid stored RAS whatever the file's storage order: it is not exactly
+    equivariant to axis flips and permutations, nor are its sliding windows (they start at the
+    array's corner), and a head must give the same spaces however its file stores it (the seed-2
+    Colin27 phantom stored RAS, LPS, SRA, PIL gave 18-19 spaces, Dice 0.815-0.834, when the network
+    read each file's own storage; a script outside the repository)."""
+    native = native.stored_ras()
     probability = network.probability(native.t1, native.t2, native.brain, flips)
     return resample(native.grid.with_data(probability), grid, order=1).data
 

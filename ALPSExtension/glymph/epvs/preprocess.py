@@ -65,14 +65,26 @@ def network_grid(scan: Volume) -> Volume:
 
 @dataclass(frozen=True)
 class NativeImages:
-    """The scan on the network's grid (``network_grid``: its own, thick slices interpolated, stored
-    RAS), each image bias-corrected, divided by its brain median and zero outside the brain; a
-    contrast not acquired is None."""
+    """The scan on the network's grid (``network_grid``: its own, thick slices interpolated), each
+    image bias-corrected, divided by its brain median and zero outside the brain; a contrast not
+    acquired is None."""
 
     t1: np.ndarray | None
     t2: np.ndarray | None
     brain: np.ndarray  # bool
     grid: Volume = field(repr=False)  # network_grid of the scan (the first image given)
+
+    def stored_ras(self) -> NativeImages:
+        """The same images with their voxel arrays stored RAS (exact: axes permuted and flipped);
+        themselves when they already are."""
+        grid = reoriented(self.grid, "RAS")
+        if grid is self.grid:
+            return self
+
+        def ras(image: np.ndarray | None) -> np.ndarray | None:
+            return None if image is None else reoriented(self.grid.with_data(image), "RAS").data
+
+        return NativeImages(ras(self.t1), ras(self.t2), ras(self.brain), grid)
 
 
 @dataclass(frozen=True)
@@ -210,14 +222,11 @@ def prepare(
         brain = grid.with_data(resample(mask.with_data(mask.data.astype(np.uint8)), grid, order=0).data > 0)
         grid_t1 = normalise_intensity(resample(corrected, grid, order=1), brain)
     # the network's grid, at least as fine as the T1; the T2 is corrected on it, so a T2 finer than
-    # thick T1 slices keeps its own resolution on both grids (it is not read through the T1's slices).
-    # Stored RAS whatever the scan's storage order: the network is not exactly equivariant to axis
-    # flips and permutations, nor are its sliding windows (they start at the array's corner), and a
-    # head must give the same spaces however its file stores it (seed-2 Colin27 phantom stored RAS,
-    # LPS, SRA, PIL: 18-19 spaces, Dice 0.815-0.834 when the network read the scan's own storage;
-    # a script outside the repository)
-    fine = reoriented(network_grid(t1), "RAS")  # resample() returns an image already on it as it is
-    inside = fine.with_data(resample(mask.with_data(np.asarray(mask.data, np.float32)), fine).data >= 0.5)
+    # thick T1 slices keeps its own resolution on both grids (it is not read through the T1's slices)
+    fine = network_grid(t1)  # resample() returns an image already on it as it is
+    inside = None
+    if native or t2 is not None:
+        inside = fine.with_data(resample(mask.with_data(np.asarray(mask.data, np.float32)), fine).data >= 0.5)
     grid_t2 = None
     to_mni = f"affine registration of the {contrast.upper()} to MNI152 (regions)"
     if t2 is None:

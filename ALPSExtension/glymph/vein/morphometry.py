@@ -280,22 +280,22 @@ def measure_veins(
     # the image's own darkness, from the components shaped like tubes on the segmentation
     darkness = image_darkness([m.refined for m in measured if m.length_mm >= MIN_ELONGATION * m.diameter_area_mm])
     for m in measured:
-        component, pixels, refined, centreline, length = m.component, m.pixels, m.refined, m.centreline, m.length_mm
         diameter = m.diameter_area_mm
         if profile_diameter:
-            diameter = with_image_darkness(refined.diameter_px, refined.darkness, darkness) * spacing
-        if length < MIN_ELONGATION * max(m.diameter_area_mm, diameter):
+            diameter = with_image_darkness(m.refined.diameter_px, m.refined.darkness, darkness) * spacing
+        if m.length_mm < MIN_ELONGATION * max(m.diameter_area_mm, diameter):
             continue
+        centreline = m.centreline
         distance = float(np.linalg.norm(centreline[-1] - centreline[0]))
-        centroid = world(pixels.mean(axis=0))
-        tortuosity = length / distance if distance > 0 else float("inf")
+        centroid = world(m.pixels.mean(axis=0))
+        tortuosity = m.length_mm / distance if distance > 0 else float("inf")
         vein_id = len(veins) + 1
-        labels[components == component] = vein_id
+        labels[components == m.component] = vein_id
         veins.append(
             Vein(
                 vein_id,
                 "right" if side_of(centroid[None])[0] > 0 else "left",
-                length,
+                m.length_mm,
                 m.total_length_mm,
                 distance,
                 tortuosity,

@@ -228,6 +228,7 @@ def measure_veins(
     image: np.ndarray | None = None,
     noise: float | None = None,
     slab: np.ndarray | None = None,
+    slice_mm: float | None = None,
 ) -> tuple[np.ndarray, list[Vein]]:
     """Label map (vein ids 1..n on the slice) and measures of each vein.
 
@@ -236,7 +237,8 @@ def measure_veins(
     MinIP the segmentation was made from (veins dark), on the same pixels; ``noise``: its noise
     standard deviation (``noise_sd``), for the contrast test (none when not given); ``slab``: the
     slices (X, Y, K; the image's units) the image is the MinIP of, where the diameters are read
-    (``glymph.vein.centreline.SlabSlices``; on the image itself when not given).
+    (``glymph.vein.centreline.SlabSlices``; on the image itself when not given); ``slice_mm``: the
+    slab slices' thickness, which bounds a vein's darkness (a voxel is at most all vein).
     """
     from skimage.measure import label
     from skimage.morphology import skeletonize
@@ -244,7 +246,8 @@ def measure_veins(
     spacing = float(np.sqrt(abs(np.linalg.det(affine2d[:2, :2]))))
     profile_diameter = image is not None
     image = 1.0 - segmentation.astype(np.float32) if image is None else np.asarray(image, np.float32)
-    slices = SlabSlices(np.asarray(slab, np.float32)) if slab is not None and profile_diameter else None
+    slice_px = slice_mm / spacing if slice_mm else None
+    slices = SlabSlices(np.asarray(slab, np.float32), slice_px) if slab is not None and profile_diameter else None
     components = label(segmentation, connectivity=2)
     skeleton = skeletonize(segmentation) & (components > 0)
     labels = np.zeros(segmentation.shape, np.int32)

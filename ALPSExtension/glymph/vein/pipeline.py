@@ -233,7 +233,13 @@ def run_vein(
         segmentation = bridge_gaps(segmentation, inputs)
     with step("vein morphometry"):
         labels, veins = measure_veins(
-            segmentation, plane, midline.side, image=inputs.minip, noise=inputs.noise_sd, slab=inputs.slab
+            segmentation,
+            plane,
+            midline.side,
+            image=inputs.minip,
+            noise=inputs.noise_sd,
+            slab=inputs.slab,
+            slice_mm=float(np.linalg.norm(analysis.minip.affine[:3, 2])),
         )
     return VeinResult(
         subject,

@@ -53,10 +53,11 @@ MIN_PROFILE_DIAMETER_PX = 0.2  # a tube fit that collapses below this has measur
 # one darkening per pixel of chord for all of an image's veins. Where a thin vein's profile is more
 # the blur's than its own, a free tube fit trades darkness for width (a wide faint tube, or a narrow
 # deep one); the dip's area is still measured, and is read with the image's darkness instead.
-# 2: of 1.25, 1.5, 1.75 and 2, the narrowest that narrowed no well-measured wide vein on the phantoms
-# of seeds 301-318, 201-218 and --curving (README, "Thin veins read with the image's darkness"; on
-# 301-318 alone 1.25 was best; scripts outside the repository).
-DARKNESS_BAND = 2.0
+# 1.5: of 1.25, 1.5 and 2, the best on the calibration phantoms (seeds 301-318, mean diameter error
+# 5 / 4 / 5 %), once a vein wider than the slices was fitted with their thickness (before that, 2:
+# narrower bands narrowed well-measured wide veins on --curving). README, "Thin veins read with the
+# image's darkness" and "Veins wider than the slices".
+DARKNESS_BAND = 1.5
 MEDIAN_RESIDUAL_GAIN = 0.8615  # 1.4826 MAD of (x - its 3x3 median) for unit white Gaussian noise (4e6 samples)
 
 

@@ -34,8 +34,9 @@ path only starts the search; the measures come from the image itself:
    (``test_a_vein_wider_than_the_slices_is_measured_with_their_thickness``; on the second
    generator, ``benchmarks/vein.py --curving``, the mean diameter error went from 19 % to 16 %,
    the calibration phantoms printed the same). The axis's depth in its slice is not fitted: left
-   free, it let the model flatten the dip of any vein, and a tight bend's two arms were read as one
-   vein 1.7 times too wide (calibration phantoms' mean diameter error 5 % -> 8 %). When the image
+   free, it let the model flatten the dip of any vein (calibration phantoms' mean diameter error
+   5 % -> 8 %; a tight bend's two arms read as one vein 1.7 times too wide, a script outside the
+   repository). When the image
    is a MinIP whose slices are
    given (``SlabSlices``), the profiles are read on the three slices around the one where the vein
    is darkest, point by point, not on the MinIP: a MinIP's background is the darkest tissue and
@@ -394,20 +395,13 @@ class ProfileSamples:
     distances: np.ndarray  # (N, 4)
     weights: np.ndarray  # (N, 4)
     direction: np.ndarray  # mean profile direction (unit, in pixel axes), for the pixel's projection
-    slice_px: float | None = None  # the thickness of the slices the image was read on (pixels), when known
 
 
 def profile_samples(
-    image: np.ndarray,
-    path: np.ndarray,
-    half_width: float,
-    every: int,
-    slab: SlabSlices | None = None,
-    slice_px: float | None = None,
+    image: np.ndarray, path: np.ndarray, half_width: float, every: int, slab: SlabSlices | None = None
 ) -> ProfileSamples:
     """Samples across the vein at every ``every``-th point of a centred ``path``, on ``image`` or,
-    when given, on the ``slab`` slices where the vein is darkest; ``slice_px``: those slices'
-    thickness (pixels), when known."""
+    when given, on the ``slab`` slices where the vein is darkest."""
     normals = unit_normals(path)[::every]
     centres = path[::every]
     u = np.arange(-half_width, half_width + 1e-9, PROFILE_STEP_PX)
@@ -429,14 +423,13 @@ def profile_samples(
         distances.reshape(-1, 4),
         weights.reshape(-1, 4),
         direction / np.linalg.norm(direction),
-        slice_px,
     )
 
 
-def fit_diameter(samples: ProfileSamples, guess: float) -> tuple[float, float]:
+def fit_diameter(samples: ProfileSamples, guess: float, slice_px: float | None = None) -> tuple[float, float]:
     """2 r of the tube model fitted to the profile samples by least squares (free depth and a
     background offset), and its darkening per pixel of chord; nans when the fit fails. With the
-    slices' thickness known (``samples.slice_px``), the chord is bounded by the slice the tube's
+    slices' thickness known (``slice_px``, pixels), the chord is bounded by the slice the tube's
     axis is centred in (``pixel_profile``): a tube wider than the slices has a flat-bottomed dip."""
     from scipy.optimize import least_squares
 
@@ -444,10 +437,8 @@ def fit_diameter(samples: ProfileSamples, guess: float) -> tuple[float, float]:
 
     def residual(x: np.ndarray) -> np.ndarray:
         offset, scale, radius = x
-        profile = pixel_profile(fine, radius, samples.direction, samples.slice_px)
-        return (
-            offset + scale * (np.interp(samples.distances, fine, profile) * samples.weights).sum(axis=1) - samples.dip
-        )
+        darkness = np.interp(samples.distances, fine, pixel_profile(fine, radius, samples.direction, slice_px))
+        return offset + scale * (darkness * samples.weights).sum(axis=1) - samples.dip
 
     radius0 = float(np.clip(guess / 2, 0.3, 6.0))
     depth0 = max(float(np.percentile(samples.dip, 95)), 1e-6)
@@ -492,9 +483,9 @@ def refine(
     diameter = darkness = float("nan")
     thickness = slab.slice_px if slab is not None else None
     if slab is not None:
-        diameter, darkness = fit_diameter(profile_samples(image, inner, half_width, every, slab, thickness), width_px)
+        diameter, darkness = fit_diameter(profile_samples(image, inner, half_width, every, slab), width_px, thickness)
     if not np.isfinite(diameter):  # no slab, or no tube on it
-        diameter, darkness = fit_diameter(profile_samples(image, inner, half_width, every, None, thickness), width_px)
+        diameter, darkness = fit_diameter(profile_samples(image, inner, half_width, every), width_px, thickness)
     radius = diameter / 2 if np.isfinite(diameter) else width_px / 2
     if reference <= 0:
         return Refined(path, diameter, reference, darkness)

@@ -239,7 +239,7 @@ def run_vein(
             image=inputs.minip,
             noise=inputs.noise_sd,
             slab=inputs.slab,
-            slice_mm=float(np.linalg.norm(analysis.minip.affine[:3, 2])),
+            slice_mm=float(analysis.minip.spacing[2]),
         )
     return VeinResult(
         subject,

@@ -18,14 +18,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from glymph.phantoms.geometry import distance_to_polyline, rotation_matrix, tube_fraction, voxel_box
+from glymph.phantoms.geometry import distance_to_polyline, rotation_matrix, subsamples_for, tube_fraction, voxel_box
 from glymph.templates import mni152
 from glymph.volume import Volume
 
 CONTRAST = {"csf": 1.0, "wm": 0.8, "gm": 0.65, "skull": 0.08, "scalp": 0.75, "vein": 0.12}
 LEVEL_Z = 20.0  # template z (mm) of the analysis level: lateral ventricle bodies
 SKULL_MM, SCALP_MM = 6.0, 11.0  # outer edges of the skull and scalp shells, mm from the brain
-SUBSAMPLES = 3  # per voxel axis, for the tubes' partial volume
+SUBSAMPLES = 3  # per pixel axis, for the truth's pixels on the MinIP plane
 
 
 @dataclass(frozen=True)
@@ -179,7 +179,7 @@ def _draw_vein(
     lo = np.floor(grid.world_to_voxel(tube.min(0) - radius - 2)).astype(int)
     hi = np.ceil(grid.world_to_voxel(tube.max(0) + radius + 2)).astype(int) + 1
     box = voxel_box(lo, hi, grid.shape)
-    fraction = tube_fraction(box, grid.affine, tube, radius, SUBSAMPLES)
+    fraction = tube_fraction(box, grid.affine, tube, radius, subsamples_for(grid.spacing))
     hit = box[fraction > 0]
     vein_map[tuple(hit.T)] = np.maximum(vein_map[tuple(hit.T)], fraction[fraction > 0])
     pixels = voxel_box(np.maximum(lo[:2], 0), np.minimum(hi[:2], grid.shape[:2]), grid.shape[:2])

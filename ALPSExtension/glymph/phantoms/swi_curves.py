@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from glymph.phantoms.geometry import rotation_matrix, voxel_box
-from glymph.phantoms.swi import SUBSAMPLES, SWIPhantom, TrueVein, _analysis_plane, swi_phantom
+from glymph.phantoms.geometry import rotation_matrix, subsamples_for, subvoxel_offsets, voxel_box
+from glymph.phantoms.swi import SWIPhantom, TrueVein, _analysis_plane, swi_phantom
 
 STEP_MM = 0.2  # the curves' sampling
 
@@ -61,14 +61,16 @@ def _draw(grid, tube: np.ndarray, radius: np.ndarray, vein_map: np.ndarray) -> N
     lo = np.floor(grid.world_to_voxel(tube.min(0) - 3)).astype(int)
     hi = np.ceil(grid.world_to_voxel(tube.max(0) + 3)).astype(int) + 1
     voxels = voxel_box(lo, hi, vein_map.shape)
-    offsets = (np.arange(SUBSAMPLES) + 0.5) / SUBSAMPLES - 0.5
-    corners = np.stack(np.meshgrid(offsets, offsets, offsets, indexing="ij"), -1).reshape(-1, 3)
-    points = (voxels[:, None, :] + corners[None]).reshape(-1, 3) @ grid.affine[:3, :3].T + grid.affine[:3, 3]
-    distance, nearest = cKDTree(tube).query(points, distance_upper_bound=3.0)
-    inside = np.zeros(len(distance), bool)
-    near = np.isfinite(distance)
-    inside[near] = distance[near] <= radius[nearest[near]]
-    fraction = inside.reshape(len(voxels), -1).mean(axis=1)
+    corners = subvoxel_offsets(subsamples_for(grid.spacing), 3)
+    tree = cKDTree(tube)
+    fraction = np.zeros(len(voxels))
+    for chunk in np.array_split(np.arange(len(voxels)), max(1, len(voxels) * len(corners) // 2_000_000)):
+        points = (voxels[chunk, None, :] + corners[None]).reshape(-1, 3) @ grid.affine[:3, :3].T + grid.affine[:3, 3]
+        distance, nearest = tree.query(points, distance_upper_bound=3.0)
+        inside = np.zeros(len(distance), bool)
+        near = np.isfinite(distance)
+        inside[near] = distance[near] <= radius[nearest[near]]
+        fraction[chunk] = inside.reshape(len(chunk), -1).mean(axis=1)
     hit = voxels[fraction > 0]
     vein_map[tuple(hit.T)] = np.maximum(vein_map[tuple(hit.T)], fraction[fraction > 0])
 

@@ -49,10 +49,11 @@ def test_level_and_midline(result, phantom):
 
 def test_counts_hemispheres_and_measures(result, phantom):
     pairs = matches(result, phantom)
-    # measured (seed 3): all 11 found, none split, counts left 6/6 right 5/5, Dice 0.92; length
-    # error median 1.7 % (-23.9 % to +1.1 %; the pixel-path skeleton gave 5.1 %); tortuosity error
-    # at most 0.030, mean 0.009 (pixel path: 0.075 and 0.023); diameter ratio 0.81-1.03 with the
-    # profile fit, mean 0.93; 0.955-1.129 by area / length on this phantom (3 sub-samples per voxel)
+    # measured (seed 3, tubes drawn with sub-samples 0.25 mm apart): all 11 found, none split,
+    # counts left 6/6 right 5/5, Dice 0.93; length error median 2.0 % (-10 % to -0.2 %); tortuosity
+    # error at most 0.004, mean 0.002; diameter ratio 0.92-1.11 with the profile fit, mean 0.99;
+    # 0.93-1.21 by area / length. With three sub-samples across the 2 mm slices (before 2026-12-07):
+    # Dice 0.92, length 1.7 %, tortuosity at most 0.030, diameter 0.81-1.03 (mean 0.93)
     assert len(pairs) == len(phantom.veins)
     for hemisphere in ("left", "right"):
         assert abs(sum(v.hemisphere == hemisphere for v in result.veins) - phantom.count(hemisphere)) <= 1
@@ -64,10 +65,10 @@ def test_counts_hemispheres_and_measures(result, phantom):
     length_errors = [abs(f.length_mm - t.length_mm) / t.length_mm for t, f in whole]
     assert np.median(length_errors) < 0.06
     ratios = [f.diameter_mm / t.diameter_mm for t, f in whole]
-    assert all(0.75 < ratio < 1.1 for ratio in ratios) and 0.88 < np.mean(ratios) < 1.05
-    assert all(0.9 < f.diameter_area_mm / t.diameter_mm < 1.2 for t, f in whole)
+    assert all(0.85 < ratio < 1.15 for ratio in ratios) and 0.95 < np.mean(ratios) < 1.05
+    assert all(0.9 < f.diameter_area_mm / t.diameter_mm < 1.25 for t, f in whole)
     tortuosity_errors = [abs(f.tortuosity - t.tortuosity) for t, f in whole]
-    assert max(tortuosity_errors) < 0.05 and np.mean(tortuosity_errors) < 0.02
+    assert max(tortuosity_errors) < 0.03 and np.mean(tortuosity_errors) < 0.01
 
 
 def test_storage_order_gives_the_same_veins(phantom, result):
@@ -491,7 +492,8 @@ def test_thin_faint_veins_are_not_measured_as_wide_ones():
     its left hemisphere's 1.0 mm vein was measured 2.12 mm wide and its 1.04 mm vein dropped as too
     short for its width (3.26 mm), a mean diameter 27 % too wide; read with the image's darkness
     both are kept and measured 1.06 and 1.31 mm, the mean 5 % off (printed by a script outside the
-    repository)."""
+    repository). With the veins drawn by their chord's share of each slice (2026-12-07) they read
+    1.33 and 1.36 mm, the mean 8 % wide (1.74 and 1.36 mm with a darkness band of 2)."""
     from glymph.phantoms import curving_swi_phantom
 
     phantom = curving_swi_phantom(voxel_mm=(1.0, 1.0, 2.0), noise=0.8 / 25, seed=709, curl=0.9)

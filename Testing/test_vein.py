@@ -339,7 +339,11 @@ def test_fragments_of_tortuous_veins_keep_a_plausible_tortuosity():
     """Strongly tortuous veins at SNR 10 on 0.8 mm pixels break into pieces, some ending in a tight
     bend (``benchmarks/vein.py --learned``, seed 215): an 11 mm piece's centreline folded back along
     itself there, its end was then extended backwards, and it measured tortuosity 5.1 (true veins
-    1.44-1.90). Every piece's centreline now goes one way at its ends and measures at most 2.2."""
+    1.44-1.90). Every piece's centreline now goes one way at its ends and measures at most 2.2.
+    Since the phantoms draw thin veins by their chord (2026-12-07) no piece of this head folds, with
+    or without ``without_end_folds`` (9 veins found, tortuosity at most 1.81; seeds 216-223 the same,
+    by a script outside the repository): this is now a check of plausible pieces, and the fold
+    itself is tested by ``test_a_centreline_end_that_folds_back_is_dropped``."""
     from glymph.phantoms import VeinShapes
 
     phantom = swi_phantom(
@@ -349,7 +353,7 @@ def test_fragments_of_tortuous_veins_keep_a_plausible_tortuosity():
         shapes=VeinShapes(amplitude_mm=(2.0, 3.0), wavelength_mm=(7.0, 10.0)),
     )
     veins = run_vein(phantom.swi).veins
-    assert len(veins) >= 10 and max(v.tortuosity for v in phantom.veins) < 2.0
+    assert len(veins) >= 8 and max(v.tortuosity for v in phantom.veins) < 2.0
     for vein in veins:
         step = np.diff(np.array(vein.centreline), axis=0)
         assert (step[1] @ step[0]) > 0 and (step[-1] @ step[-2]) > 0

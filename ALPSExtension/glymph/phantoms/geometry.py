@@ -46,7 +46,9 @@ def random_direction(rng: np.random.Generator, around: np.ndarray, spread_deg: f
     return v / np.linalg.norm(v)
 
 
-def subsamples_for(voxel_mm, step_mm: float = 0.25, minimum: int = 3) -> tuple[int, ...]:
+def subsamples_for(
+    voxel_mm: np.ndarray | tuple[float, ...], step_mm: float = 0.25, minimum: int = 3
+) -> tuple[int, ...]:
     """Sub-samples per voxel axis for partial volumes: at most ``step_mm`` apart, at least
     ``minimum``. A thick slice needs more than its in-plane pixels: three points across a 2 mm slice
     are 0.67 mm apart, and a sub-millimetre tube then darkens its voxels by whole thirds (a
@@ -59,6 +61,22 @@ def subvoxel_offsets(subsamples: int | tuple[int, ...], d: int) -> np.ndarray:
     counts = (subsamples,) * d if isinstance(subsamples, int) else tuple(subsamples)
     steps = [(np.arange(n) + 0.5) / n - 0.5 for n in counts]
     return np.stack(np.meshgrid(*steps, indexing="ij"), -1).reshape(-1, d)
+
+
+def within_reach(points: np.ndarray, line: np.ndarray, reach_mm: float, chunk: int = 20_000) -> np.ndarray:
+    """Whether each of ``points`` (M, d) lies within ``reach_mm`` of the polyline ``line`` (N, d):
+    ``distance_to_polyline(points, line) <= reach_mm``, measured ``chunk`` points at a time against
+    only the segments whose bounding box, grown by the reach, overlaps the chunk's (the same answer;
+    a tube's box holds far more points than come near any one stretch of it)."""
+    a, b = line[:-1], line[1:]
+    low, high = np.minimum(a, b) - reach_mm, np.maximum(a, b) + reach_mm
+    inside = np.zeros(len(points), bool)
+    for i in range(0, len(points), chunk):
+        block = points[i : i + chunk]
+        reach = np.all((low <= block.max(axis=0)) & (high >= block.min(axis=0)), axis=1)
+        if reach.any():
+            inside[i : i + chunk] = distance_to_segments(block, a[reach], b[reach]) <= reach_mm
+    return inside
 
 
 def tube_fraction(
@@ -75,25 +93,17 @@ def tube_fraction(
 
     ``affine`` is the (d+1, d+1) voxel-to-world matrix. Voxels whose centre is farther from the
     line than the radius plus half the voxel's diagonal cannot touch the tube and are not sampled;
-    sub-samples are measured ``chunk`` at a time, against the segments whose bounding box (grown by
-    the radius) overlaps theirs.
+    points are measured ``chunk`` at a time (``within_reach``).
     """
     d = voxels.shape[1]
     linear, origin = affine[:d, :d], affine[:d, d]
     fraction = np.zeros(len(voxels))
     half_diagonal = float(np.linalg.norm(0.5 * np.abs(linear).sum(axis=1)))
-    near = distance_to_polyline(voxels @ linear.T + origin, line) <= radius_mm + half_diagonal
+    near = within_reach(voxels @ linear.T + origin, line, radius_mm + half_diagonal, chunk)
     if not near.any():
         return fraction
     offsets = subvoxel_offsets(subsamples, d)
     points = ((voxels[near][:, None, :] + offsets[None]) @ linear.T + origin).reshape(-1, d)
-    a, b = line[:-1], line[1:]
-    low, high = np.minimum(a, b) - radius_mm, np.maximum(a, b) + radius_mm
-    inside = np.zeros(len(points), bool)
-    for i in range(0, len(points), chunk):  # each chunk against the segments that can reach it
-        block = points[i : i + chunk]
-        reach = np.all((low <= block.max(axis=0)) & (high >= block.min(axis=0)), axis=1)
-        if reach.any():
-            inside[i : i + chunk] = distance_to_segments(block, a[reach], b[reach]) <= radius_mm
+    inside = within_reach(points, line, radius_mm, chunk)
     fraction[near] = inside.reshape(near.sum(), -1).mean(axis=1)
     return fraction

@@ -58,7 +58,7 @@ MIN_PROFILE_DIAMETER_PX = 0.2  # a tube fit that collapses below this has measur
 # narrower bands narrowed well-measured wide veins on --curving). Chosen again once the phantoms drew
 # thin veins by their chord's share of each slice: 5.8 / 6.1 / 5.5 %, within all three goals 83 / 78
 # / 83 %, a difference of two or three cases; kept, as --curving read worse with 2 (seed 702: 23 ->
-# 29 %; seed 709's 1.0 mm vein 1.33 -> 1.74 mm). README, "Thin veins read with the image's darkness",
+# 29 %; seed 709's 1.0 mm vein 1.33 -> 1.74 mm; band runs by scripts). README, "Thin veins read with the image's darkness",
 # "Veins wider than the slices" and "Partial volume drawn finely".
 DARKNESS_BAND = 1.5
 MEDIAN_RESIDUAL_GAIN = 0.8615  # 1.4826 MAD of (x - its 3x3 median) for unit white Gaussian noise (4e6 samples)

@@ -533,6 +533,22 @@ def test_skeleton_branches_match_skan():
         assert len(ours) > 5 and ours == theirs
 
 
+def test_ends_equally_near_two_others_are_still_paired_with_their_mutual_nearest():
+    """Four pieces' ends, worked out by hand: a (0, 0) is 2 pixels from both b (0, 2) and c (2, 0);
+    b's nearest is d (0, 3), 1 pixel away, and c's nearest is a. So b pairs with d and a with c. A
+    nearest end chosen by index among a's tie (b) would lose the pair a-c. Every end is paired once."""
+    from glymph.vein.segmentation import PieceEnds
+
+    ends = np.array([[0, 0], [0, 2], [2, 0], [0, 3]])
+    found = PieceEnds(np.zeros((1, 1), int), np.zeros((1, 1), bool), ends, np.array([1, 2, 3, 4]))
+    assert found.mutual_nearest(5.0, 1.0) == [(1, 3, 1.0), (0, 2, 2.0)]
+    assert found.mutual_nearest(1.5, 1.0) == [(1, 3, 1.0)]  # a-c is 2 mm apart at 1 mm pixels
+    # two ends equally near one end, each with it as their nearest: one pair only, the first by index
+    ends = np.array([[0, 0], [0, 2], [0, -2]])
+    found = PieceEnds(np.zeros((1, 1), int), np.zeros((1, 1), bool), ends, np.array([1, 2, 3]))
+    assert found.mutual_nearest(5.0, 1.0) == [(0, 1, 2.0)]
+
+
 def test_a_vein_broken_by_a_faint_stretch_is_joined_and_separate_veins_are_not():
     """A tortuous vein whose segmentation misses 2.4 mm of it (where the MinIP still shows it dark)
     is joined into one vein; the same cut where the MinIP shows brain (no dark ridge) is not; two

@@ -153,17 +153,21 @@ class PieceEnds:
 
     def mutual_nearest(self, max_mm: float, spacing_mm: float) -> list[tuple[int, int, float]]:
         """(a, b, distance in pixels) for ends of different pieces, each the other's nearest end of
-        another piece, at most ``max_mm`` apart: where one vein may have been broken."""
+        another piece, at most ``max_mm`` apart: where one vein may have been broken. Ends on a pixel
+        grid are often equally far from two others; each such tie counts as nearest, and every end
+        is paired at most once (shortest pairs first, then in index order)."""
         if len(self.ends) < 2:
             return []
         distance = np.linalg.norm(self.ends[:, None] - self.ends[None], axis=-1)
         distance[self.piece[:, None] == self.piece[None]] = np.inf
-        nearest = distance.argmin(axis=1)
-        return [
-            (a, int(b), float(distance[a, b]))
-            for a, b in enumerate(nearest)
-            if a < b and nearest[b] == a and distance[a, b] * spacing_mm <= max_mm
-        ]
+        nearest = distance.min(axis=1)
+        mutual = (distance <= nearest[:, None]) & (distance <= nearest[None]) & (distance * spacing_mm <= max_mm)
+        pairs, paired = [], set()
+        for a, b in sorted(zip(*np.nonzero(np.triu(mutual, 1)), strict=True), key=lambda ab: distance[ab]):
+            if a not in paired and b not in paired:
+                pairs.append((int(a), int(b), float(distance[a, b])))
+                paired |= {a, b}
+        return pairs
 
     def direction(self, end: int, reach_px: float) -> np.ndarray:
         """Unit direction (pixels) in which end ``end``'s piece leaves through it: from the mean of

@@ -497,7 +497,7 @@ def test_thin_faint_veins_are_not_measured_as_wide_ones():
     short for its width (3.26 mm), a mean diameter 27 % too wide; read with the image's darkness
     both are kept and measured 1.06 and 1.31 mm, the mean 5 % off (printed by a script outside the
     repository). With the veins drawn by their chord's share of each slice (2026-12-07) they read
-    (by a script again) 1.33 and 1.36 mm, the mean 8 % wide (1.74 and 1.36 mm with a darkness band of 2)."""
+    1.33 and 1.36 mm (also by a script), the mean 8 % wide (1.74 and 1.36 mm with a darkness band of 2)."""
     from glymph.phantoms import curving_swi_phantom
 
     phantom = curving_swi_phantom(voxel_mm=(1.0, 1.0, 2.0), noise=0.8 / 25, seed=709, curl=0.9)

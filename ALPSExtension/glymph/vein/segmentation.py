@@ -160,8 +160,9 @@ class PieceEnds:
             return []
         distance = np.linalg.norm(self.ends[:, None] - self.ends[None], axis=-1)
         distance[self.piece[:, None] == self.piece[None]] = np.inf
-        nearest = distance.min(axis=1)
-        mutual = (distance <= nearest[:, None]) & (distance <= nearest[None]) & (distance * spacing_mm <= max_mm)
+        nearest_distance = distance.min(axis=1)
+        mutual = (distance <= nearest_distance[:, None]) & (distance <= nearest_distance[None])
+        mutual &= distance * spacing_mm <= max_mm
         pairs, paired = [], set()
         for a, b in sorted(zip(*np.nonzero(np.triu(mutual, 1)), strict=True), key=lambda ab: distance[ab]):
             if a not in paired and b not in paired:

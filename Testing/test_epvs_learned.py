@@ -131,6 +131,7 @@ def test_learned_method_runs_through_the_command_on_t1_and_on_t2_alone(quick_epv
     assert main(["-q", "epvs", str(files / "t2.nii.gz"), "--out", str(t2_out), *common, "--contrast", "t2"]) == 0
     sidecar = json.loads((t2_out / "epvs.json").read_text())
     assert sidecar["parameters"]["contrast"] == "t2" and sidecar["parameters"]["with_t2"] is True
+    assert sidecar["parameters"]["t2_vesselness"] is True
 
 
 def test_contrast_refusals_are_one_line_errors(quick_epvs_model, learned_files, tmp_path, capsys):

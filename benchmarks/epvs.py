@@ -11,7 +11,8 @@ on the whole volume (time and values); the ITK example head (upsampled to 1 mm, 
 2x2x3 mm); and the unmodified Colin27 and MNI152 (no lesion inserted).
 Learned against classical (``--learned``: only this part): the shipped network (or ``--model-dir
 DIR``) and the classical method side by side on the same phantoms (seeds never used in
-training, which draws its own synthetic patches; seeds 2 and 3 by default): 1 mm T1; 1 mm T1 + T2; T2 alone; T1 with 1x1x3 mm
+training, which draws its own synthetic patches; seeds 2 and 3 by default): 1 mm T1; 1 mm T1 + T2; the 1 mm
+T1 beside its T2 averaged into 1x1x3 mm voxels (a 3D T1 and a 2D T2, a common protocol); T2 alone; T1 with 1x1x3 mm
 voxels (averaged from the 1 mm phantom: partial volume), with its T2 likewise, and that T2 alone; the T1
 with 3x1x1 mm voxels (sagittal slices); the ITK head at its own 2x2x3 mm; lacunes
 (3-10 mm CSF-filled cavities with a rim, not labelled) added to the 1 mm T1, detections touching them
@@ -294,6 +295,7 @@ def learned_against_classical(model_dir: str | None) -> None:
         for method in METHODS:
             run("1 mm T1", method, phantom.t1, truth, mask=mask)
             run("1 mm T1 + T2", method, phantom.t1, truth, mask=mask, t2=phantom.t2)
+            run("1 mm T1 + 1x1x3 mm T2", method, phantom.t1, truth, mask=mask, t2=thick_slices(phantom.t2))
             if method == "learned":
                 run("T2 alone", method, phantom.t2, truth, mask=mask, contrast="t2")
             run("1x1x3 mm T1", method, thick_slices(phantom.t1), truth, grid=phantom.t1, mask=thick_mask)

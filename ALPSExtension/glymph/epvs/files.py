@@ -60,6 +60,7 @@ def write_epvs(
             "min_length_mm": result.min_length_mm,
             "analysis_spacing_mm": ANALYSIS_SPACING_MM,
             "with_t2": result.with_t2,
+            "t2_vesselness": result.t2_vesselness,
             "contrast": result.contrast,
         }
         models = {"brain_extraction": result.brain_source, "template": template_provenance()}

@@ -49,6 +49,7 @@ class EPVSResult:
     brain_source: dict
     contrast: str = "t1"  # of the main image
     network_source: dict | None = None  # the segmentation network's files and checksums (learned methods)
+    t2_vesselness: bool = False  # a T2's tubes read: a T2 alone, or one beside the T1 (not thick beside a fine T1)
 
     @property
     def brain_volume_mm3(self) -> float:
@@ -160,4 +161,5 @@ def run_epvs(
         prepared.brain_source,
         contrast,
         network_source,
+        prepared.t2_vesselness or contrast == "t2",
     )

@@ -2,7 +2,8 @@
 registry of methods is ``glymph.defaults.EPVS_METHODS``.
 
 ``classical`` needs no trained model: multi-scale Frangi vesselness (``vesselness``, equal to scikit-image's) for dark tubes
-on the T1 and, when given, bright tubes on the T2, combined by the geometric mean, thresholded
+on the T1 and, when given, bright tubes on the T2 (unless its slices are thick and the T1's are not:
+``glymph.epvs.preprocess.t2_reads_tubes``), combined by the geometric mean, thresholded
 with hysteresis, and kept only where the voxel is CSF-like (darker than white matter on the T1)
 inside the search region (``search_region``): white matter, basal ganglia and midbrain, away
 from the brain's surface and from large CSF spaces; then, unless the scan has thick slices, shaped
@@ -37,7 +38,7 @@ class SegmentationInputs:
     tissues: np.ndarray  # 0 background, 1 CSF, 2 GM, 3 WM
     regions: np.ndarray  # 1 basal ganglia, 2 centrum semiovale, 3 midbrain
     brain: np.ndarray  # bool
-    t2: np.ndarray | None = None  # registered and normalised like t1
+    t2: np.ndarray | None = None  # registered and normalised like t1; None for a thick T2 beside a fine T1
     spacing_mm: float = 1.0
     contrast: str = "t1"  # of ``t1``, the main image: "t2" when a T2 alone is given (CSF bright)
     scan_spacing_mm: tuple[float, float, float] = (1.0, 1.0, 1.0)  # the voxel sides of the scan as acquired
@@ -167,7 +168,8 @@ def _unit(axis: int) -> tuple[int, int, int]:
 
 def tube_response(inputs: SegmentationInputs, region: np.ndarray) -> np.ndarray:
     """Vesselness inside ``region`` (0 elsewhere): of dark tubes on the T1 (of bright tubes when the
-    main image is a T2), combined with the bright tubes of a T2 given beside it by the geometric mean."""
+    main image is a T2), combined with the bright tubes of a T2 given beside it by the geometric mean
+    (``inputs.t2``: not a thick-slice T2 beside a fine T1, ``glymph.epvs.preprocess.t2_reads_tubes``)."""
     response = vesselness(inputs.t1, region, dark=inputs.contrast == "t1", spacing_mm=inputs.spacing_mm)
     if inputs.t2 is not None:
         response = np.sqrt(response * vesselness(inputs.t2, region, dark=False, spacing_mm=inputs.spacing_mm))

@@ -141,11 +141,13 @@ def test_contrast_refusals_are_one_line_errors(quick_epvs_model, learned_files, 
     out = tmp_path / "out"
     t1, t2 = str(files / "t1.nii.gz"), str(files / "t2.nii.gz")
     assert main(["epvs", t1, "--out", str(out), *mask, *learned, "--contrast", "t2"]) == 2
-    assert "looks T1-weighted" in capsys.readouterr().err
+    assert "given as a T2 looks T1-weighted" in capsys.readouterr().err
     assert main(["epvs", t2, "--out", str(out), *mask, "--method", "classical", "--contrast", "t2"]) == 2
     assert "for a T2 alone use --method learned" in capsys.readouterr().err
     assert main(["epvs", t2, "--out", str(out), *mask, *learned, "--contrast", "t2", "--t2", t2]) == 2
     assert "leave out --t2" in capsys.readouterr().err
+    assert main(["epvs", t1, "--out", str(out), *mask, *learned, "--t2", t1]) == 2  # a second T1, or a FLAIR
+    assert "the image given with --t2 looks T1-weighted or FLAIR" in capsys.readouterr().err
     assert not out.exists()
 
 

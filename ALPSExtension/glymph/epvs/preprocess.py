@@ -207,14 +207,18 @@ def check_t1_contrast(t1: Volume, registration: Registration) -> None:
         )
 
 
-def check_t2_contrast(t2: Volume, registration: Registration) -> None:
-    """Refuse a T1-weighted image given as a T2 (``--contrast t2``): its ventricles are darker
-    than its white matter."""
+def check_t2_contrast(t2: Volume, registration: Registration, beside: bool = False) -> None:
+    """Refuse a T1-weighted (or FLAIR) image given as a T2, alone (``--contrast t2``) or ``beside``
+    the T1 (``--t2``): its ventricles are darker than its white matter. The network would read its
+    dark spaces as a T2's bright ones, and the classical method looks for bright tubes on it."""
     ratio = csf_to_white_matter(t2, registration)
     if not ratio > MAX_T1_CSF_TO_WM:
+        given, fix = (
+            ("with --t2", "give the T2-weighted image") if beside else ("as a T2", "leave out --contrast t2 for a T1")
+        )
         raise GlymphError(
-            f"the image given as a T2 looks T1-weighted: its ventricles (CSF) are {ratio:.2f} times as bright as its "
-            "white matter, where a T2 shows them brighter; leave out --contrast t2 for a T1"
+            f"the image given {given} looks T1-weighted or FLAIR: its ventricles (CSF) are {ratio:.2f} times as "
+            f"bright as its white matter, where a T2 shows them brighter; {fix}"
         )
 
 
@@ -273,6 +277,8 @@ def prepare(
         grid_t2 = normalise_intensity(resample(t2_on_fine, grid, order=1), brain)
     if contrast == "t1":
         check_t1_contrast(grid_t1, registration)
+        if grid_t2 is not None:
+            check_t2_contrast(grid_t2, registration, beside=True)
         tissues = tissue_classes(grid_t1, brain)
     else:
         check_t2_contrast(grid_t1, registration)

@@ -209,6 +209,7 @@ def test_the_shipped_network_finds_the_phantoms_lesions(colin_phantom, learned_f
 
 
 def test_thick_slices_get_their_own_thresholds():
+    """Set by the main image's voxels, and on thick slices by the T2's beside them too."""
     from glymph.epvs.learned import (
         MIN_TUBE_RESPONSE,
         MIN_TUBE_RESPONSE_THICK,
@@ -223,6 +224,8 @@ def test_thick_slices_get_their_own_thresholds():
     assert thresholds_for(np.array([0.9, 0.9, THICK_MM - 0.01])) == fine
     thick = (THRESHOLD_THICK, MIN_TUBE_RESPONSE_THICK, MIN_FLUID_SHARE_THICK)
     assert thresholds_for(np.array([3.0, 1.0, 1.0])) == thresholds_for(np.array([1, 1, THICK_MM])) == thick
+    assert thresholds_for((1, 1, 3), (1, 1, 3)) == thick and thresholds_for((1, 1, 1), (1, 1, 3)) == fine
+    assert thresholds_for((1, 1, 3), (1, 1, 1)) == (0.8, 0.15, MIN_FLUID_SHARE_THICK)  # a fine T2 beside
 
 
 @pytest.mark.parametrize("fluid", [0.2, 3.0])  # a T1 (dark fluid) and a T2 (bright fluid)

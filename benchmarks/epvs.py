@@ -13,7 +13,7 @@ Learned against classical (``--learned``: only this part): the shipped network (
 DIR``) and the classical method side by side on the same phantoms (seeds never used in
 training, which draws its own synthetic patches; seeds 2 and 3 by default): 1 mm T1; 1 mm T1 + T2; the 1 mm
 T1 beside its T2 averaged into 1x1x3 mm voxels (a 3D T1 and a 2D T2, a common protocol); T2 alone; T1 with 1x1x3 mm
-voxels (averaged from the 1 mm phantom: partial volume), with its T2 likewise, and that T2 alone; the T1
+voxels (averaged from the 1 mm phantom: partial volume), with its T2 likewise, with the 1 mm T2, and that T2 alone; the T1
 with 3x1x1 mm voxels (sagittal slices); the ITK head at its own 2x2x3 mm; lacunes
 (3-10 mm CSF-filled cavities with a rim, not labelled) added to the 1 mm T1, detections touching them
 counted as false positives; the unmodified Colin27 and MNI152; the time of each whole run.
@@ -309,6 +309,15 @@ def learned_against_classical(model_dir: str | None) -> None:
                 mask=thick_mask,
                 t2=thick_t2,
             )
+            run(
+                "1x1x3 mm T1 + 1 mm T2",
+                method,
+                thick_slices(phantom.t1),
+                truth,
+                grid=phantom.t1,
+                mask=thick_mask,
+                t2=phantom.t2,
+            )
             if method == "learned":
                 run("1x1x3 mm T2 alone", method, thick_t2, truth, grid=phantom.t1, mask=thick_mask, contrast="t2")
             run(
@@ -405,7 +414,7 @@ def calibrate_learned(model_dir: str | None = None) -> None:
             prepared, on_grid, inputs = learned_pass(network, image, t2, image_mask, contrast)
             region = search_region(inputs)
             response = tube_response(inputs, region)
-            threshold_here, minimum, share = thresholds_for(prepared.scan_spacing_mm)
+            threshold_here, minimum, share = thresholds_for(inputs.scan_spacing_mm, inputs.t2_spacing_mm)
             all_variants = case in ("1 mm T1", "1x1x3 mm T1")  # with a T2 and a T2 alone: tube check and shaping only
             for threshold in (0.3, 0.5, 0.7, 0.85, 0.95):
                 found_here = (on_grid >= threshold) & region

@@ -120,6 +120,7 @@ class Prepared:
             ANALYSIS_SPACING_MM,
             contrast,
             self.scan_spacing_mm,
+            self.t2_spacing_mm if self.t2_vesselness else None,
         )
 
 

@@ -42,6 +42,7 @@ class SegmentationInputs:
     spacing_mm: float = 1.0
     contrast: str = "t1"  # of ``t1``, the main image: "t2" when a T2 alone is given (CSF bright)
     scan_spacing_mm: tuple[float, float, float] = (1.0, 1.0, 1.0)  # the voxel sides of the scan as acquired
+    t2_spacing_mm: tuple[float, float, float] | None = None  # those of ``t2`` as acquired (None without it)
 
 
 LARGE_CSF_VOXELS = 150  # CSF components at least this big are ventricles, cisterns or sulci, not PVS

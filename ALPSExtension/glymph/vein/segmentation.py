@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from itertools import pairwise
 
 import numpy as np
 
@@ -190,7 +189,6 @@ def bridge_gaps(segmentation: np.ndarray, inputs: VeinInputs) -> np.ndarray:
     are then crossed along dark routes (``join_along_dark_routes``)."""
     from skimage.draw import line
 
-    segmentation = extend_faint_ends(segmentation, inputs)
     found = PieceEnds.of(segmentation)
     ends = found.ends
     bridged = segmentation.copy()
@@ -200,78 +198,6 @@ def bridge_gaps(segmentation: np.ndarray, inputs: VeinInputs) -> np.ndarray:
         if inputs.brain[rows, columns].all() and gap_contrast(inputs.minip, ends[a], ends[b], side_px) >= GAP_CONTRAST:
             bridged[rows, columns] = True
     return join_along_dark_routes(bridged, inputs)
-
-
-EXTEND_MM = 10.0  # an end is followed at most this far
-EXTEND_STEP_PX = 0.7
-EXTEND_TURN_DEG = (-40.0, -20.0, 0.0, 20.0, 40.0)  # the directions each step may take from the last
-EXTEND_NOISE = 2.5  # a step's darkness at least this many sd of the smoothed image's noise ...
-EXTEND_SMOOTHING_MM = 0.5  # Gaussian sd (at least 0.7 pixel) of the image the steps read
-EXTEND_AWAY = 0.25  # each step leaves the pieces found by at least this share of its length
-
-
-def extend_faint_ends(segmentation: np.ndarray, inputs: VeinInputs) -> np.ndarray:
-    """The segmentation with each piece's skeleton ends followed into the faint stretch beyond them.
-
-    A vein whose end fades (its calibre thins, or it passes between two slices of the slab) loses
-    that stretch to the thresholds, and a tortuous vein cut short reads straighter. From each end, in
-    the direction its piece leaves it (``TANGENT_MM``), steps of ``EXTEND_STEP_PX`` go to the darkest
-    of ``EXTEND_TURN_DEG`` turns that lead away from the pieces found (``EXTEND_AWAY``: the smoothed
-    halo of the piece itself is darker than a faint continuation, and would draw the walk back along
-    it) on the MinIP smoothed by ``EXTEND_SMOOTHING_MM`` (darkness: 1 - it
-    over its ``BACKGROUND_MM`` median), while that darkness is at least ``EXTEND_NOISE`` sd of the
-    smoothed noise and ``ROUTE_DEPTH`` of the piece's own (not mere grey matter). Weaker steps are
-    passed over for two smoothing sd (the smoothed noise's dips are that wide), then end the walk
-    (and are dropped from it). A walk stops too at another piece (joined, if at all, by the
-    gap and route tests), outside the analysis region or after ``EXTEND_MM``. Each walk is drawn as
-    a one-pixel line. Written here: scikit-image's tracing tools (``route_through_array``) need both
-    ends of a route, and no kept library traces a 2D ridge from one end."""
-    from scipy import ndimage
-    from scipy.ndimage import map_coordinates
-    from skimage.draw import line
-
-    found = PieceEnds.of(segmentation)
-    if not len(found.ends) or inputs.noise_sd <= 0:
-        return segmentation
-    spacing = inputs.spacing_mm
-    sigma = max(EXTEND_SMOOTHING_MM / spacing, 0.7)
-    image = inputs.minip.astype(float)
-    background = ndimage.median_filter(image, size=round(BACKGROUND_MM / spacing) | 1)
-    darkness = 1 - ndimage.gaussian_filter(image, sigma) / np.maximum(background, 1e-6)
-    noise = inputs.noise_sd / (2 * np.sqrt(np.pi) * sigma)  # white noise's sd after the 2D Gaussian
-    allowed_weak = max(round(2 * sigma / EXTEND_STEP_PX), 1)  # the smoothed noise's dips span about 2 sd
-    region = analysis_region(inputs)
-    away = ndimage.distance_transform_edt(~segmentation)  # pixels from the pieces found
-    turns = [np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]]) for a in np.deg2rad(EXTEND_TURN_DEG)]
-    extended = segmentation.copy()
-    for end, start in enumerate(found.ends):
-        own = found.pieces == found.piece[end]
-        least = max(EXTEND_NOISE * noise, ROUTE_DEPTH * float(np.median(darkness[found.skeleton & own])))
-        heading = found.direction(end, TANGENT_MM / spacing)
-        path, weak, away_here = [start.astype(float)], 0, 0.0
-        for _ in range(int(EXTEND_MM / spacing / EXTEND_STEP_PX)):
-            options = [turn @ heading for turn in turns]
-            points = np.array([path[-1] + EXTEND_STEP_PX * option for option in options])
-            values = map_coordinates(darkness, points.T, order=1, mode="nearest")
-            gain = map_coordinates(away, points.T, order=1, mode="nearest") - away_here
-            values[gain < EXTEND_AWAY * EXTEND_STEP_PX] = -np.inf
-            best = int(np.argmax(values))
-            if not np.isfinite(values[best]):
-                break
-            away_here = float(map_coordinates(away, points[best][:, None], order=1, mode="nearest")[0])
-            pixel = tuple(np.round(points[best]).astype(int))
-            inside = all(0 <= i < n for i, n in zip(pixel, region.shape, strict=True))
-            if not inside or not region[pixel] or found.pieces[pixel] not in (0, found.piece[end]):
-                break
-            weak = weak + 1 if values[best] < least else 0
-            if weak > allowed_weak:
-                break
-            path.append(points[best])
-            heading = (heading + options[best]) / np.linalg.norm(heading + options[best])
-        path = path[: len(path) - min(weak, allowed_weak)]  # a walk does not end on weak steps
-        for a, b in pairwise(path):
-            extended[line(*np.round(a).astype(int), *np.round(b).astype(int))] = True
-    return extended
 
 
 ROUTE_MM = 10.0  # pieces whose facing ends are at most this far apart may be joined along a dark route

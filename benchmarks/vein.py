@@ -18,9 +18,11 @@ With ``--curving``: the same side by side on 9 phantoms of a second, unlike vein
 (``glymph.phantoms.curving_swi_phantom``: curvature-driven curves, calibre varying along each vein,
 veins crossing the slab obliquely, other contrast; curl 0.3 / 0.6 / 0.9 x 0.5 / 0.8 / 1.0 mm pixels,
 SNR 15-40; seeds 701-709): veins glymph was not tuned on.
+With ``--slices``: the same side by side on six phantoms of the second generator (seeds 721-726),
+each drawn on SWI slices of 1, 2 and 3 mm (the benchmark's other phantoms have 2 mm slices).
 With ``--calibrate``: the classical method's hysteresis thresholds (floors and multiples of pure
 noise's vesselness) on 18 more such phantoms, seeds 301-318, used for nothing else.
-Run: .venv/bin/python benchmarks/vein.py [--learned [--model-dir DIR] [--methods M ...] [--first-seed N] | --curving [--methods M ...] | --calibrate]
+Run: .venv/bin/python benchmarks/vein.py [--learned [--model-dir DIR] [--methods M ...] [--first-seed N] | --curving [--methods M ...] | --slices [--methods M ...] | --calibrate]
 """
 
 from __future__ import annotations
@@ -298,6 +300,20 @@ def curving_phantoms(first_seed: int = 700):
             yield (f"curl {curl}", pixel, snr, seed), phantom
 
 
+def slice_phantoms(first_seed: int = 720):
+    """(case, phantom): the second vein generator's six phantoms of seeds ``first_seed`` + 1 ... + 6
+    (curl 0.6 / 0.9 / 0.3 / 0.6 / 0.9 / 0.6 on 0.8 / 0.5 / 1.0 / 0.5 / 0.8 / 1.0 mm pixels, SNR 25,
+    40, 40, 25, 25, 25), each drawn on 1, 2 and 3 mm slices; the case is named by the slices."""
+    from glymph.phantoms import curving_swi_phantom
+
+    plans = ((0.6, 0.8, 25.0), (0.9, 0.5, 40.0), (0.3, 1.0, 40.0), (0.6, 0.5, 25.0), (0.9, 0.8, 25.0), (0.6, 1.0, 25.0))
+    for slice_mm in (1.0, 2.0, 3.0):
+        for offset, (curl, pixel, snr) in enumerate(plans, start=1):
+            seed = first_seed + offset
+            phantom = curving_swi_phantom(voxel_mm=(pixel, pixel, slice_mm), noise=0.8 / snr, seed=seed, curl=curl)
+            yield (f"{slice_mm:g} mm sl", pixel, snr, seed), phantom
+
+
 def side_by_side(
     model_dir: str | None, methods: tuple[str, ...] = ("classical", "learned"), first_seed: int = 200, phantoms=None
 ) -> None:
@@ -348,9 +364,14 @@ if __name__ == "__main__":
     parser.add_argument(
         "--curving", action="store_true", help="the methods (--methods) on the second vein generator, seeds 701-709"
     )
+    parser.add_argument(
+        "--slices", action="store_true", help="the methods (--methods) on 1, 2 and 3 mm slices, seeds 721-726"
+    )
     arguments = parser.parse_args()
     if arguments.calibrate:
         calibrate()
+    elif arguments.slices:
+        side_by_side(arguments.model_dir, tuple(arguments.methods), phantoms=slice_phantoms())
     elif arguments.curving:
         side_by_side(arguments.model_dir, tuple(arguments.methods), phantoms=curving_phantoms())
     elif arguments.learned:

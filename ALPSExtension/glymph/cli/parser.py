@@ -231,7 +231,11 @@ def _add_epvs(subcommands) -> None:
         description="Segment, count and measure enlarged perivascular spaces (EPVS) in a T1, optionally with a T2.",
     )
     p.add_argument("t1", help="T1-weighted image (NIfTI or NRRD), or with --contrast t2 a T2-weighted one")
-    p.add_argument("--t2", help="T2-weighted image of the same session (registered to the T1 here)")
+    p.add_argument(
+        "--t2",
+        help="T2-weighted image of the same session (registered to the T1 here); a T2 of thick slices beside "
+        "a T1 without them is not read for tubes, only by the learned method's network (epvs.json: t2_vesselness)",
+    )
     p.add_argument(
         "--contrast",
         choices=("t1", "t2"),

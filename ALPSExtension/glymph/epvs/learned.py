@@ -16,6 +16,7 @@ measures are then exactly those of the classical method.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -104,7 +105,9 @@ def probability_on_grid(network, native: NativeImages, grid: Volume, flips: bool
     return resample(native.grid.with_data(probability), grid, order=1).data
 
 
-def thresholds_for(spacing_mm, t2_spacing_mm=None) -> tuple[float, float, float]:
+def thresholds_for(
+    spacing_mm: Sequence[float], t2_spacing_mm: Sequence[float] | None = None
+) -> tuple[float, float, float]:
     """The probability threshold, the least mean vesselness of a component and the least share of
     fluid of a voxel for a scan with these voxel sides (mm), and those of a T2 beside it if any: see
     ``THRESHOLD``, ``MIN_TUBE_RESPONSE``, ``THRESHOLD_THICK_WITH_FINE_T2`` and ``glymph.epvs.shaping``."""

@@ -294,13 +294,13 @@ def learned_against_classical(model_dir: str | None) -> None:
         lacune_t1, _, lacunes = with_lacunes(phantom, mask, seed)
         thick_t1, thick_t2 = thick_slices(phantom.t1), thick_slices(phantom.t2)
         sagittal_t1 = thick_slices(phantom.t1, axis=0)
+        on_thick = {"grid": phantom.t1, "mask": thick_mask}  # read on thick slices, scored on the 1 mm truth
         for method in METHODS:
             run("1 mm T1", method, phantom.t1, truth, mask=mask)
             run("1 mm T1 + T2", method, phantom.t1, truth, mask=mask, t2=phantom.t2)
             run("1 mm T1 + 1x1x3 mm T2", method, phantom.t1, truth, mask=mask, t2=thick_t2)
             if method == "learned":
                 run("T2 alone", method, phantom.t2, truth, mask=mask, contrast="t2")
-            on_thick = {"grid": phantom.t1, "mask": thick_mask}  # scored on the 1 mm truth
             run("1x1x3 mm T1", method, thick_t1, truth, **on_thick)
             run("1x1x3 mm T1 + T2", method, thick_t1, truth, t2=thick_t2, **on_thick)
             run("1x1x3 mm T1 + 1 mm T2", method, thick_t1, truth, t2=phantom.t2, **on_thick)

@@ -626,6 +626,78 @@ def test_two_veins_whose_ends_line_up_are_not_joined_along_grey_matter():
         assert len(overlapped) <= 1, f"vein {vein.id} spans true veins {overlapped}"
 
 
+def test_a_veins_depth_and_diameter_are_read_where_the_segmentation_found_it():
+    """A straight 1.2 mm vein (0.5 mm pixels, noise sd 0.02) whose last 21 of 30 mm are faint (a
+    fortieth of its darkness, 0.6 noise sd: a stretch followed or joined across, not segmented).
+    Measured on the whole segmentation, its depth along the centreline is the faint stretch's and
+    the contrast test drops it; read where the segmentation found it (``found``: the first 9 mm),
+    it is kept at its whole length, with the diameter of the found part measured alone."""
+    from glymph.phantoms import tortuous_vein_image
+
+    truth = tortuous_vein_image(None, 0.0, 1.2, 0.5, snr=1e9)
+    pixels = np.argwhere(truth.segmentation)
+    axis = np.linalg.svd(pixels - pixels.mean(axis=0), full_matrices=False)[2][0]
+    ij = np.stack(np.meshgrid(*(np.arange(n) for n in truth.image.shape), indexing="ij"), -1)
+    position = (ij - pixels.mean(axis=0)) @ axis * 0.5  # mm along the vein from its middle
+    faint = position * np.sign(axis.sum()) > -6.0
+    noise = 0.02
+    image = 1 - (1 - truth.image) * np.where(faint, 1 / 40, 1) + np.random.default_rng(0).normal(0, noise, faint.shape)
+    found = truth.segmentation & ~faint
+
+    def measured(segmentation: np.ndarray, **kwargs) -> list:
+        return measure_veins(segmentation, truth.affine, lambda p: p[:, 0], image=image, noise=noise, **kwargs)[1]
+
+    assert measured(truth.segmentation) == []
+    (vein,) = measured(truth.segmentation, found=found)
+    (alone,) = measured(found)
+    assert vein.length_mm == pytest.approx(truth.length_mm, rel=0.05)
+    assert alone.length_mm < 0.5 * truth.length_mm
+    assert vein.diameter_mm == pytest.approx(alone.diameter_mm, rel=0.05)
+    assert vein.diameter_mm == pytest.approx(1.2, rel=0.15)
+
+
+def test_a_fading_end_is_followed_and_noise_beyond_it_is_not():
+    """Drawn by hand on 0.5 mm pixels with noise of sd 0.03: a dark tube 3 pixels wide on rows 79-81,
+    0.3 deep over columns 20-59 (the piece found) and 0.1 deep over columns 60-75 (a fading end of
+    8 mm: 3.3 sd of the noise, about 10 sd once smoothed by the 1-pixel Gaussian the walk reads, and
+    over ``EXTEND_DEPTH`` of the piece's own darkness), then brain. On ten noise draws the walk from
+    the right end follows the faint stretch to its end, less the 1.5 pixels of its own halo that a
+    walk drops (columns 71-78), on the tube's rows in at least eight (17 of the first 20 draws, ends
+    at 73-74; at 0.08 deep, 11 of 20); the left end, with only noise beyond it, moves at most two
+    pixels in every draw, and so does the right end without the faint stretch. With a second piece
+    beyond the faint stretch (columns 76-119), the walk joins the two in at least eight draws (20 of
+    20)."""
+    from skimage.measure import label
+
+    from glymph.vein.segmentation import VeinInputs, extend_faint_ends
+
+    shape = (160, 160)
+    brain = np.zeros(shape, bool)
+    brain[5:155, 5:155] = True
+    found = np.zeros(shape, bool)
+    found[79:82, 20:60] = True
+    two = found.copy()
+    two[79:82, 76:120] = True
+    followed = joined = 0
+    for seed in range(10):
+        rng = np.random.default_rng(seed)
+        for faint in (0.1, 0.0):
+            image = np.ones(shape)
+            image[79:82, 20:60] -= 0.3
+            image[79:82, 60:76] -= faint
+            image += rng.normal(0, 0.03, shape)
+            rows, columns = np.nonzero(extend_faint_ends(found, VeinInputs(image, brain, 0.5)) & ~found)
+            assert np.all(np.abs(rows - 80) <= 2) and np.all((columns >= 18) & (columns <= 78))
+            right = columns[columns >= 60]
+            if faint:
+                followed += right.size > 0 and 71 <= right.max() <= 78
+                image[79:82, 76:120] -= 0.3
+                joined += label(extend_faint_ends(two, VeinInputs(image, brain, 0.5)), connectivity=2).max() == 1
+            else:
+                assert right.size == 0 or right.max() <= 61
+    assert followed >= 8 and joined >= 8
+
+
 def test_noise_estimate_is_the_standard_deviation_of_white_noise_beside_structures():
     """noise_sd against the known sd of Gaussian noise added to an image with dark tubes and a
     brightness step (structures must not inflate it), within 5 %."""

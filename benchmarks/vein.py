@@ -268,14 +268,16 @@ def calibrate() -> None:
         rows = []
         for phantom, result in cases:
             inputs = result.inputs
-            mask = bridge_gaps(segmentation.segment_classical(inputs), inputs)
+            found = segmentation.segment_classical(inputs)
             labels, veins = measure_veins(
-                mask,
+                bridge_gaps(found, inputs),
                 result.plane_affine,
                 result.midline.side,
                 image=inputs.minip,
                 noise=inputs.noise_sd,
                 slab=inputs.slab,
+                slice_mm=float(result.minip.spacing[2]),
+                found=found,
             )
             rows.append(score(labels, veins, phantom))
         print(

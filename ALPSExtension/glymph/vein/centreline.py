@@ -398,15 +398,22 @@ class ProfileSamples:
 
 
 def profile_samples(
-    image: np.ndarray, path: np.ndarray, half_width: float, every: int, slab: SlabSlices | None = None
+    image: np.ndarray,
+    path: np.ndarray,
+    half_width: float,
+    every: int,
+    slab: SlabSlices | None = None,
+    keep: np.ndarray | None = None,
 ) -> ProfileSamples:
-    """Samples across the vein at every ``every``-th point of a centred ``path``, on ``image`` or,
-    when given, on the ``slab`` slices where the vein is darkest."""
-    normals = unit_normals(path)[::every]
-    centres = path[::every]
+    """Samples across the vein at every ``every``-th point of a centred ``path`` (of its points
+    where ``keep``, when given), on ``image`` or, when given, on the ``slab`` slices where the vein
+    is darkest."""
+    keep = np.ones(len(path), bool) if keep is None else keep
+    normals = unit_normals(path)[keep][::every]
+    centres = path[keep][::every]
     u = np.arange(-half_width, half_width + 1e-9, PROFILE_STEP_PX)
     across = centres[:, None, :] + u[None, :, None] * normals[:, None, :]
-    values = sample(image, across) if slab is None else slab.sample(across, slab.darkest(path)[::every])
+    values = sample(image, across) if slab is None else slab.sample(across, slab.darkest(path)[keep][::every])
     outer = np.abs(u) >= 2 * half_width / 3  # the background of each profile: a line through its outer thirds
     design = np.column_stack([np.ones(outer.sum()), u[outer]])
     line, *_ = np.linalg.lstsq(design, values[:, outer].T, rcond=None)
@@ -458,13 +465,16 @@ def refine(
     noise: float | None = None,
     tube_axis: bool = True,
     slab: SlabSlices | None = None,
+    found: np.ndarray | None = None,
 ) -> Refined:
     """Measure one vein on ``image`` (dark veins; any intensity scale), starting from its skeleton's
     pixel path (M, 2) and its rough width (pixels): see the module docstring. ``noise``: the
     image's noise sd, for the tube model's smoothness prior (none when not given); ``tube_axis``:
     whether to fit the tube model's axis (not for a mask standing in for an image: its flat,
     stair-stepped band is no tube); ``slab``: the slices ``image`` is the MinIP of, for the
-    diameter (the MinIP's own profiles when the fit on them fails)."""
+    diameter (the MinIP's own profiles when the fit on them fails); ``found``: the pixels where the
+    segmentation found the vein (a boolean image; all when not given): its depth and diameter are
+    read there, not on the faint stretches joined or followed across (``glymph.vein.segmentation``)."""
     half_width = max(MIN_HALF_WIDTH_PX, 1.5 * width_px)
     path = resample_polyline(smooth_along(pixel_path.astype(float), 1.0), STEP_PX)
     if len(path) < 3:
@@ -476,16 +486,26 @@ def refine(
         return Refined(path, float("nan"))
     _, _, background = profiles(image, path, unit_normals(path), half_width)
     margin = int(2 / STEP_PX) if len(path) > 3 * int(2 / STEP_PX) else 0
-    interior = slice(margin, len(path) - margin)
+    interior = np.zeros(len(path), bool)
+    interior[margin : len(path) - margin] = True
+    if found is not None:
+        pixel = np.clip(np.round(path).astype(int), 0, np.array(found.shape) - 1)
+        on_found = interior & found[pixel[:, 0], pixel[:, 1]]
+        interior = on_found if on_found.sum() >= 3 else interior
     reference = float(np.median((background - sample(image, path))[interior]))
-    inner = centred(image, path[interior] if len(path[interior]) >= 3 else path, half_width, by="centroid")
-    every = max(len(inner) // 30, 1)
+    span = np.flatnonzero(interior)
+    inner = centred(image, path[span[0] : span[-1] + 1], half_width, by="centroid")
+    keep = interior[span[0] : span[-1] + 1]
+    every = max(int(keep.sum()) // 30, 1)
     diameter = darkness = float("nan")
     thickness = slab.slice_px if slab is not None else None
     if slab is not None:
-        diameter, darkness = fit_diameter(profile_samples(image, inner, half_width, every, slab), width_px, thickness)
+        samples = profile_samples(image, inner, half_width, every, slab, keep)
+        diameter, darkness = fit_diameter(samples, width_px, thickness)
     if not np.isfinite(diameter):  # no slab, or no tube on it
-        diameter, darkness = fit_diameter(profile_samples(image, inner, half_width, every), width_px, thickness)
+        diameter, darkness = fit_diameter(
+            profile_samples(image, inner, half_width, every, keep=keep), width_px, thickness
+        )
     radius = diameter / 2 if np.isfinite(diameter) else width_px / 2
     if reference <= 0:
         return Refined(path, diameter, reference, darkness)

@@ -27,6 +27,10 @@ and so are those that are not tubes: shorter than ``MIN_ELONGATION`` times their
 diameter (dark dots and patches: blooming, air-tissue signal loss), or, given the image's noise,
 less dark below their surroundings (the median depth of the centreline's intensity dip) than
 ``MIN_CONTRAST_TO_NOISE`` noise standard deviations (chance alignments of noise at low SNR).
+Given the pixels the segmentation itself found (``found``: before faint stretches were followed
+or joined across, ``glymph.vein.segmentation.bridge_gaps``), the depth (for the contrast test) and
+the diameter are read only on the centreline's stretches on them: a faint stretch followed or
+joined lengthens a vein, but does not dilute its contrast or narrow its diameter.
 Without an image (a segmentation alone) the segmentation's own inverse stands for it to centre
 the centreline, and ``diameter_mm`` is the area / length one (a mask has no intensity profile).
 """
@@ -233,6 +237,7 @@ def measure_veins(
     noise: float | None = None,
     slab: np.ndarray | None = None,
     slice_mm: float | None = None,
+    found: np.ndarray | None = None,
 ) -> tuple[np.ndarray, list[Vein]]:
     """Label map (vein ids 1..n on the slice) and measures of each vein.
 
@@ -242,7 +247,10 @@ def measure_veins(
     standard deviation (``noise_sd``), for the contrast test (none when not given); ``slab``: the
     slices (X, Y, K; the image's units) the image is the MinIP of, where the diameters are read
     (``glymph.vein.centreline.SlabSlices``; on the image itself when not given); ``slice_mm``: the
-    slab slices' thickness, which bounds a vein's darkness (a voxel is at most all vein).
+    slab slices' thickness, which bounds a vein's darkness (a voxel is at most all vein); ``found``:
+    the pixels the segmentation itself found, before faint stretches were followed or joined
+    (``glymph.vein.segmentation.bridge_gaps``): each vein's depth (the contrast test) and diameter
+    are read there (everywhere when not given).
     """
     from skimage.measure import label
     from skimage.morphology import skeletonize
@@ -273,7 +281,7 @@ def measure_veins(
         area = len(pixels) * spacing**2
         diameter_area = area / total if total > 0 else float("nan")
         width_px = diameter_area / spacing if np.isfinite(diameter_area) else 1.0
-        refined = refine(image, trunk_pixels, width_px, noise, tube_axis=profile_diameter, slab=slices)
+        refined = refine(image, trunk_pixels, width_px, noise, tube_axis=profile_diameter, slab=slices, found=found)
         if profile_diameter and not refined.diameter_px >= MIN_PROFILE_DIAMETER_PX:  # nan too: no tube fitted
             continue
         if noise is not None and profile_diameter and not refined.depth >= MIN_CONTRAST_TO_NOISE * noise:

@@ -227,10 +227,10 @@ def run_vein(
         midline = find_midline(minip, brain_plane, plane)
         network = None
         if VEIN_METHODS.runs_network(method):
-            segmentation, network = segmenter(inputs, model_dir, device, threads, flips)
+            found, network = segmenter(inputs, model_dir, device, threads, flips)
         else:
-            segmentation = segmenter(inputs)
-        segmentation = bridge_gaps(segmentation, inputs)
+            found = segmenter(inputs)
+        segmentation = bridge_gaps(found, inputs)
     with step("vein morphometry"):
         labels, veins = measure_veins(
             segmentation,
@@ -240,6 +240,7 @@ def run_vein(
             noise=inputs.noise_sd,
             slab=inputs.slab,
             slice_mm=float(analysis.minip.spacing[2]),
+            found=found,
         )
     return VeinResult(
         subject,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from itertools import pairwise
 
 import numpy as np
 
@@ -180,7 +181,8 @@ class PieceEnds:
 
 
 def bridge_gaps(segmentation: np.ndarray, inputs: VeinInputs) -> np.ndarray:
-    """The segmentation with each vein's pieces joined where a faint stretch broke it: two skeleton
+    """The segmentation with its pieces' faint ends followed (``extend_faint_ends``), then each
+    vein's pieces joined where a faint stretch broke it: two skeleton
     ends of different pieces, each the other's nearest end of another piece, at most ``GAP_MM``
     apart, with the MinIP along the straight line between them at least ``GAP_CONTRAST`` darker
     than beside it (a dark ridge continues across the gap) and inside the brain, are joined by that
@@ -189,6 +191,7 @@ def bridge_gaps(segmentation: np.ndarray, inputs: VeinInputs) -> np.ndarray:
     are then crossed along dark routes (``join_along_dark_routes``)."""
     from skimage.draw import line
 
+    segmentation = extend_faint_ends(segmentation, inputs)
     found = PieceEnds.of(segmentation)
     ends = found.ends
     bridged = segmentation.copy()
@@ -198,6 +201,107 @@ def bridge_gaps(segmentation: np.ndarray, inputs: VeinInputs) -> np.ndarray:
         if inputs.brain[rows, columns].all() and gap_contrast(inputs.minip, ends[a], ends[b], side_px) >= GAP_CONTRAST:
             bridged[rows, columns] = True
     return join_along_dark_routes(bridged, inputs)
+
+
+EXTEND_MM = 10.0  # an end is followed at most this far
+EXTEND_FROM_MM = 4.0  # only pieces whose skeleton is at least this long are followed (not noise fragments)
+EXTEND_STEP_PX = 0.7
+EXTEND_TURN_DEG = (-40.0, -20.0, 0.0, 20.0, 40.0)  # the directions each step may take from the last
+EXTEND_SMOOTHING_MM = 0.5  # Gaussian sd (at least 0.7 pixel) of the image the steps read
+EXTEND_NOISE = 2.5  # a step's darkness at least this many sd of the smoothed image's noise ...
+EXTEND_DEPTH = 0.15  # ... and this share of the piece's own darkness (not grey matter, not a sulcus) ...
+EXTEND_BESIDE = 2.0  # ... and above the darkness this many smoothing sd either side of it ...
+EXTEND_RIDGE = 2.0  # ... by this many sd of the smoothed noise (a ridge, not the slope of a dark end's halo)
+EXTEND_AWAY = 0.25  # each step leaves its own piece by at least this share of its length
+EXTEND_HALO = 1.5  # a walk's last this many smoothing sd are dropped
+
+
+def extend_faint_ends(segmentation: np.ndarray, inputs: VeinInputs) -> np.ndarray:
+    """The segmentation with each piece's skeleton ends followed into the faint stretch beyond them.
+
+    A vein whose end fades (its calibre thins, or it passes between two slices of the slab) loses
+    that stretch to the thresholds; a tortuous vein cut short reads straighter, and one broken by a
+    faint stretch counts as two. From each skeleton end of a piece at least ``EXTEND_FROM_MM`` long,
+    in the direction the piece leaves it (``TANGENT_MM``), steps of ``EXTEND_STEP_PX`` go to the
+    darkest of ``EXTEND_TURN_DEG`` turns that lead away from the end's own piece (``EXTEND_AWAY``:
+    the smoothed halo of the piece is darker than a faint continuation, and would draw the walk back
+    along it) on the MinIP smoothed by ``EXTEND_SMOOTHING_MM`` (darkness: 1 - it over its
+    ``BACKGROUND_MM`` median). A step is strong where that darkness is at least ``EXTEND_NOISE`` sd
+    of the smoothed noise and ``EXTEND_DEPTH`` of the piece's own, and ``EXTEND_RIDGE`` sd above the
+    mean darkness ``EXTEND_BESIDE`` smoothing sd either side of it (across the step). Weaker steps
+    are passed over for two smoothing sd (the smoothed noise's dips are that wide), then end the
+    walk, and are dropped from it, as is its last ``EXTEND_HALO`` smoothing sd (the halo of the
+    faint stretch's own end, where noise turns a walk anywhere). A walk that reaches another piece
+    joins it (it followed a dark ridge all the way there); one also stops outside the analysis
+    region or after ``EXTEND_MM``. Each walk is drawn as a one-pixel line.
+
+    The walks only add pixels; ``glymph.vein.morphometry.measure_veins`` reads each vein's depth
+    (its contrast test) and diameter on the pixels the segmentation found (its ``found``), so a
+    faint end followed does not dilute a faint vein's contrast. Measured on the vein benchmarks
+    (README, "Faint ends followed"). Written here: scikit-image's tracing tools
+    (``route_through_array``) need both ends of a route, and no kept library traces a 2D ridge
+    from one end."""
+    from scipy import ndimage
+    from scipy.ndimage import map_coordinates
+    from skimage.draw import line
+
+    found = PieceEnds.of(segmentation)
+    if not len(found.ends) or inputs.noise_sd <= 0:
+        return segmentation
+    spacing = inputs.spacing_mm
+    sigma = max(EXTEND_SMOOTHING_MM / spacing, 0.7)
+    image = inputs.minip.astype(float)
+    background = ndimage.median_filter(image, size=round(BACKGROUND_MM / spacing) | 1)
+    darkness = 1 - ndimage.gaussian_filter(image, sigma) / np.maximum(background, 1e-6)
+    noise = inputs.noise_sd / (2 * np.sqrt(np.pi) * sigma)  # white noise's sd after the 2D Gaussian
+    allowed_weak = max(round(2 * sigma / EXTEND_STEP_PX), 1)  # the smoothed noise's dips span about 2 sd
+    region = analysis_region(inputs)
+    turns = [np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]]) for a in np.deg2rad(EXTEND_TURN_DEG)]
+    reach = int(EXTEND_MM / spacing) + 3  # a walk stays within this many pixels of its end
+    extended = segmentation.copy()
+    skeleton_mm = np.bincount(found.pieces[found.skeleton], minlength=found.pieces.max() + 1) * spacing
+    for end, start in enumerate(found.ends):
+        if skeleton_mm[found.piece[end]] < EXTEND_FROM_MM:
+            continue
+        lo = np.maximum(start - reach, 0)
+        box = tuple(slice(low, high) for low, high in zip(lo, start + reach + 1, strict=True))
+        own = found.pieces[box] == found.piece[end]
+        away = ndimage.distance_transform_edt(~own)  # pixels from the end's own piece
+        least = max(EXTEND_NOISE * noise, EXTEND_DEPTH * float(np.median(darkness[box][found.skeleton[box] & own])))
+        heading = found.direction(end, TANGENT_MM / spacing)
+        path, weak, away_here, joined = [start - lo.astype(float)], 0, 0.0, False
+        for _ in range(int(EXTEND_MM / spacing / EXTEND_STEP_PX)):
+            options = [turn @ heading for turn in turns]
+            points = np.array([path[-1] + EXTEND_STEP_PX * option for option in options])
+            values = map_coordinates(darkness[box], points.T, order=1, mode="nearest")
+            across = EXTEND_BESIDE * sigma * np.array([[-option[1], option[0]] for option in options])
+            beside = [
+                map_coordinates(darkness[box], (points + side).T, order=1, mode="nearest") for side in (across, -across)
+            ]
+            ridge = values - (beside[0] + beside[1]) / 2
+            distance = map_coordinates(away, points.T, order=1, mode="nearest")
+            values[distance - away_here < EXTEND_AWAY * EXTEND_STEP_PX] = -np.inf
+            best = int(np.argmax(values))
+            if not np.isfinite(values[best]):
+                break
+            pixel = tuple(np.round(points[best]).astype(int) + lo)
+            if not all(0 <= i < n for i, n in zip(pixel, region.shape, strict=True)) or not region[pixel]:
+                break
+            weak = weak + 1 if values[best] < least or ridge[best] < EXTEND_RIDGE * noise else 0
+            if weak > allowed_weak:
+                break
+            path.append(points[best])
+            if found.pieces[pixel] not in (0, found.piece[end]):  # another piece reached: joined
+                weak, joined = 0, True
+                break
+            away_here = float(distance[best])
+            heading = (heading + options[best]) / np.linalg.norm(heading + options[best])
+        path = path[: len(path) - min(weak, allowed_weak)]  # a walk does not end on weak steps
+        if not joined:  # nor in the smoothed halo of its own end, where noise turns it anywhere
+            path = path[: max(len(path) - round(EXTEND_HALO * sigma / EXTEND_STEP_PX), 1)]
+        for a, b in pairwise(path):
+            extended[line(*(np.round(a).astype(int) + lo), *(np.round(b).astype(int) + lo))] = True
+    return extended
 
 
 ROUTE_MM = 10.0  # pieces whose facing ends are at most this far apart may be joined along a dark route

@@ -6,9 +6,10 @@ ventricle bodies' slice with the largest brain cross-section, or ``slab_center_m
 brain-only MinIP over a ``slab_mm`` slab there (voxels outside the brain count as the brain's
 median intensity, so skull and scalp veins never enter; the analysis region is the brain in any
 slab slice; ``glymph.vein.minip``); the mid-sagittal line from left-right symmetry; segmentation
-(``method``, from ``glymph.defaults.VEIN_METHODS``), a vein's pieces joined across faint stretches
-(``glymph.vein.segmentation.bridge_gaps``); per-vein morphometry (``glymph.vein.morphometry``; the
-diameters read on the slab's own slices, ``glymph.vein.centreline.SlabSlices``);
+(``method``, from ``glymph.defaults.VEIN_METHODS``), its pieces followed into their faint ends and
+a vein's pieces joined across faint stretches (``glymph.vein.segmentation.bridge_gaps``); per-vein
+morphometry (``glymph.vein.morphometry``; depth and diameters read where the segmentation found each
+vein, the diameters on the slab's own slices, ``glymph.vein.centreline.SlabSlices``);
 per-hemisphere summaries. A 2D MinIP (one slice) can be the input instead of the SWI: it is
 analysed as is. ``glymph.vein.files`` writes the result folder.
 """

@@ -60,6 +60,14 @@ class VeinInputs:
 
         return noise_sd(self.minip, self.brain)
 
+    @cached_property
+    def background(self) -> np.ndarray:
+        """The MinIP's ``BACKGROUND_MM`` median filter: the brain around a faint stretch, read once
+        for following faint ends and for the dark-route joins."""
+        from scipy import ndimage
+
+        return ndimage.median_filter(self.minip.astype(float), size=round(BACKGROUND_MM / self.spacing_mm) | 1)
+
 
 def analysis_region(inputs: VeinInputs) -> np.ndarray:
     """The brain less a ``RIM_MM`` rim, where the brain's own edge would look like a dark ridge."""
@@ -250,16 +258,15 @@ def extend_faint_ends(segmentation: np.ndarray, inputs: VeinInputs) -> np.ndarra
         return segmentation
     spacing = inputs.spacing_mm
     sigma = max(EXTEND_SMOOTHING_MM / spacing, 0.7)
-    image = inputs.minip.astype(float)
-    background = ndimage.median_filter(image, size=round(BACKGROUND_MM / spacing) | 1)
-    darkness = 1 - ndimage.gaussian_filter(image, sigma) / np.maximum(background, 1e-6)
+    darkness = 1 - ndimage.gaussian_filter(inputs.minip.astype(float), sigma) / np.maximum(inputs.background, 1e-6)
     noise = inputs.noise_sd / (2 * np.sqrt(np.pi) * sigma)  # white noise's sd after the 2D Gaussian
     allowed_weak = max(round(2 * sigma / EXTEND_STEP_PX), 1)  # the smoothed noise's dips span about 2 sd
     region = analysis_region(inputs)
-    turns = [np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]]) for a in np.deg2rad(EXTEND_TURN_DEG)]
+    angles = np.deg2rad(EXTEND_TURN_DEG)
+    turns = np.stack([[np.cos(angles), -np.sin(angles)], [np.sin(angles), np.cos(angles)]]).transpose(2, 0, 1)
     reach = int(EXTEND_MM / spacing) + 3  # a walk stays within this many pixels of its end
     extended = segmentation.copy()
-    skeleton_mm = np.bincount(found.pieces[found.skeleton], minlength=found.pieces.max() + 1) * spacing
+    skeleton_mm = np.bincount(found.pieces[found.skeleton], minlength=found.pieces.max() + 1) * spacing  # ~ length
     for end, start in enumerate(found.ends):
         if skeleton_mm[found.piece[end]] < EXTEND_FROM_MM:
             continue
@@ -271,14 +278,14 @@ def extend_faint_ends(segmentation: np.ndarray, inputs: VeinInputs) -> np.ndarra
         heading = found.direction(end, TANGENT_MM / spacing)
         path, weak, away_here, joined = [start - lo.astype(float)], 0, 0.0, False
         for _ in range(int(EXTEND_MM / spacing / EXTEND_STEP_PX)):
-            options = [turn @ heading for turn in turns]
-            points = np.array([path[-1] + EXTEND_STEP_PX * option for option in options])
-            values = map_coordinates(darkness[box], points.T, order=1, mode="nearest")
-            across = EXTEND_BESIDE * sigma * np.array([[-option[1], option[0]] for option in options])
-            beside = [
-                map_coordinates(darkness[box], (points + side).T, order=1, mode="nearest") for side in (across, -across)
-            ]
-            ridge = values - (beside[0] + beside[1]) / 2
+            options = turns @ heading  # (turns, 2) unit directions
+            points = path[-1] + EXTEND_STEP_PX * options
+            across = EXTEND_BESIDE * sigma * np.column_stack([-options[:, 1], options[:, 0]])
+            values, left, right = (
+                map_coordinates(darkness[box], (points + side).T, order=1, mode="nearest")
+                for side in (0, across, -across)
+            )
+            ridge = values - (left + right) / 2
             distance = map_coordinates(away, points.T, order=1, mode="nearest")
             values[distance - away_here < EXTEND_AWAY * EXTEND_STEP_PX] = -np.inf
             best = int(np.argmax(values))
@@ -342,7 +349,7 @@ def join_along_dark_routes(segmentation: np.ndarray, inputs: VeinInputs) -> np.n
         return segmentation
     image = inputs.minip.astype(float)
     smoothed = ndimage.gaussian_filter(image, 0.5)
-    background = ndimage.median_filter(image, size=round(BACKGROUND_MM / inputs.spacing_mm) | 1)
+    background = inputs.background
     joined = segmentation.copy()
     for a, b, distance in facing:
         lo = np.maximum(np.minimum(ends[a], ends[b]) - 8, 0)

@@ -50,6 +50,38 @@ def poll_task(task, timeout: float = 300.0) -> list[str]:
     return seen + task.messages()
 
 
+HELD_COMMAND = """
+import logging, runpy, sys, time
+
+class HoldAfter(logging.Filter):
+    # lets the first progress line containing {message!r} out, then holds the command at its next
+    # line, so that a cancel sent on that first line always finds the command working
+    seen = False
+
+    def filter(self, record):
+        if HoldAfter.seen:
+            time.sleep({seconds})
+        HoldAfter.seen = HoldAfter.seen or {message!r} in record.getMessage()
+        return True
+
+logging.getLogger("glymph").addFilter(HoldAfter())
+sys.argv = [sys.argv[2], *sys.argv[3:]]  # called as: held.py -m glymph.cli ARGS
+runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
+"""
+
+
+def held_python(folder: Path, message: str, seconds: float = 120.0) -> str:
+    """An interpreter for a panel's ``start_process(python=...)`` that runs the real ``glymph``
+    command but holds it for ``seconds`` once it has printed a progress line containing ``message``.
+    On a busy machine a short command can otherwise end before a cancel sent on that line arrives."""
+    script = folder / "held.py"
+    script.write_text(HELD_COMMAND.format(message=message, seconds=seconds))
+    launcher = folder / "held-python"
+    launcher.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{script}" "$@"\n')
+    launcher.chmod(0o755)
+    return str(launcher)
+
+
 def cancel_when(task, message: str, timeout: float = 300.0) -> list[str]:
     """Wait until a progress line contains ``message`` (the command is working), then cancel it and
     poll it to the end; the progress lines seen."""

@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import ROOT, cancel_when, poll_task, require_module, run_batch_script
+from conftest import ROOT, cancel_when, held_python, poll_task, require_module, run_batch_script
 
 slicer = require_module("slicer", module_level=True)
 
@@ -194,7 +194,8 @@ def test_panel_runs_the_command_in_its_own_process_and_loads_its_folder(module_r
 def test_panel_process_cancel_and_errors(module_run, tmp_path):
     _, logic, node, _, _ = module_run
     options = AlpsOptions()
-    task = logic.start_process(logic.read_inputs(node, options), options, tmp_path / "cancelled")
+    held = held_python(tmp_path, "affine registration")
+    task = logic.start_process(logic.read_inputs(node, options), options, tmp_path / "cancelled", python=held)
     cancel_when(task, "affine registration")
     assert (str(task.error), task.process.returncode) == ("cancelled", 130), task.process._stderr
     assert not (tmp_path / "cancelled" / "result").exists()

@@ -6,7 +6,7 @@ import csv
 
 import numpy as np
 import pytest
-from conftest import ROOT, cancel_when, poll_task, require_module, run_batch_script
+from conftest import ROOT, cancel_when, held_python, poll_task, require_module, run_batch_script
 
 slicer = require_module("slicer", module_level=True)
 
@@ -113,7 +113,9 @@ def test_panel_process_cancel_and_errors(module_run, tmp_path):
     scene, t1, _, _ = module_run
     logic, options = EpvsNodeLogic(scene), EpvsOptions()
     mask = scene.GetFirstNodeByName("mask")
-    task = logic.start_process(logic.read_inputs(t1, options, mask_node=mask), options, tmp_path / "cancelled")
+    held = held_python(tmp_path, "affine registration")
+    inputs = logic.read_inputs(t1, options, mask_node=mask)
+    task = logic.start_process(inputs, options, tmp_path / "cancelled", python=held)
     cancel_when(task, "affine registration")
     assert (str(task.error), task.process.returncode) == ("cancelled", 130)
     assert not (tmp_path / "cancelled" / "result").exists()

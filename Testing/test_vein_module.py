@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 
 import pytest
-from conftest import ROOT, cancel_when, poll_task, require_module, run_batch_script
+from conftest import ROOT, cancel_when, held_python, poll_task, require_module, run_batch_script
 
 slicer = require_module("slicer", module_level=True)
 
@@ -130,7 +130,8 @@ def test_panel_runs_the_command_in_its_own_process_and_loads_its_folder(module_r
 def test_panel_process_cancel_and_errors(module_run, tmp_path):
     scene, swi, _, _ = module_run
     logic, options = VeinNodeLogic(scene), VeinOptions()
-    task = logic.start_process(logic.read_inputs(swi, options), options, tmp_path / "cancelled")
+    held = held_python(tmp_path, "reslicing to axial")  # the command takes only seconds
+    task = logic.start_process(logic.read_inputs(swi, options), options, tmp_path / "cancelled", python=held)
     cancel_when(task, "reslicing to axial")
     assert (str(task.error), task.process.returncode) == ("cancelled", 130)
     assert not (tmp_path / "cancelled" / "result").exists()

@@ -200,11 +200,11 @@ def bridge_gaps(segmentation: np.ndarray, inputs: VeinInputs) -> np.ndarray:
     from skimage.draw import line
 
     segmentation = extend_faint_ends(segmentation, inputs)
-    found = PieceEnds.of(segmentation)
-    ends = found.ends
+    piece_ends = PieceEnds.of(segmentation)
+    ends = piece_ends.ends
     bridged = segmentation.copy()
     side_px = SIDE_MM / inputs.spacing_mm
-    for a, b, _ in found.mutual_nearest(GAP_MM, inputs.spacing_mm):
+    for a, b, _ in piece_ends.mutual_nearest(GAP_MM, inputs.spacing_mm):
         rows, columns = line(*ends[a], *ends[b])
         if inputs.brain[rows, columns].all() and gap_contrast(inputs.minip, ends[a], ends[b], side_px) >= GAP_CONTRAST:
             bridged[rows, columns] = True
@@ -253,8 +253,8 @@ def extend_faint_ends(segmentation: np.ndarray, inputs: VeinInputs) -> np.ndarra
     from scipy.ndimage import map_coordinates
     from skimage.draw import line
 
-    found = PieceEnds.of(segmentation)
-    if not len(found.ends) or inputs.noise_sd <= 0:
+    piece_ends = PieceEnds.of(segmentation)
+    if not len(piece_ends.ends) or inputs.noise_sd <= 0:
         return segmentation
     spacing = inputs.spacing_mm
     sigma = max(EXTEND_SMOOTHING_MM / spacing, 0.7)
@@ -266,16 +266,17 @@ def extend_faint_ends(segmentation: np.ndarray, inputs: VeinInputs) -> np.ndarra
     turns = np.stack([[np.cos(angles), -np.sin(angles)], [np.sin(angles), np.cos(angles)]]).transpose(2, 0, 1)
     reach = int(EXTEND_MM / spacing) + 3  # a walk stays within this many pixels of its end
     extended = segmentation.copy()
-    skeleton_mm = np.bincount(found.pieces[found.skeleton], minlength=found.pieces.max() + 1) * spacing  # ~ length
-    for end, start in enumerate(found.ends):
-        if skeleton_mm[found.piece[end]] < EXTEND_FROM_MM:
+    pieces, skeleton, piece = piece_ends.pieces, piece_ends.skeleton, piece_ends.piece
+    skeleton_mm = np.bincount(pieces[skeleton], minlength=pieces.max() + 1) * spacing  # ~ each piece's length
+    for end, start in enumerate(piece_ends.ends):
+        if skeleton_mm[piece[end]] < EXTEND_FROM_MM:
             continue
         lo = np.maximum(start - reach, 0)
         box = tuple(slice(low, high) for low, high in zip(lo, start + reach + 1, strict=True))
-        own = found.pieces[box] == found.piece[end]
+        own = pieces[box] == piece[end]
         away = ndimage.distance_transform_edt(~own)  # pixels from the end's own piece
-        least = max(EXTEND_NOISE * noise, EXTEND_DEPTH * float(np.median(darkness[box][found.skeleton[box] & own])))
-        heading = found.direction(end, TANGENT_MM / spacing)
+        least = max(EXTEND_NOISE * noise, EXTEND_DEPTH * float(np.median(darkness[box][skeleton[box] & own])))
+        heading = piece_ends.direction(end, TANGENT_MM / spacing)
         path, weak, away_here, joined = [start - lo.astype(float)], 0, 0.0, False
         for _ in range(int(EXTEND_MM / spacing / EXTEND_STEP_PX)):
             options = turns @ heading  # (turns, 2) unit directions
@@ -298,7 +299,7 @@ def extend_faint_ends(segmentation: np.ndarray, inputs: VeinInputs) -> np.ndarra
             if weak > allowed_weak:
                 break
             path.append(points[best])
-            if found.pieces[pixel] not in (0, found.piece[end]):  # another piece reached: joined
+            if pieces[pixel] not in (0, piece[end]):  # another piece reached: joined
                 weak, joined = 0, True
                 break
             away_here = float(distance[best])
@@ -336,14 +337,14 @@ def join_along_dark_routes(segmentation: np.ndarray, inputs: VeinInputs) -> np.n
     from scipy import ndimage
     from skimage.graph import route_through_array
 
-    found = PieceEnds.of(segmentation)
-    ends, pieces, piece = found.ends, found.pieces, found.piece
+    piece_ends = PieceEnds.of(segmentation)
+    ends, pieces, piece = piece_ends.ends, piece_ends.pieces, piece_ends.piece
     reach = TANGENT_MM / inputs.spacing_mm
     facing = [
         (a, b, distance)
-        for a, b, distance in found.mutual_nearest(ROUTE_MM, inputs.spacing_mm)
-        if found.direction(a, reach) @ (ends[b] - ends[a]) / distance >= ROUTE_FACING
-        and found.direction(b, reach) @ (ends[a] - ends[b]) / distance >= ROUTE_FACING
+        for a, b, distance in piece_ends.mutual_nearest(ROUTE_MM, inputs.spacing_mm)
+        if piece_ends.direction(a, reach) @ (ends[b] - ends[a]) / distance >= ROUTE_FACING
+        and piece_ends.direction(b, reach) @ (ends[a] - ends[b]) / distance >= ROUTE_FACING
     ]
     if not facing or inputs.noise_sd <= 0:
         return segmentation

@@ -18,7 +18,8 @@ Definitions (SCV study; mm on the MinIP plane):
   centreline (sub-pixel: a blurred tube's width, not a count of pixels); where the fitted tube's
   darkness per pixel of chord is more than ``DARKNESS_BAND`` times off the median of the image's
   veins (a thin vein whose width the blur hides), the width of the tube of the image's darkness
-  that darkens its profile as much;
+  that darkens its profile as much; so too, always, where the fit collapsed to a line narrower
+  than ``COLLAPSED_DIAMETER_PX`` (all darkness and no width: only its dip's area was measured);
   ``diameter_area_mm`` = area / total skeleton length (the study's definition, every branch
   counted as the area includes them); ``area_mm2`` = the component's pixel area.
 
@@ -52,7 +53,12 @@ SMOOTHING_PIXELS = 1.5
 # true veins found 0.94 -> 0.92; seeds 2-6 unchanged.
 MIN_ELONGATION = 4.0
 MIN_CONTRAST_TO_NOISE = 1.7
-MIN_PROFILE_DIAMETER_PX = 0.2  # a tube fit that collapses below this has measured no tube
+# A tube fit narrower than this has traded all its width for darkness (a thin vein whose profile is
+# the blur's): its diameter is read with the image's darkness, and its darkness tells nothing of the
+# image's. Such fits were dropped as "no tube" until 2026-12-07; kept, benchmarks/vein.py --curving
+# gets back a 0.88 mm vein of seed 709 (13.5 mm found, 4 noise sd deep) and a vein of seed 708
+# (README, "Collapsed tube fits kept").
+COLLAPSED_DIAMETER_PX = 0.2
 # An SWI darkens a pixel by the path its line of sight takes through venous blood: one blood, about
 # one darkening per pixel of chord for all of an image's veins. Where a thin vein's profile is more
 # the blur's than its own, a free tube fit trades darkness for width (a wide faint tube, or a narrow
@@ -81,17 +87,25 @@ def noise_sd(image: np.ndarray, inside: np.ndarray) -> float:
 
 def image_darkness(measured: list[Refined]) -> float:
     """The darkening per pixel of chord of the image's veins: the median of their fitted tubes'
-    (nan when none was fitted)."""
-    values = [r.darkness for r in measured if np.isfinite(r.darkness) and r.darkness > 0]
+    (collapsed fits left out; nan when none was fitted)."""
+    values = [
+        r.darkness
+        for r in measured
+        if np.isfinite(r.darkness) and r.darkness > 0 and r.diameter_px >= COLLAPSED_DIAMETER_PX
+    ]
     return float(np.median(values)) if values else float("nan")
 
 
 def with_image_darkness(diameter_px: float, darkness: float, image_darkness: float) -> float:
     """A vein's diameter (pixels) from its tube fit, or, where the fit's darkness per pixel of chord
-    is more than ``DARKNESS_BAND`` times off the image's, the diameter of the tube of the image's
-    darkness that darkens the profile as much (the same dip area, darkness x pi r^2 / 2)."""
+    is more than ``DARKNESS_BAND`` times off the image's or the fit collapsed (narrower than
+    ``COLLAPSED_DIAMETER_PX``), the diameter of the tube of the image's darkness that darkens the
+    profile as much (the same dip area, darkness x pi r^2 / 2); nan for a collapsed fit when the
+    image's darkness is unknown."""
     ratio = darkness / image_darkness
-    if not np.isfinite(ratio) or ratio <= 0 or 1 / DARKNESS_BAND <= ratio <= DARKNESS_BAND:
+    if not np.isfinite(ratio) or ratio <= 0:
+        return diameter_px if diameter_px >= COLLAPSED_DIAMETER_PX else float("nan")
+    if diameter_px >= COLLAPSED_DIAMETER_PX and 1 / DARKNESS_BAND <= ratio <= DARKNESS_BAND:
         return diameter_px
     return diameter_px * float(np.sqrt(ratio))
 
@@ -282,7 +296,7 @@ def measure_veins(
         diameter_area = area / total if total > 0 else float("nan")
         width_px = diameter_area / spacing if np.isfinite(diameter_area) else 1.0
         refined = refine(image, trunk_pixels, width_px, noise, tube_axis=profile_diameter, slab=slices, found=found)
-        if profile_diameter and not refined.diameter_px >= MIN_PROFILE_DIAMETER_PX:  # nan too: no tube fitted
+        if profile_diameter and not np.isfinite(refined.diameter_px):  # no tube fitted
             continue
         if noise is not None and profile_diameter and not refined.depth >= MIN_CONTRAST_TO_NOISE * noise:
             continue
@@ -298,6 +312,8 @@ def measure_veins(
         diameter = m.diameter_area_mm
         if profile_diameter:
             diameter = with_image_darkness(m.refined.diameter_px, m.refined.darkness, darkness) * spacing
+            if not np.isfinite(diameter):  # a collapsed fit and no other vein's darkness to read it with
+                diameter = m.diameter_area_mm
         if m.length_mm < MIN_ELONGATION * max(m.diameter_area_mm, diameter):
             continue
         centreline = m.centreline

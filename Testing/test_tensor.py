@@ -182,3 +182,26 @@ def test_thread_map_keeps_order_and_in_background_returns_or_raises():
     assert in_background(sum, [1, 2, 3]).result() == 6
     with pytest.raises(ZeroDivisionError):
         in_background(lambda: 1 / 0).result()
+
+
+def test_one_blas_thread_while_a_function_runs_and_its_results_bit_for_bit():
+    """``with_one_blas_thread`` (the vein morphometry's fits): BLAS on one thread inside, as before
+    outside; a product large enough for OpenBLAS to split then gives the bits of a single-threaded
+    process whatever the process allows (what a cohort's tasks and a single run must share; the
+    cohort tests compare their tables byte for byte)."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from glymph.parallel import with_one_blas_thread
+
+    def blas_threads() -> list[int]:
+        return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+    before = blas_threads()
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(400, 3000)), rng.normal(size=(3000, 400))
+    inside = with_one_blas_thread(lambda: (blas_threads(), a @ b))()
+    assert inside[0] and set(inside[0]) == {1}
+    assert blas_threads() == before
+    with threadpool_limits(1, user_api="blas"):
+        single = a @ b
+    assert np.array_equal(inside[1], single)

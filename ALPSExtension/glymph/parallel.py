@@ -8,6 +8,7 @@ serial loop: each piece is computed by the same code, and pieces are returned in
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Callable, Iterable
@@ -60,6 +61,21 @@ def in_background(function: Callable[..., R], *args: Any) -> Future[R]:
 
     threading.Thread(target=run, name=f"glymph-{getattr(function, '__name__', 'task')}", daemon=True).start()
     return future
+
+
+def with_one_blas_thread(function: Callable[..., R]) -> Callable[..., R]:
+    """``function`` run with BLAS held to one thread. Its results then do not depend on how many
+    threads the process allows: OpenBLAS splits a product's sums by its thread count, which moves
+    the last bits of least-squares fits, and a cohort's tasks run single-threaded
+    (``glymph.cohort.runner.thread_environment``) while a single run has every core. For work made
+    of small matrix products, where BLAS's own threads gain nothing."""
+
+    @functools.wraps(function)
+    def held(*args: Any, **kwargs: Any) -> R:
+        with _blas_limit(1):
+            return function(*args, **kwargs)
+
+    return held
 
 
 def _blas_limit(threads: int | None):

@@ -43,6 +43,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from glymph.parallel import with_one_blas_thread
 from glymph.vein.centreline import Refined, SlabSlices, refine, smooth_along
 
 MIN_LENGTH_MM = 5.0
@@ -242,6 +243,7 @@ def _trunk_and_total(branches: list[np.ndarray], coords: np.ndarray, world) -> t
     return (np.concatenate(pieces) if pieces else coords[trunk_nodes]), total
 
 
+@with_one_blas_thread  # the same last bits in a cohort's single-threaded tasks as in a single run
 def measure_veins(
     segmentation: np.ndarray,
     affine2d: np.ndarray,

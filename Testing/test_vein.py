@@ -478,7 +478,7 @@ def test_a_diameter_read_with_the_image_darkness_darkens_the_profile_as_much():
     pi r^2 / 2, the integral of ``pixel_profile``) is 1.5 px wide; within a factor
     ``DARKNESS_BAND`` of the image's darkness a fit is left as it is."""
     from glymph.vein.centreline import pixel_profile
-    from glymph.vein.morphometry import DARKNESS_BAND, with_image_darkness
+    from glymph.vein.morphometry import COLLAPSED_DIAMETER_PX, DARKNESS_BAND, with_image_darkness
 
     corrected = with_image_darkness(3.0, 0.1, 0.4)
     assert corrected == pytest.approx(1.5)
@@ -489,6 +489,9 @@ def test_a_diameter_read_with_the_image_darkness_darkens_the_profile_as_much():
     assert with_image_darkness(3.0, 0.4 / DARKNESS_BAND * 1.01, 0.4) == 3.0
     assert with_image_darkness(0.5, 1.6, 0.4) == pytest.approx(1.0)  # a narrow deep fit: wider
     assert with_image_darkness(3.0, 0.1, float("nan")) == 3.0  # no vein measured: nothing to read with
+    # a collapsed fit is always read with the image's darkness; without it there is no width at all
+    assert with_image_darkness(0.1, 4.0, 1.0) == pytest.approx(0.2)
+    assert np.isnan(with_image_darkness(COLLAPSED_DIAMETER_PX / 2, 4.0, float("nan")))
 
 
 @pytest.fixture(scope="module")
@@ -525,17 +528,12 @@ def test_a_thin_vein_whose_tube_fit_collapses_is_still_measured(curling_thin_vei
     4 noise sd deep, whose tube fit collapses to a line (0.2 pixel: its profile is the blur's).
     It was dropped as "no tube" (right hemisphere 2 veins of 5, mean diameter 55 % wide); its
     diameter is now read with the image's darkness, 0.89 mm (a script outside the repository)."""
-    from glymph.vein.morphometry import COLLAPSED_DIAMETER_PX, with_image_darkness
-
     phantom, result = curling_thin_veins
     thin = next(v for v in phantom.veins if v.hemisphere == "right" and v.diameter_mm < 0.9 and v.tortuosity > 1.4)
     found = [f for t, f in matches(result, phantom) if t is thin]
     assert found, "the 0.88 mm vein is not measured"
     assert found[0].diameter_mm == pytest.approx(thin.diameter_mm, rel=0.2)
     assert found[0].tortuosity > 1.3
-    # a collapsed fit is always read with the image's darkness; without it there is no width at all
-    assert with_image_darkness(0.1, 4.0, 1.0) == pytest.approx(0.2)
-    assert np.isnan(with_image_darkness(COLLAPSED_DIAMETER_PX / 2, 4.0, float("nan")))
 
 
 def test_skeleton_branches_match_skan():

@@ -536,6 +536,26 @@ def test_a_thin_vein_whose_tube_fit_collapses_is_still_measured(curling_thin_vei
     assert found[0].tortuosity > 1.3
 
 
+def test_a_short_piece_of_a_thin_vein_is_kept(curling_thin_veins):
+    """Seed 709's right hemisphere: a 1.08 mm vein of tortuosity 2.63 is found only as two short
+    pieces (5.8 and 5.5 mm). Their area / length diameter is mostly the pixels' (1.57 mm), and the
+    elongation test (4 times the width) dropped both as dots. The profile reads 1.17 mm, under
+    ``THIN_VEIN_PX`` pixels, so it alone is their width and they are kept (a script outside the
+    repository; the second piece is counted as a second vein)."""
+    from glymph.vein.morphometry import MIN_ELONGATION, elongation_width
+
+    assert elongation_width(1.6, 0.9, 1.0) == 0.9  # thin on 1 mm pixels: the profile alone
+    assert elongation_width(1.6, 1.6, 1.0) == 1.6  # at 1.5 pixels or wider: the larger of the two
+    assert elongation_width(2.7, 2.5, 1.0) == 2.7
+    assert elongation_width(1.0, 1.2, 0.5) == 1.2
+    phantom, result = curling_thin_veins
+    curly = next(v for v in phantom.veins if v.hemisphere == "right" and v.tortuosity > 2.5)
+    found = [f for t, f in matches(result, phantom) if t is curly]
+    assert found, "the curly thin vein is not measured"
+    assert found[0].length_mm < MIN_ELONGATION * found[0].diameter_area_mm  # kept by the thin-vein rule alone
+    assert found[0].diameter_mm == pytest.approx(curly.diameter_mm, rel=0.2)
+
+
 def test_skeleton_branches_match_skan():
     """glymph's branch split (written to avoid skan's per-process numba compilation) against skan
     itself, on the skeletons of random blobs: branches, loops and clustered junctions."""

@@ -28,10 +28,13 @@ vesselness of the true and the false components.
 T1: per inserted lesion, the AAL nucleus at its centre (basal ganglia), its centre (MNI mm), the
 angle of its long axis from S-I, its share inside the search region, the network's highest and mean
 probability on it, the share kept at the threshold, its T1 contrast against a one-voxel shell one
-voxel away from it, the shell's tissue classes and its distance to large CSF spaces.
+voxel away from it, the shell's tissue classes, its distance to large CSF spaces, the share of it
+drawn over the head's own CSF (where the image cannot show it), and the mean vesselness of each
+network component on it in the search region (the tube check's; "dropped" below it). With
+``--seeds N ...``, on those heads instead.
 ``--nuclei``: the network (T1 alone) on 150 of its own generator's patches centred in the basal
 ganglia (seeds 9,000,000 on, never used in training), per AAL nucleus: tubes found and covered.
-``--seeds N ...``: the heads of ``--learned`` and ``--flips`` (default 2 3).
+``--seeds N ...``: the heads of ``--learned``, ``--flips`` and ``--misses`` (default 2 3; 7 8 for ``--misses``).
 ``--methods classical``: ``--learned`` with one method only. ``--noise 0.1``: ``--learned``'s
 phantoms with Gaussian noise of that sd relative to white matter (default 0.02, SNR 50).
 ``--head mni152``: ``--learned`` on lesions inserted into the MNI152 2009 T1 instead of Colin27
@@ -499,26 +502,38 @@ def nuclei_on_synthetic_patches(first_seed: int, count: int, model_dir: str | No
         )
 
 
-def misses(model_dir: str | None = None) -> None:
-    """Per lesion of the calibration heads (seeds 7 and 8, 1 mm T1): what the learned method saw."""
+def misses(model_dir: str | None = None, seeds: tuple[int, ...] = (7, 8)) -> None:
+    """Per lesion of the calibration heads (seeds 7 and 8, or ``seeds``; 1 mm T1): what the learned
+    method saw."""
     from scipy import ndimage
 
-    from glymph.epvs.learned import THRESHOLD
-    from glymph.epvs.segmentation import large_csf, search_region
+    from glymph.components import label_components
+    from glymph.epvs.learned import MIN_TUBE_RESPONSE, THRESHOLD
+    from glymph.epvs.segmentation import large_csf, search_region, tube_response
     from glymph.models.epvs_network import EPVSNetwork
     from glymph.preprocess import resample
 
     t1 = read_volume(COLIN27)
     mask, _ = brain_mask_deepbet(t1)
     network = EPVSNetwork.load(model_dir, None, "cpu")
-    print("\nlearned method, 1 mm T1, seeds 7 and 8: each inserted lesion >= 2 mm")
-    for seed in (7, 8):
+    print(f"\nlearned method, 1 mm T1, seeds {seeds}: each inserted lesion >= 2 mm")
+    for seed in seeds:
         phantom = epvs_phantom(t1, mask, AffineMap(np.eye(4)), aal_placement(t1, AffineMap(np.eye(4))), seed=seed)
         prepared, on_grid, inputs = learned_pass(network, phantom.t1, None, mask, "t1")
         region = search_region(inputs)
         to_large_csf = ndimage.distance_transform_edt(~large_csf(inputs), sampling=inputs.spacing_mm)
+        # the network's components in the search region and their mean vesselness (the tube check's)
+        components, n = label_components((on_grid >= THRESHOLD) & region)
+        tube = np.r_[0.0, ndimage.mean(tube_response(inputs, region), components, np.arange(1, n + 1))]
         truth = phantom.truth.with_data(phantom.truth.data.astype(np.float32))
         ids = np.rint(resample(truth, prepared.t1, order=0).data).astype(int)
+        # the head's own CSF (the phantom's k-means classes before insertion) under each lesion
+        head_csf = (
+            resample(
+                phantom.tissues.with_data((phantom.tissues.data == 1).astype(np.float32)), prepared.t1, order=0
+            ).data
+            > 0.5
+        )
         boxes = ndimage.find_objects(ids)
         for lesion in phantom.truth_at_least(2.0):
             if lesion.id > len(boxes) or boxes[lesion.id - 1] is None:
@@ -530,6 +545,10 @@ def misses(model_dir: str | None = None) -> None:
             tissue = np.bincount(inputs.tissues[box][shell], minlength=4) / shell.sum()
             p = on_grid[box][voxels]
             kept = ((p >= THRESHOLD) & region[box][voxels]).mean()
+            touched = [c for c in np.unique(components[box][voxels]) if c > 0]
+            checks = (
+                " ".join(f"{tube[c]:.3f}{'' if tube[c] >= MIN_TUBE_RESPONSE else ' (dropped)'}" for c in touched) or "-"
+            )
             # where and which way: the nucleus at the lesion's centre (Colin27's grid is MNI's here,
             # the identity registration), and its long axis against S-I
             where = aal_nucleus(lesion.centre) if lesion.region == 1 else "-"
@@ -543,7 +562,8 @@ def misses(model_dir: str | None = None) -> None:
                 f"{lesion.diameter_mm:.2f} mm wide  in region {region[box][voxels].mean():.2f}  "
                 f"probability max {p.max():.2f} mean {p.mean():.2f}  kept {kept:.2f}  "
                 f"T1 {inputs.t1[box][voxels].mean():.2f} / shell {inputs.t1[box][shell].mean():.2f}  shell CSF/GM/WM "
-                f"{tissue[1]:.2f}/{tissue[2]:.2f}/{tissue[3]:.2f}  to large CSF {to_large_csf[box][voxels].min():.1f} mm"
+                f"{tissue[1]:.2f}/{tissue[2]:.2f}/{tissue[3]:.2f}  to large CSF {to_large_csf[box][voxels].min():.1f} mm  "
+                f"over the head's CSF {head_csf[box][voxels].mean():.2f}  tube check {checks}"
             )
 
 
@@ -568,7 +588,7 @@ if __name__ == "__main__":
         nuclei_on_synthetic_patches(9_000_000, 150, directory)
         sys.exit()
     if "--misses" in sys.argv:
-        misses(directory)
+        misses(directory, LEARNED_SEEDS if "--seeds" in sys.argv else (7, 8))
         sys.exit()
     if "--calibrate" in sys.argv:
         calibrate_learned(directory)

@@ -508,7 +508,7 @@ def misses(model_dir: str | None = None, seeds: tuple[int, ...] = (7, 8)) -> Non
     from scipy import ndimage
 
     from glymph.components import label_components
-    from glymph.epvs.learned import MIN_TUBE_RESPONSE, THRESHOLD
+    from glymph.epvs.learned import thresholds_for
     from glymph.epvs.segmentation import large_csf, search_region, tube_response
     from glymph.models.epvs_network import EPVSNetwork
     from glymph.preprocess import resample
@@ -521,19 +521,17 @@ def misses(model_dir: str | None = None, seeds: tuple[int, ...] = (7, 8)) -> Non
         phantom = epvs_phantom(t1, mask, AffineMap(np.eye(4)), aal_placement(t1, AffineMap(np.eye(4))), seed=seed)
         prepared, on_grid, inputs = learned_pass(network, phantom.t1, None, mask, "t1")
         region = search_region(inputs)
+        threshold, minimum, _ = thresholds_for(inputs.scan_spacing_mm)
         to_large_csf = ndimage.distance_transform_edt(~large_csf(inputs), sampling=inputs.spacing_mm)
         # the network's components in the search region and their mean vesselness (the tube check's)
-        components, n = label_components((on_grid >= THRESHOLD) & region)
+        components, n = label_components((on_grid >= threshold) & region)
         tube = np.r_[0.0, ndimage.mean(tube_response(inputs, region), components, np.arange(1, n + 1))]
-        truth = phantom.truth.with_data(phantom.truth.data.astype(np.float32))
-        ids = np.rint(resample(truth, prepared.t1, order=0).data).astype(int)
-        # the head's own CSF (the phantom's k-means classes before insertion) under each lesion
-        head_csf = (
-            resample(
-                phantom.tissues.with_data((phantom.tissues.data == 1).astype(np.float32)), prepared.t1, order=0
-            ).data
-            > 0.5
+        # the lesions, and the head's own CSF before insertion, on the analysis grid (nearest neighbour)
+        ids, head_csf = (
+            np.rint(resample(phantom.truth.with_data(labels.astype(np.float32)), prepared.t1, order=0).data).astype(int)
+            for labels in (phantom.truth.data, phantom.tissues.data == 1)
         )
+        head_csf = head_csf > 0
         boxes = ndimage.find_objects(ids)
         for lesion in phantom.truth_at_least(2.0):
             if lesion.id > len(boxes) or boxes[lesion.id - 1] is None:
@@ -544,11 +542,9 @@ def misses(model_dir: str | None = None, seeds: tuple[int, ...] = (7, 8)) -> Non
             shell = ndimage.binary_dilation(voxels, iterations=2) & ~ndimage.binary_dilation(voxels)
             tissue = np.bincount(inputs.tissues[box][shell], minlength=4) / shell.sum()
             p = on_grid[box][voxels]
-            kept = ((p >= THRESHOLD) & region[box][voxels]).mean()
+            kept = ((p >= threshold) & region[box][voxels]).mean()
             touched = [c for c in np.unique(components[box][voxels]) if c > 0]
-            checks = (
-                " ".join(f"{tube[c]:.3f}{'' if tube[c] >= MIN_TUBE_RESPONSE else ' (dropped)'}" for c in touched) or "-"
-            )
+            checks = " ".join(f"{tube[c]:.3f}{'' if tube[c] >= minimum else ' (dropped)'}" for c in touched) or "-"
             # where and which way: the nucleus at the lesion's centre (Colin27's grid is MNI's here,
             # the identity registration), and its long axis against S-I
             where = aal_nucleus(lesion.centre) if lesion.region == 1 else "-"

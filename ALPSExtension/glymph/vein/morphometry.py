@@ -26,8 +26,9 @@ Definitions (SCV study; mm on the MinIP plane):
 Components whose centreline is shorter than ``min_length_mm`` are dropped (dots and fragments),
 and so are those that are not tubes: shorter than ``MIN_ELONGATION`` times their width
 (``elongation_width``: the larger diameter, or the profile's alone for a thin vein; dark dots and
-patches: blooming, air-tissue signal loss), or, given the image's noise, less dark below their surroundings (the median depth of the centreline's intensity dip) than
-``MIN_CONTRAST_TO_NOISE`` noise standard deviations (chance alignments of noise at low SNR).
+patches: blooming, air-tissue signal loss), or, given the image's noise, less dark below their
+surroundings (the median depth of the centreline's intensity dip) than ``MIN_CONTRAST_TO_NOISE``
+noise standard deviations (chance alignments of noise at low SNR).
 Given the pixels the segmentation itself found (``found``: before faint stretches were followed
 or joined across, ``glymph.vein.segmentation.bridge_gaps``), the depth (for the contrast test) and
 the diameter are read only on the centreline's stretches on them: a faint stretch followed or

@@ -141,6 +141,37 @@ def test_itk_head_phantom_in_coronal_storage(tmp_path):
     assert score.dice > 0.6 and score.lesion_sensitivity >= 0.65 and score.lesion_precision >= 0.9
 
 
+def test_bias_correction_is_the_same_whatever_the_thread_count():
+    """N4 adds per-thread partial sums, so its field depended on ITK's thread count: a cohort worker
+    (one thread) and a run alone (one per core) gave a head images up to 9e-7 apart (relative), and
+    the MNI registration they feed moved the EPVS regions (Colin27 seed 2 with its T2: basal-ganglia
+    region 37,609 against 37,615 mm3, spaces 323 against 322 mm3; `glymph epvs` by hand). N4 now runs
+    on one thread whatever the setting, which it leaves as it was. This ellipsoid's correction was
+    1.4e-5 apart on 1 and 4 threads before."""
+    sitk = require_module("SimpleITK")
+    from glymph.preprocess import n4_bias_correction
+
+    ijk = np.indices((64, 64, 48)).astype(float)
+    r = np.sqrt(((ijk[0] - 32) / 28) ** 2 + ((ijk[1] - 32) / 28) ** 2 + ((ijk[2] - 24) / 20) ** 2)
+    bias = np.exp(0.3 * (ijk[0] - 32) / 32 + 0.2 * (ijk[2] - 24) / 24)
+    head = np.where(r < 1, 1.0 + 0.3 * (r < 0.5), 0.0) * bias + np.random.default_rng(0).normal(0, 0.02, r.shape)
+    image = Volume((head + 0.05).astype(np.float32), np.diag([1.5, 1.5, 1.5, 1.0]))
+    before = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+    corrected = []
+    try:
+        for threads in (1, 4):
+            sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
+            corrected.append(n4_bias_correction(image, image.with_data(r < 1)).data)
+            assert sitk.ProcessObject.GetGlobalDefaultNumberOfThreads() == threads
+    finally:
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(before)
+    np.testing.assert_array_equal(corrected[0], corrected[1])
+    # and it corrected: the outer shell's mean across x (1.5 mm voxels 10 and 54) was 1.51-fold apart
+    shell = [(r > 0.5) & (r < 0.9) & (np.abs(ijk[0] - x) < 2) for x in (10, 54)]
+    assert head[shell[1]].mean() / head[shell[0]].mean() > 1.4
+    assert corrected[0][shell[1]].mean() / corrected[0][shell[0]].mean() == pytest.approx(1.0, abs=0.05)
+
+
 def test_length_filter_against_the_truth(colin_phantom):
     """On the truth itself: short tubes (< 2 mm) measure under 2 mm and go, long ones stay and measure close to their geometry."""
     labels, _ = label_components(colin_phantom.truth.data > 0)

@@ -48,8 +48,8 @@ def main() -> None:
     print(
         f"single-threaded (glymph): {seconds:.1f} s per call; differences: matrix {matrix:.1e}, points {moved:.2f} mm"
     )
-    single_thread = registration._one_thread
-    registration._one_thread = contextlib.nullcontext  # ITK's default: one thread per core
+    single_thread = registration.one_thread
+    registration.one_thread = contextlib.nullcontext  # ITK's default: one thread per core
     try:
         threads = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
         seconds, matrix, moved = repeated(image, mask)
@@ -57,7 +57,7 @@ def main() -> None:
             f"{threads} threads (ITK default): {seconds:.1f} s per call; differences: matrix {matrix:.1e}, points {moved:.2f} mm"
         )
     finally:
-        registration._one_thread = single_thread
+        registration.one_thread = single_thread
 
 
 if __name__ == "__main__":

@@ -16,10 +16,11 @@ N4_ITERATIONS = (50, 50, 30)
 
 
 def n4_bias_correction(image: Volume, mask: Volume | None = None) -> Volume:
-    """N4 bias-field correction (SimpleITK, Tustison et al. 2010) inside ``mask``."""
+    """N4 bias-field correction (SimpleITK, Tustison et al. 2010) inside ``mask``, on one ITK thread
+    (``glymph.registration.one_thread``: the same result whatever the machine's thread count)."""
     import SimpleITK as sitk
 
-    from glymph.registration import sitk_mask, to_sitk
+    from glymph.registration import one_thread, sitk_mask, to_sitk
 
     data = np.asarray(image.data, dtype=np.float32)
     if np.any(data < 0):
@@ -28,10 +29,11 @@ def n4_bias_correction(image: Volume, mask: Volume | None = None) -> Volume:
     small = sitk.Shrink(full, [N4_SHRINK] * 3)
     corrector = sitk.N4BiasFieldCorrectionImageFilter()
     corrector.SetMaximumNumberOfIterations(list(N4_ITERATIONS))
-    if mask is not None:
-        corrector.Execute(small, sitk.Shrink(sitk_mask(mask), [N4_SHRINK] * 3))
-    else:
-        corrector.Execute(small)
+    with one_thread():
+        if mask is not None:
+            corrector.Execute(small, sitk.Shrink(sitk_mask(mask), [N4_SHRINK] * 3))
+        else:
+            corrector.Execute(small)
     log_field = corrector.GetLogBiasFieldAsImage(full)
     field = np.exp(sitk.GetArrayFromImage(log_field).transpose(2, 1, 0))
     return image.with_data((data / field).astype(np.float32))

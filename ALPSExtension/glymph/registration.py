@@ -143,13 +143,15 @@ _one_thread_users: list[int] = []  # the thread count to restore, once per regis
 
 
 @contextmanager
-def _one_thread():
+def one_thread():
     """Run SimpleITK single-threaded: ITK adds per-thread partial sums (image moments, the metric)
     in the order the threads finish, so with two threads three identical registrations of a 1 mm
     head moved points by up to 5.3 mm; with one they are identical. Cost: 12 -> 20 s on that head,
     2.5 -> 3.6 s for the ALPS registration (benchmarks/registration_threads.py, alps_pipeline.py);
-    a cluster runs one subject per core anyway. Registrations running at once on threads of one
-    process (``glymph.epvs.preprocess.prepare``) keep the setting until the last one ends."""
+    a cluster runs one subject per core anyway. N4 bias correction (``glymph.preprocess``) runs so
+    too: its field differed between one and two threads, and a cohort task (one thread) would not
+    give a single run's numbers. Calls running at once on threads of one process
+    (``glymph.epvs.preprocess.prepare``) keep the setting until the last one ends."""
     import SimpleITK as sitk
 
     with _ONE_THREAD_LOCK:
@@ -182,7 +184,7 @@ def register_to_mni(image: Volume, brain_mask: Volume, contrast: str = "fa") -> 
     masked = image.with_data(np.where(brain_mask.data, image.data, 0.0).astype(np.float32))
     moving = to_sitk(reoriented(masked, "RAS"))
 
-    with _one_thread():
+    with one_thread():
         rigid = sitk.CenteredTransformInitializer(
             fixed, moving, sitk.Euler3DTransform(), sitk.CenteredTransformInitializerFilter.MOMENTS
         )
@@ -206,7 +208,7 @@ def register_rigid(moving: Volume, fixed: Volume, fixed_mask: Volume | None = No
     fixed_image = to_sitk(reoriented(fixed, "RAS"))
     moving_image = to_sitk(reoriented(moving, "RAS"))
     mask = sitk_mask(reoriented(fixed_mask, "RAS")) if fixed_mask is not None else None
-    with _one_thread():
+    with one_thread():
         rigid = sitk.CenteredTransformInitializer(
             fixed_image, moving_image, sitk.Euler3DTransform(), sitk.CenteredTransformInitializerFilter.GEOMETRY
         )
@@ -222,7 +224,7 @@ def register_volume(moving: Volume, fixed: Volume, fixed_mask: Volume, model: st
 
     fixed_image, moving_image = to_sitk(fixed), to_sitk(moving)
     mask = sitk_mask(fixed_mask)
-    with _one_thread():
+    with one_thread():
         rigid = sitk.Euler3DTransform()
         centre = [(n - 1) / 2 for n in fixed_image.GetSize()]
         rigid.SetCenter(fixed_image.TransformContinuousIndexToPhysicalPoint(centre))

@@ -205,6 +205,7 @@ def load_torchscript(path: Path, device: str = "cpu"):
     try:
         with warnings.catch_warnings():  # deepbet ships TorchScript; torch >= 2.9 flags the format as deprecated
             warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", FutureWarning)  # torch >= 2.14's category for it
             model = torch.jit.load(str(path), map_location=torch.device(device))
     except Exception as exc:
         raise GlymphError(f"cannot load model {path}: {exc}") from None
